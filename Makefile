@@ -1,0 +1,40 @@
+# One command reproduces, one command tests. Every target bootstraps .venv on a fresh machine.
+PROFILE ?= quick
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ONLY ?=
+FROM ?=
+RUN_ARGS := $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM))
+
+.PHONY: venv reproduce test test-unit lab clean-runs help
+help:
+	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03]"
+	@echo "make test        unit tests + every notebook in the smoke profile"
+	@echo "make lab         JupyterLab on notebooks/ with the project's kernel"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ood_helpers)"
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	MPLBACKEND=agg $(PY) -m ood_helpers.run --profile $(PROFILE) $(RUN_ARGS)
+
+test: $(STAMP)
+	MPLBACKEND=agg $(PY) -m pytest -q tests
+
+test-unit: $(STAMP)
+	MPLBACKEND=agg $(PY) -m pytest -q tests -m "not notebook"
+
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,lab]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-runs:
+	rm -rf runs/ figures/*/ artifacts/
