@@ -1,0 +1,101 @@
+"""Encode a dataset once and keep the embeddings on disk.
+
+Every evaluation of the class-homogeneity paper (OOD classification, clustering, the
+nearest-neighbour baselines) compares images through a fixed encoder, so each image is
+encoded once per (model, data) pair and reused. The cache key covers the caller's model
+key, a fingerprint of the model's weights and the data fingerprint, so a retrained model
+or a changed dataset never reuses stale embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .profiles import Profile, resolve_device
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A short hex digest of every parameter and buffer of ``model`` (names, shapes, values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def encode_images(encoder: nn.Module | None, images: torch.Tensor, *, batch_size: int = 256,
+                  device: str = "cpu", progress: bool = False) -> torch.Tensor:
+    """Embeddings [N, D] (float32, on the CPU) of float images [N, C, H, W] in [0, 1].
+
+    ``encoder`` may be a plain module returning [n, D] (or [n, ...], flattened), an object with
+    an ``encode`` method (the homogeneity model), or None for image space (flattened pixels).
+    The encoder runs in eval mode without gradients; its training mode is restored after.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be a [N, C, H, W] tensor, got shape {tuple(images.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if encoder is None:
+        return images.float().reshape(len(images), -1).cpu()
+    module = encoder if isinstance(encoder, nn.Module) else None
+    encode = encoder.encode if hasattr(encoder, "encode") else encoder
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.to(device).eval()
+    chunks = []
+    try:
+        with torch.no_grad():
+            starts = range(0, len(images), batch_size)
+            for start in tqdm(starts, desc="encode", disable=not progress, leave=False):
+                batch = images[start:start + batch_size].to(device).float()
+                chunks.append(encode(batch).reshape(len(batch), -1).float().cpu())
+    finally:
+        if module is not None:
+            module.train(was_training)
+    if not chunks:
+        raise ValueError("cannot encode an empty image set")
+    return torch.cat(chunks)
+
+
+def _float_images(imageset) -> torch.Tensor:
+    if hasattr(imageset, "float_images"):
+        return imageset.float_images()
+    return torch.stack([imageset[i][0] for i in range(len(imageset))])
+
+
+def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key: str,
+                  batch_size: int | None = None) -> torch.Tensor:
+    """Embeddings [N, D] (float32, CPU) of every image of ``imageset``, in dataset order.
+
+    Read from ``artifacts/<profile>/embeddings/`` when an entry for the same ``key`` (the
+    caller's name for the model, e.g. its config hash), weights and data exists; otherwise
+    computed on the profile's device and written atomically. ``encoder=None`` means image
+    space (flattened pixels), which is returned directly and never cached.
+    """
+    from . import artifacts  # imported late: the artifacts module is shared by every notebook
+
+    if not isinstance(profile, Profile):
+        raise TypeError(f"profile must be an ood_helpers.profiles.Profile, got {type(profile).__name__}")
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key must be a non-empty string naming the model, got {key!r}")
+    if len(imageset) == 0:
+        raise ValueError(f"dataset {getattr(imageset, 'name', '?')!r} is empty; nothing to embed")
+    if encoder is None:
+        return encode_images(None, _float_images(imageset))
+    module = encoder if isinstance(encoder, nn.Module) else getattr(encoder, "encoder", None)
+    weights = weights_fingerprint(module) if isinstance(module, nn.Module) else "no-weights"
+    cache_key = artifacts.config_hash({"kind": "embeddings", "model_key": key, "weights": weights,
+                                       "data": imageset.fingerprint()})
+    path = artifacts.cache_path(profile.name, "embeddings", cache_key, ".pt")
+    expect = {"model_key": key, "weights": weights, "data": imageset.fingerprint()}
+    if path.exists():
+        return artifacts.load_torch(path, expect_config=expect)["embeddings"]
+    emb = encode_images(encoder, _float_images(imageset), device=resolve_device(profile),
+                        batch_size=batch_size or max(profile.batch_size, 1) * 2, progress=True)
+    artifacts.atomic_save_torch({"config": expect, "embeddings": emb}, path)
+    return emb
