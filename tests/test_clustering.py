@@ -1,0 +1,174 @@
+"""Greedy homogeneity clustering (paper 000 eq. 3-4), its average-linkage variant and the baselines."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from ood_helpers.evaluate import clustering as C
+from ood_helpers.evaluate.cluster_metrics import clustering_accuracy
+
+
+def coded_embeddings(labels, dim=4, seed=0):
+    """Embeddings whose column 0 holds the class and column 1 the sample index, for oracle scorers."""
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(len(labels), dim)).astype(np.float32)
+    emb[:, 0] = labels
+    emb[:, 1] = np.arange(len(labels))
+    return torch.from_numpy(emb)
+
+
+def oracle(emb, lengths):
+    """Probability 1 when every valid member of a set shares the class code, 0 otherwise."""
+    codes = emb[..., 0]
+    valid = torch.arange(emb.shape[1])[None, :] < lengths[:, None]
+    same = ((codes == codes[:, :1]) | ~valid).all(dim=1).float()
+    return same[:, None].expand(-1, emb.shape[1]).clone()
+
+
+def test_oracle_recovers_the_true_partition():
+    labels = np.repeat([3, 0, 7, 5], [6, 9, 4, 11])
+    labels = np.random.default_rng(1).permutation(labels)
+    pred = C.greedy_homogeneity_clustering(
+        coded_embeddings(labels), oracle, set_size=5, rng=np.random.default_rng(0), chunk_size=7
+    )
+    assert adjusted_rand_score(labels, pred) == 1.0
+    assert len(np.unique(pred)) == 4
+    assert clustering_accuracy(labels, pred) == 100.0
+
+
+def test_no_pair_above_half_leaves_singletons():
+    emb = coded_embeddings(np.zeros(6))
+    half = lambda e, l: torch.full(e.shape[:2], 0.5)  # exactly 0.5 is not "> 0.5"
+    pred = C.greedy_homogeneity_clustering(emb, half, set_size=4, rng=np.random.default_rng(0))
+    assert sorted(pred.tolist()) == list(range(6))
+
+
+def test_pair_matrix_matches_a_loop_over_pairs():
+    emb = torch.randn(7, 3)
+
+    def asym(e, lengths):  # depends on which sample is the query, so the matrix is not symmetric
+        q = e[torch.arange(len(e)), lengths - 1, 0]
+        return torch.sigmoid(q - 2 * e[:, 0, 1])[:, None].expand(-1, e.shape[1])
+
+    got = C.pairwise_homogeneity(emb, asym, chunk_size=5)
+    for i in range(7):
+        assert np.isnan(got[i, i])
+        for j in range(7):
+            if i != j:
+                want = asym(torch.stack([emb[i], emb[j]])[None], torch.tensor([2]))[0, 0]
+                assert got[i, j] == pytest.approx(float(want), abs=1e-6)
+
+
+def test_seed_pair_is_the_highest_pair_and_growth_takes_the_best_candidate():
+    # pair scores from a fixed table; a set of 3+ is scored by the mean pair score to its query
+    table = np.array(
+        [
+            [0, 0.6, 0.1, 0.1],
+            [0.6, 0, 0.2, 0.9],
+            [0.1, 0.2, 0, 0.3],
+            [0.1, 0.9, 0.3, 0],
+        ]
+    )
+
+    def scorer(e, lengths):
+        idx = e[..., 1].long()
+        out = []
+        for b in range(len(e)):
+            q = idx[b, lengths[b] - 1]
+            out.append(np.mean([table[s, q] for s in idx[b, : lengths[b] - 1]]))
+        return torch.tensor(out)[:, None].expand(-1, e.shape[1])
+
+    emb = coded_embeddings(np.zeros(4))
+    pred = C.greedy_homogeneity_clustering(emb, scorer, set_size=10, rng=np.random.default_rng(0))
+    # seed {1, 3} (0.9, the highest pair); then 0 scores mean(0.6, 0.1) = 0.35 and 2 scores
+    # mean(0.2, 0.3) = 0.25, both below 0.5, and the remaining pair (0, 2) = 0.1: two singletons
+    assert pred[1] == pred[3]
+    assert len({pred[0], pred[1], pred[2]}) == 3
+
+
+def test_subsampling_starts_once_a_cluster_exceeds_k_minus_1():
+    k = 4
+    labels = np.zeros(10, dtype=int)
+    emb = coded_embeddings(labels)
+    supports = []
+
+    def recording(e, lengths):
+        for b in range(len(e)):
+            if lengths[b] > 2:  # growth steps only (eq. 4); 2-sets are the eq. 3 pairs
+                supports.append(tuple(sorted(e[b, : lengths[b] - 1, 1].long().tolist())))
+        return oracle(e, lengths)
+
+    C.greedy_homogeneity_clustering(emb, recording, set_size=k, rng=np.random.default_rng(0))
+    per_step = list(dict.fromkeys(supports))  # one support per growth step, in order
+    sizes = [len(s) for s in per_step]
+    # cluster sizes 2 and 3 (<= k - 1) use every member; from size 4 on, k - 1 = 3 are drawn
+    assert sizes[:2] == [2, 3]
+    assert all(size == k - 1 for size in sizes[2:])
+    assert len(set(per_step[2:])) > 1, "the k - 1 members must be redrawn at each growth step"
+    assert max(len(s) + 1 for s in supports) <= k
+
+
+def test_same_rng_seed_same_labels_and_set_size_checked():
+    labels = np.repeat([0, 1], 8)
+    emb = coded_embeddings(labels)
+    a = C.greedy_homogeneity_clustering(emb, oracle, set_size=3, rng=np.random.default_rng(5))
+    b = C.greedy_homogeneity_clustering(emb, oracle, set_size=3, rng=np.random.default_rng(5))
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="set_size"):
+        C.greedy_homogeneity_clustering(emb, oracle, set_size=1, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="pair_probs"):
+        C.greedy_homogeneity_clustering(emb, oracle, set_size=3, rng=np.random.default_rng(0), pair_probs=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"\[N, D\]"):
+        C.pairwise_homogeneity(torch.zeros(3), oracle)
+
+
+def test_agglomerative_recovers_oracle_partition_and_resists_a_hub():
+    labels = np.repeat([0, 1, 2], 5)
+    p = (labels[:, None] == labels[None, :]).astype(float)
+    np.fill_diagonal(p, np.nan)
+    pred = C.agglomerative_homogeneity_clustering(p)
+    assert adjusted_rand_score(labels, pred) == 1.0
+    # a hub sample close to everyone (0.95) does not chain the classes together under
+    # average linkage: a merge needs the mean over all cross pairs above 0.5
+    hub = np.vstack([np.hstack([p, np.full((15, 1), 0.95)]), np.full((1, 16), 0.95)])
+    hub[np.isnan(hub)] = 0.0
+    np.fill_diagonal(hub, np.nan)
+    avg = C.agglomerative_homogeneity_clustering(hub)
+    assert adjusted_rand_score(labels, avg[:15]) == 1.0
+
+
+def test_agglomerative_cut_is_at_half():
+    p = np.array([[np.nan, 0.51, 0.2], [0.51, np.nan, 0.2], [0.2, 0.2, np.nan]])
+    assert len(np.unique(C.agglomerative_homogeneity_clustering(p))) == 2
+    p[0, 1] = p[1, 0] = 0.49
+    assert len(np.unique(C.agglomerative_homogeneity_clustering(p))) == 3
+    with pytest.raises(ValueError, match="square"):
+        C.agglomerative_homogeneity_clustering(np.zeros((2, 3)))
+
+
+def test_kmeans_and_tsne_dbscan_on_separated_blobs():
+    x, y = make_blobs(n_samples=60, centers=3, n_features=10, cluster_std=0.5, random_state=0)
+    assert clustering_accuracy(y, C.kmeans_clustering(x, 3, seed=0)) == 100.0
+    pred = C.tsne_dbscan_clustering(x, eps=1.75, min_samples=5, seed=0)
+    assert clustering_accuracy(y, pred) > 80.0
+    # every point noise (min_samples > n): each becomes its own cluster, none shares -1
+    pred = C.tsne_dbscan_clustering(x[:10], eps=1e-6, min_samples=50, seed=0)
+    assert sorted(pred.tolist()) == list(range(10))
+
+
+def test_tsne_perplexity_and_images_input():
+    assert C.tsne_perplexity(5) == 4.0
+    assert C.tsne_perplexity(500) == 30.0
+    images = torch.rand(6, 1, 4, 4)
+    assert C.pca_tsne(images, seed=0).shape == (6, 2)
+    with pytest.raises(ValueError, match="n_clusters"):
+        C.kmeans_clustering(images, 9, seed=0)
+    with pytest.raises(ValueError, match="eps"):
+        C.tsne_dbscan_clustering(images, eps=0, min_samples=1, seed=0)
+
+
+def test_paper_table4_has_five_ranges_per_row():
+    assert all(len(v) == len(C.PAPER_TABLE4_RANGES) for v in C.PAPER_TABLE4.values())
+    assert C.PAPER_TABLE4["Class Homogeneity (greedy, eq. 3-4)"][3] == (1.00, 0.00)
