@@ -1,0 +1,25 @@
+"""Datasets and class splits: one entry point, ``load_dataset(name, split, profile=...)``.
+
+Modules: ``imageset`` (the ImageSet type, channel / size adaptation, ``select_classes``),
+``embedded`` (mnist5k, digits, MNIST-pairs, noise), ``torchvision_sets`` (MNIST ... Omniglot,
+downloaded or read from a local image-folder copy), ``image_folder`` (ImageNet, TinyImageNet,
+folder copies), ``splits`` (the paper's class order, seen / val / test ranges, open-set splits),
+``summary`` (tables of the splits and sizes), ``registry`` (``load_dataset``).
+"""
+
+from .imageset import ImageSet, adapt_images, select_classes
+from .registry import DATASETS, load_dataset
+from .splits import ClassSplit, class_split, open_set_splits, paper_class_order, test_ranges
+
+__all__ = [
+    "DATASETS",
+    "ClassSplit",
+    "ImageSet",
+    "adapt_images",
+    "class_split",
+    "load_dataset",
+    "open_set_splits",
+    "paper_class_order",
+    "select_classes",
+    "test_ranges",
+]
