@@ -1,0 +1,283 @@
+"""Runs the notebooks in order with papermill: ``python -m ood_helpers.run --profile quick``.
+
+Executed copies go to ``runs/<profile>/`` (never over the sources), papermill's working
+directory is the notebooks folder, every cell has an execution timeout, and a failure
+stops the run naming the notebook, the failing cell's error and the executed copy.
+A summary with each notebook's wall time is printed and written to ``runs/<profile>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .profiles import PROFILES
+
+KERNEL = "python3"
+# Per-cell execution timeout (seconds) by profile; --timeout overrides it.
+DEFAULT_TIMEOUTS = {"smoke": 600, "quick": 3600, "cifar": 6 * 3600, "paper": 7 * 24 * 3600}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names it, the failing cell's error and the executed copy."""
+
+    def __init__(self, notebook: Path, output: Path, error: str):
+        self.notebook, self.output, self.error = notebook, output, error
+        self.results: list[NotebookResult] = []  # what ran before and including this one
+        super().__init__(f"notebook {notebook.name} failed:\n{error}\nexecuted copy: {output}")
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    status: str  # "ok" | "failed"
+    seconds: float
+    output: str
+    error: str | None = None
+
+
+# ===== choosing notebooks =====
+
+
+def find_notebooks(folder: str | Path | None = None) -> list[Path]:
+    """The ``*.ipynb`` files of ``folder`` (default ``notebooks/``) in name order."""
+    folder = Path(folder) if folder is not None else paths.NOTEBOOKS
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebooks folder {folder} does not exist")
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith((".", "_")))
+    if not found:
+        raise FileNotFoundError(f"no *.ipynb notebooks in {folder}")
+    return found
+
+
+def _matches(notebook: Path, token: str) -> bool:
+    return notebook.name == token or notebook.stem == token or notebook.name.startswith(token)
+
+
+def select_notebooks(notebooks: list[Path], only: list[str] | None = None, start: str | None = None) -> list[Path]:
+    """``notebooks`` from the first matching ``start`` on, restricted to those matching ``only``
+    (a token matches a notebook whose name starts with it, e.g. "04")."""
+    names = ", ".join(p.name for p in notebooks)
+    chosen = notebooks
+    if start:
+        hits = [i for i, p in enumerate(notebooks) if _matches(p, start)]
+        if not hits:
+            raise ValueError(f"--from {start} matches no notebook; notebooks: {names}")
+        chosen = notebooks[hits[0] :]
+    if only:
+        tokens = [t for item in only for t in item.split(",") if t.strip()]
+        missing = [t for t in tokens if not any(_matches(p, t) for p in notebooks)]
+        if missing:
+            raise ValueError(f"--only {', '.join(missing)} matches no notebook; notebooks: {names}")
+        chosen = [p for p in chosen if any(_matches(p, t) for t in tokens)]
+        if not chosen:
+            raise ValueError(f"--only {', '.join(tokens)} with --from {start} leaves no notebook; notebooks: {names}")
+    return chosen
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value typed by papermill's CLI rules: True/False/None, int, float, else str."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def notebook_parameters(notebook: Path) -> dict:
+    """papermill's view of the notebook's parameters cell: name -> {inferred_type_name, default, help}."""
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+# ===== running =====
+
+
+def _error_text(err: BaseException) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        tb = _ANSI.sub("", "\n".join(err.traceback)).strip().splitlines()
+        tail = "\n".join(tb[-25:])
+        return f"cell {err.cell_index} of the executed copy (In [{err.exec_count}]) raised {err.ename}: {err.evalue}\n{tail}"
+    return f"{type(err).__name__}: {_ANSI.sub('', str(err)).strip()}"
+
+
+def run_notebook(
+    notebook: Path,
+    output: Path,
+    parameters: dict,
+    *,
+    timeout: int,
+    kernel: str = KERNEL,
+    progress: bool = True,
+) -> NotebookResult:
+    """Executes ``notebook`` into ``output`` with papermill (cwd = the notebook's folder);
+    returns its result; raises NotebookFailed when a cell raises or times out."""
+    import papermill
+
+    if output.resolve() == notebook.resolve():
+        raise ValueError(f"refusing to write the executed copy over its source {notebook}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel,
+            execution_timeout=timeout,
+            cwd=str(notebook.parent),
+            progress_bar=progress,
+        )
+    except Exception as err:  # papermill, nbclient (timeouts, dead kernels) and IO errors alike
+        raise NotebookFailed(notebook, output, _error_text(err)) from err
+    return NotebookResult(notebook.name, "ok", round(time.perf_counter() - t0, 2), str(output))
+
+
+def write_summary(profile: str, results: list[NotebookResult], parameters: dict) -> Path:
+    """``runs/<profile>/summary.json`` (written atomically) listing each notebook's status and time."""
+    from .artifacts import atomic_write_text, git_state
+
+    summary = {
+        "profile": profile,
+        "parameters": parameters,
+        "git": git_state(),
+        "total_seconds": round(sum(r.seconds for r in results), 2),
+        "notebooks": [asdict(r) for r in results],
+    }
+    return atomic_write_text(
+        paths.runs_dir(profile) / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    )
+
+
+def format_summary(results: list[NotebookResult]) -> str:
+    """A plain-text table of notebook, status and wall time."""
+    from tabulate import tabulate
+
+    rows = [(r.notebook, r.status, f"{r.seconds:.1f}") for r in results]
+    rows.append(("total", "", f"{sum(r.seconds for r in results):.1f}"))
+    return tabulate(rows, headers=["notebook", "status", "seconds"], tablefmt="simple")
+
+
+def run_all(
+    profile: str,
+    notebooks: list[Path],
+    extra: dict | None = None,
+    *,
+    timeout: int | None = None,
+    kernel: str = KERNEL,
+    progress: bool = True,
+    log=print,
+) -> list[NotebookResult]:
+    """Runs ``notebooks`` in order for ``profile``; stops at the first failure (raising
+    NotebookFailed after writing the summary). Extra parameters go only to notebooks whose
+    parameters cell declares them."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
+    timeout = timeout or DEFAULT_TIMEOUTS.get(profile, 3600)
+    if timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+    extra = dict(extra or {})
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    for nb, params in declared.items():
+        if "profile" not in params:
+            raise ValueError(f"notebook {nb.name} has no `profile` parameter in a cell tagged 'parameters'")
+    unused = [name for name in extra if not any(name in params for params in declared.values())]
+    if unused:
+        raise ValueError(f"parameter(s) {unused} are declared by none of the selected notebooks: "
+                         f"{', '.join(nb.name for nb in notebooks)}")
+    out_dir = paths.runs_dir(profile)
+    results: list[NotebookResult] = []
+    for i, nb in enumerate(notebooks, 1):
+        params = {"profile": profile, **{k: v for k, v in extra.items() if k in declared[nb]}}
+        log(f"[{i}/{len(notebooks)}] {nb.name}  ({', '.join(f'{k}={v!r}' for k, v in params.items())})", flush=True)
+        t0 = time.perf_counter()
+        try:
+            result = run_notebook(nb, out_dir / nb.name, params, timeout=timeout, kernel=kernel, progress=progress)
+        except NotebookFailed as err:
+            seconds = round(time.perf_counter() - t0, 2)
+            results.append(NotebookResult(nb.name, "failed", seconds, str(err.output), err.error))
+            write_summary(profile, results, extra)
+            err.results = results
+            raise
+        results.append(result)
+        log(f"    done in {result.seconds:.1f} s -> {result.output}", flush=True)
+    write_summary(profile, results, extra)
+    return results
+
+
+# ===== command line =====
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ood_helpers.run",
+        description="Run the notebooks in order with papermill; executed copies go to runs/<profile>/.",
+    )
+    p.add_argument("--profile", default="quick", help=f"run size: {' | '.join(PROFILES)} (default quick)")
+    p.add_argument("--only", action="append", metavar="NN", help="run only notebooks whose name starts with NN (repeat or comma-separate)")
+    p.add_argument("--from", dest="start", metavar="NN", help="start at the first notebook whose name starts with NN")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="extra papermill parameter, passed to the notebooks that declare it")
+    p.add_argument("--notebooks", type=Path, default=None, help=f"notebooks folder (default {paths.NOTEBOOKS})")
+    p.add_argument("--timeout", type=int, default=None, help="per-cell execution timeout in seconds (default by profile)")
+    p.add_argument("--kernel", default=KERNEL, help="Jupyter kernel name (default python3)")
+    p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    return p
+
+
+def _print_listing(notebooks: list[Path]) -> None:
+    for nb in notebooks:
+        print(nb.name)
+        for name, spec in notebook_parameters(nb).items():
+            help_text = f"  # {spec['help']}" if spec.get("help") else ""
+            print(f"    {name}: {spec['inferred_type_name']} = {spec['default']}{help_text}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status (0 ok, 1 a notebook failed, 2 bad arguments)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.profile not in PROFILES:
+        parser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
+    try:
+        notebooks = select_notebooks(find_notebooks(args.notebooks), args.only, args.start)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    if args.list:
+        _print_listing(notebooks)
+        return 0
+    extra = {name: parse_value(value) for name, value in args.parameter}
+    if "profile" in extra:
+        parser.error("pass the profile with --profile, not -p profile")
+    try:
+        results = run_all(args.profile, notebooks, extra, timeout=args.timeout, kernel=args.kernel,
+                          progress=not args.no_progress)
+    except ValueError as err:
+        parser.error(str(err))
+    except NotebookFailed as err:
+        print("\n" + format_summary(err.results), flush=True)
+        print(f"\nFAILED: {err}", file=sys.stderr, flush=True)
+        print(f"summary: {paths.runs_dir(args.profile) / 'summary.json'}", file=sys.stderr)
+        return 1
+    print("\n" + format_summary(results))
+    print(f"summary: {paths.runs_dir(args.profile) / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

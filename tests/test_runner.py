@@ -1,0 +1,120 @@
+"""The notebook runner on a temp folder of tiny notebooks: order, --only/--from, -p, --list,
+failure reporting and exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ood_helpers import paths, run
+
+PARAMS = 'profile: str = "quick"  # smoke | quick | cifar | paper\nmarker: str = "none"  # text the notebook writes'
+
+
+def _notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+def _writer(tag: str) -> str:
+    # Written relative to the cwd, so finding the file also checks cwd = the notebooks folder.
+    return f'from pathlib import Path\nPath("ran_{tag}.txt").write_text(f"{{profile}} {{marker}}")'
+
+
+@pytest.fixture
+def nb_dir(tmp_path) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "01_write.ipynb", _writer("01"))
+    _notebook(folder / "02_fail.ipynb", 'raise ValueError("boom from notebook 02")')
+    _notebook(folder / "03_after.ipynb", _writer("03"))
+    return folder
+
+
+def _summary() -> dict:
+    return json.loads((paths.runs_dir("smoke") / "summary.json").read_text())
+
+
+def test_select_notebooks_order_only_from(tmp_path):
+    nbs = [tmp_path / n for n in ("00_a.ipynb", "01_b.ipynb", "02_c.ipynb", "10_d.ipynb")]
+    assert run.select_notebooks(nbs) == nbs
+    assert run.select_notebooks(nbs, only=["01"]) == [nbs[1]]
+    assert run.select_notebooks(nbs, only=["10,00"]) == [nbs[0], nbs[3]]  # file order, not token order
+    assert run.select_notebooks(nbs, start="02") == nbs[2:]
+    assert run.select_notebooks(nbs, only=["00", "10"], start="01") == [nbs[3]]
+    with pytest.raises(ValueError, match=r"--only 07 matches no notebook; notebooks: 00_a.ipynb, 01_b.ipynb"):
+        run.select_notebooks(nbs, only=["07"])
+    with pytest.raises(ValueError, match=r"--from 5 matches no notebook.*10_d.ipynb"):
+        run.select_notebooks(nbs, start="5")
+
+
+def test_parse_value_follows_papermill_types():
+    assert [run.parse_value(v) for v in ("3", "0.5", "True", "None", "abc")] == [3, 0.5, True, None, "abc"]
+
+
+def test_only_runs_one_notebook_with_parameters(nb_dir):
+    source = (nb_dir / "01_write.ipynb").read_bytes()
+    rc = run.main(["--profile", "smoke", "--notebooks", str(nb_dir), "--only", "01", "-p", "marker", "hello", "--no-progress"])
+    assert rc == 0
+    assert (nb_dir / "ran_01.txt").read_text() == "smoke hello"
+    assert not (nb_dir / "ran_03.txt").exists()
+    executed = paths.runs_dir("smoke") / "01_write.ipynb"
+    assert executed.is_file() and (nb_dir / "01_write.ipynb").read_bytes() == source  # source untouched
+    summary = _summary()
+    assert [n["notebook"] for n in summary["notebooks"]] == ["01_write.ipynb"]
+    assert summary["notebooks"][0]["status"] == "ok" and summary["notebooks"][0]["seconds"] > 0
+    assert summary["parameters"] == {"marker": "hello"}
+
+
+def test_from_skips_earlier_notebooks(nb_dir):
+    assert run.main(["--profile", "smoke", "--notebooks", str(nb_dir), "--from", "03", "--no-progress"]) == 0
+    assert (nb_dir / "ran_03.txt").read_text() == "smoke none"
+    assert not (nb_dir / "ran_01.txt").exists()
+
+
+def test_failure_names_notebook_error_and_copy_and_exits_nonzero(nb_dir):
+    cmd = [sys.executable, "-m", "ood_helpers.run", "--profile", "smoke", "--notebooks", str(nb_dir), "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    executed = paths.runs_dir("smoke") / "02_fail.ipynb"
+    assert done.returncode == 1, done.stderr
+    assert "02_fail.ipynb failed" in done.stderr
+    assert "ValueError: boom from notebook 02" in done.stderr
+    assert f"executed copy: {executed}" in done.stderr
+    assert executed.is_file()
+    # stopped at the failure: 01 ran before it, 03 never ran
+    assert (nb_dir / "ran_01.txt").exists() and not (nb_dir / "ran_03.txt").exists()
+    assert done.stdout.index("01_write.ipynb") < done.stdout.index("02_fail.ipynb")
+    statuses = [(n["notebook"], n["status"]) for n in _summary()["notebooks"]]
+    assert statuses == [("01_write.ipynb", "ok"), ("02_fail.ipynb", "failed")]
+
+
+def test_list_prints_notebooks_and_parameters(nb_dir, capsys):
+    assert run.main(["--notebooks", str(nb_dir), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("01_write.ipynb") < out.index("02_fail.ipynb") < out.index("03_after.ipynb")
+    assert 'marker: str = "none"  # text the notebook writes' in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--profile", "huge"], "unknown profile 'huge'; known profiles: smoke, quick, cifar, paper"),
+        (["--only", "42"], "--only 42 matches no notebook; notebooks: 01_write.ipynb, 02_fail.ipynb, 03_after.ipynb"),
+        (["--from", "9"], "--from 9 matches no notebook"),
+        (["-p", "lr", "0.1"], "parameter(s) ['lr'] are declared by none of the selected notebooks"),
+    ],
+)
+def test_bad_arguments_exit_with_a_clear_message(nb_dir, capsys, args, message):
+    base = ["--notebooks", str(nb_dir)] + ([] if "--profile" in args else ["--profile", "smoke"])
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(base + args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
