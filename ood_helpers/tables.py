@@ -81,6 +81,13 @@ def _paper_lookup(paper: Any) -> dict:
     return out
 
 
+def _paper_get(lookup: dict, row: Any, col: Any) -> Any:
+    """The paper's value of a cell, its column named by key (``("svhn", "auroc")``) or label ("svhn / auroc")."""
+    if (row, col) in lookup:
+        return lookup[(row, col)]
+    return lookup.get((row, _column_label(col)))
+
+
 def records_frame(records, required: Sequence[str]) -> pd.DataFrame:
     """``records`` (a DataFrame or a list of dicts) as a DataFrame holding the ``required`` columns."""
     df = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
@@ -107,7 +114,7 @@ def summarize_trials(records, index, columns, value: str, *, paper=None, scale: 
         except ValueError as err:
             raise ValueError(f"{value!r} of cell {dict(zip(index + columns, key))}: {err}") from None
         row_key, col_key = _label(key[: len(index)]), _label(key[len(index) :])
-        paper_val = _paper_number(lookup.get((row_key, col_key)))
+        paper_val = _paper_number(_paper_get(lookup, row_key, col_key))
         rows.append({**dict(zip(index + columns, key)), "mean": mean, "std": std, "n": len(group), "paper": paper_val})
     return pd.DataFrame(rows)
 
@@ -154,7 +161,7 @@ def trials_table(
             rec = cells.get((row, col))
             line.append(MISSING if rec is None else format_mean_std(rec["mean"], rec["std"], digits))
             if paper is not None:
-                line.append(_format_paper(lookup.get((row, col)), digits))
+                line.append(_format_paper(_paper_get(lookup, row, col), digits))
         data.append(line)
     if len(index_keys) == 1:
         row_index = pd.Index(row_order, name=index_keys[0])
