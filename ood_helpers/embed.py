@@ -97,5 +97,5 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
         return artifacts.load_torch(path, expect_config=expect)["embeddings"]
     emb = encode_images(encoder, _float_images(imageset), device=resolve_device(profile),
                         batch_size=batch_size or max(profile.batch_size, 1) * 2, progress=True)
-    artifacts.atomic_save_torch({"config": expect, "embeddings": emb}, path)
+    artifacts.atomic_save_torch({"embeddings": emb}, path, config=expect)
     return emb
