@@ -172,3 +172,57 @@ def test_tsne_perplexity_and_images_input():
 def test_paper_table4_has_five_ranges_per_row():
     assert all(len(v) == len(C.PAPER_TABLE4_RANGES) for v in C.PAPER_TABLE4.values())
     assert C.PAPER_TABLE4["Class Homogeneity (greedy, eq. 3-4)"][3] == (1.00, 0.00)
+
+
+def test_clustering_trials_records_every_method_range_and_seed():
+    labels = np.repeat([11, 4, 9], 12)
+    emb = coded_embeddings(labels)
+    centers = {11: 0.0, 4: 9.0, 9: -9.0}
+    x = np.array([centers[c] for c in labels])[:, None] + np.random.default_rng(0).normal(0, 0.3, (36, 6))
+    features = {"all": x, "pretrained": x, "fine-tuned": emb.numpy(), "images": np.random.default_rng(0).random((36, 3, 2, 2))}
+    ranges = [np.array([11, 4]), np.array([11, 4, 9])]
+    records, preds = C.clustering_trials(labels, features, emb, oracle, ranges, set_size=5, seeds=[3, 4], progress=False)
+    methods = [C.KMEANS_ROW, *C.FEATURE_ROWS.values(), C.GREEDY_ROW, C.AGGLOMERATIVE_ROW]
+    assert len(records) == len(methods) * len(ranges) * 2
+    by = {(r["method"], r["n_classes"], r["trial"]): r for r in records}
+    for n in (2, 3):
+        for trial in (0, 1):
+            for row in (C.GREEDY_ROW, C.AGGLOMERATIVE_ROW, C.KMEANS_ROW):
+                assert by[(row, n, trial)]["accuracy"] == 100.0
+                assert by[(row, n, trial)]["n_clusters"] == n
+            pred = preds[(C.GREEDY_ROW, n, trial)]
+            assert len(pred) == 12 * n
+    with pytest.raises(ValueError, match="features lack"):
+        C.clustering_trials(labels, {"all": x}, emb, oracle, ranges, set_size=5, seeds=[0], progress=False)
+
+
+def test_paper_table4_maps_ranges_by_position():
+    paper = C.paper_table4((2, 4, 6, 8, 10))
+    assert paper[C.GREEDY_ROW]["8 classes"] == "1.00 ± 0.00"
+    assert paper[C.KMEANS_ROW]["2 classes"] == "89.04 ± 3.36"
+    short = C.paper_table4((1, 2))
+    assert list(short[C.KMEANS_ROW]) == ["1 classes", "2 classes"]
+
+
+def test_scatter_pair_colours_clusters_by_their_matched_class():
+    import matplotlib
+
+    matplotlib.use("agg")
+    from ood_helpers.plots.embedding import cluster_scatter_pair, embed_2d
+
+    y = np.repeat([0, 1, 2], 10)
+    pred = np.repeat([7, 5, 6], 10)
+    pred[0] = 99  # one singleton
+    coords = embed_2d(np.eye(3)[y] * 5 + np.random.default_rng(0).normal(size=(30, 3)), "tsne", seed=0)
+    assert coords.shape == (30, 2)
+    fig = cluster_scatter_pair(coords, y, pred)
+    left, right = fig.axes[:2]
+    left_colors = {c.get_label(): tuple(c.get_facecolor()[0]) for c in left.collections}
+    right_colors = {c.get_label(): tuple(c.get_facecolor()[0]) for c in right.collections}
+    assert right_colors["cluster ~ 1"] == left_colors["1"]  # cluster 5 is class 1
+    assert "singletons (1)" in right_colors
+    assert len(right.collections) == 4
+    with pytest.raises(ValueError, match="one row per sample"):
+        cluster_scatter_pair(coords, y[:5], pred)
+    with pytest.raises(ValueError, match="method"):
+        embed_2d(coords, "pca", seed=0)

@@ -260,3 +260,109 @@ def _flat(x) -> np.ndarray:
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"expected a non-empty [N, D] or [N, C, H, W] array, got shape {x.shape}")
     return x.reshape(len(x), -1)
+
+
+# ===== Table 4: every method over growing ranges of test classes and trials =====
+
+DBSCAN_EMBEDDINGS = {"eps": 1.75, "min_samples": 5}  # paper 000 section 5.3
+DBSCAN_IMAGES = {"eps": 2.3, "min_samples": 1}
+FEATURE_ROWS = {  # feature name -> Table 4 row of PCA + t-SNE + DBSCAN on it
+    "all": "PCA + t-SNE + DBSCAN (embeddings trained on all classes)",
+    "images": "PCA + t-SNE + DBSCAN (images)",
+    "pretrained": "PCA + t-SNE + DBSCAN (pretrained embeddings)",
+    "fine-tuned": "PCA + t-SNE + DBSCAN (fine-tuned embeddings)",
+}
+KMEANS_ROW = "K-means (embeddings trained on all classes)"
+GREEDY_ROW = "Class Homogeneity (greedy, eq. 3-4)"
+
+
+def range_label(n_classes: int) -> str:
+    """Column label of a class range in our tables."""
+    return f"{n_classes} classes"
+
+
+def paper_table4(sizes) -> dict[str, dict[str, str]]:
+    """{row: {range_label(n): "mean ± std"}}: the paper's ranges mapped by position onto ``sizes``."""
+    return {
+        row: {range_label(n): f"{m:.2f} ± {s:.2f}" for n, (m, s) in zip(sizes, values)}
+        for row, values in PAPER_TABLE4.items()
+    }
+
+
+def model_scorer(model: torch.nn.Module) -> ScoreSets:
+    """``score_sets`` for a trained ``HomogeneityModel``: eval mode (no dropout), inputs moved to its device."""
+    model.eval()
+    device = next(model.parameters()).device
+
+    def score(emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return model.score_embeddings(emb.to(device), lengths.to(device))
+
+    return score
+
+
+def clustering_trials(
+    labels,
+    features: dict,
+    emb,
+    score_sets: ScoreSets,
+    ranges,
+    *,
+    set_size: int,
+    seeds,
+    pair_probs: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[list[dict], dict]:
+    """Runs every Table 4 method on each class range for each seed.
+
+    ``labels`` [N] are the true classes of the test samples; ``features`` maps "all",
+    "pretrained", "fine-tuned" and "images" to [N, ...] arrays; ``emb`` [N, D] are the
+    homogeneity model's embeddings scored by ``score_sets``; ``ranges`` holds the class ids
+    of each range. Returns (records, predictions): one record per (method, range, trial)
+    with ``accuracy`` (eq. 2, percent), ``n_clusters`` and ``largest_cluster`` (fraction of
+    samples in the biggest cluster); predictions[(row, n_classes, trial)] = labels.
+    """
+    from .cluster_metrics import clustering_accuracy
+
+    labels = np.asarray(labels)
+    emb = _as_embeddings(emb)
+    if len(labels) != len(emb):
+        raise ValueError(f"labels ({len(labels)}) and embeddings ({len(emb)}) must describe the same samples")
+    missing = sorted(set(FEATURE_ROWS) - set(features))
+    if missing:
+        raise ValueError(f"features lack {missing}; expected keys {sorted(FEATURE_ROWS)}")
+    if pair_probs is None:
+        # one pair matrix over every sample serves every range: a pair's score ignores the others
+        pair_probs = pairwise_homogeneity(emb, score_sets, progress=progress)
+    records, predictions = [], {}
+    jobs = [(r, s) for r in ranges for s in seeds]
+    for classes, seed in tqdm(jobs, desc="Table 4", disable=not progress):
+        idx = np.flatnonzero(np.isin(labels, classes))
+        if len(idx) < 2:
+            raise ValueError(f"class range {list(classes)} holds {len(idx)} test samples; need at least 2")
+        y = labels[idx]
+        n_classes = len(classes)
+        sub_pairs = pair_probs[np.ix_(idx, idx)]
+        preds = {
+            KMEANS_ROW: kmeans_clustering(features["all"][idx], n_classes, seed=seed),
+            **{
+                row: tsne_dbscan_clustering(
+                    features[name][idx], seed=seed, **(DBSCAN_IMAGES if name == "images" else DBSCAN_EMBEDDINGS)
+                )
+                for name, row in FEATURE_ROWS.items()
+            },
+            GREEDY_ROW: greedy_homogeneity_clustering(
+                emb[torch.as_tensor(idx)], score_sets, set_size=set_size, rng=np.random.default_rng(seed),
+                pair_probs=sub_pairs,
+            ),
+            AGGLOMERATIVE_ROW: agglomerative_homogeneity_clustering(sub_pairs),
+        }
+        trial = list(seeds).index(seed)
+        for row, pred in preds.items():
+            counts = np.bincount(np.unique(pred, return_inverse=True)[1])
+            records.append({
+                "method": row, "classes": range_label(n_classes), "n_classes": n_classes, "trial": trial,
+                "seed": int(seed), "accuracy": clustering_accuracy(y, pred), "n_clusters": int(len(counts)),
+                "largest_cluster": float(counts.max() / len(pred)),
+            })
+            predictions[(row, n_classes, trial)] = pred
+    return records, predictions
