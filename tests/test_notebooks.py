@@ -1,0 +1,51 @@
+"""Every notebook in notebooks/ (picked up automatically, in name order): a papermill
+parameters cell with `profile`, committed clean, and an execution in the smoke profile.
+Notebooks run in order in one session, so later ones reuse the caches of earlier ones."""
+
+import ast
+
+import nbformat
+import papermill
+import pytest
+
+from ood_helpers import paths, run
+from ood_helpers.profiles import PROFILES
+
+NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+SMOKE_CELL_TIMEOUT = 300  # seconds per cell; a smoke notebook should take well under a minute
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_has_profile_parameter(notebook):
+    params = papermill.inspect_notebook(str(notebook))
+    assert "profile" in params, f"{notebook.name}: no `profile` in a cell tagged 'parameters'; found {sorted(params)}"
+    default = ast.literal_eval(params["profile"]["default"])
+    assert default in PROFILES, f"{notebook.name}: default profile {default!r} is not one of {sorted(PROFILES)}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_committed_clean(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{notebook.name}: kernelspec must be python3"
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"{notebook.name}: cells {dirty} have outputs or execution counts; commit notebooks cleared"
+    assert nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("#"), (
+        f"{notebook.name}: the first cell should be a markdown title"
+    )
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{notebook.name}: expected one cell tagged 'parameters', found {len(tagged)}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_executes_in_smoke_profile(notebook, ood_dirs):
+    # The output roots are already in os.environ (conftest), which the papermill kernel inherits.
+    output = ood_dirs["runs"] / "smoke" / notebook.name
+    try:
+        result = run.run_notebook(notebook, output, {"profile": "smoke"}, timeout=SMOKE_CELL_TIMEOUT, progress=False)
+    except run.NotebookFailed as err:
+        pytest.fail(str(err), pytrace=False)
+    assert output.is_file()
+    print(f"{notebook.name}: {result.seconds:.1f} s")
