@@ -26,6 +26,14 @@ from typing import Any
 
 from . import __version__, paths
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes 0600 files; results should get the usual mode (0644 under umask 022).
+_FILE_MODE = 0o666 & ~_read_umask()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 # Distributions whose versions go into every sidecar and every cache key.
 _PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "scipy", "pandas", "matplotlib")
@@ -120,6 +128,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, _FILE_MODE)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:  # flush to disk before the rename makes it visible

@@ -48,7 +48,8 @@ class NotebookResult:
 
 
 def find_notebooks(folder: str | Path | None = None) -> list[Path]:
-    """The ``*.ipynb`` files of ``folder`` (default ``notebooks/``) in name order."""
+    """The ``*.ipynb`` files of ``folder`` (default ``notebooks/``) in name order; names starting
+    with '_' or '.' are skipped (drafts, checkpoints)."""
     folder = Path(folder) if folder is not None else paths.NOTEBOOKS
     if not folder.is_dir():
         raise FileNotFoundError(f"notebooks folder {folder} does not exist")

@@ -105,6 +105,9 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
     artifacts.atomic_write_bytes(target, b"second")
     assert target.read_bytes() == b"second"
     assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
