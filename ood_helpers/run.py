@@ -188,7 +188,7 @@ def run_all(
     parameters cell declares them."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
-    timeout = timeout or DEFAULT_TIMEOUTS.get(profile, 3600)
+    timeout = DEFAULT_TIMEOUTS.get(profile, 3600) if timeout is None else timeout
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     extra = dict(extra or {})
