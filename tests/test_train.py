@@ -1,0 +1,149 @@
+"""The training loop: resume equality on CPU, NaN guard, config checks, best checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ood_helpers.artifacts import ConfigMismatchError, CorruptArtifactError
+from ood_helpers.train import best_path_for, fit, history_path_for, load_best, read_history
+
+CONFIG = {"kind": "toy", "lr": 0.05}
+
+
+class Interrupt(Exception):
+    pass
+
+
+def toy_model() -> nn.Module:
+    torch.manual_seed(0)
+    # dropout draws from torch's RNG, so resume equality also checks the saved torch RNG state
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+
+
+def toy_batch(step, rng):
+    x = torch.from_numpy(rng.normal(size=(8, 6)).astype(np.float32))
+    return x, (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+
+
+def ce_loss(model, batch):
+    x, y = batch
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def run(path, steps=12, stop_at=None, eval_fn=None, **kw):
+    model = toy_model()
+    opt = torch.optim.Adam(model.parameters(), lr=CONFIG["lr"])
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+
+    def batch_fn(step, rng):
+        if stop_at is not None and step == stop_at:
+            raise Interrupt(f"simulated crash at step {step}")
+        return toy_batch(step, rng)
+
+    result = fit(model, opt, batch_fn=batch_fn, loss_fn=ce_loss, steps=steps, ckpt_path=path, config=CONFIG,
+                 rng=np.random.default_rng(7), scheduler=sched, checkpoint_every=4, eval_every=3,
+                 eval_fn=eval_fn, progress=False, **kw)
+    return model, opt, result
+
+
+def test_resumed_run_is_bit_identical(tmp_path):
+    full, full_opt, _ = run(tmp_path / "full.pt")
+    with pytest.raises(Interrupt):
+        run(tmp_path / "cut.pt", stop_at=9)  # last checkpoint at step 8
+    resumed, resumed_opt, result = run(tmp_path / "cut.pt")
+    assert result.resumed_from == 8 and result.step == 12
+    for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert full_opt.state_dict()["param_groups"][0]["lr"] == resumed_opt.state_dict()["param_groups"][0]["lr"]
+    # the history on disk equals the uninterrupted one (evals after the checkpoint are redone, not duplicated)
+    assert read_history(history_path_for(tmp_path / "cut.pt")) == read_history(history_path_for(tmp_path / "full.pt"))
+    assert [r["step"] for r in read_history(history_path_for(tmp_path / "full.pt"))] == [3, 6, 9, 12]
+
+
+def test_finished_run_reloads_without_training(tmp_path):
+    trained, _, _ = run(tmp_path / "a.pt")
+
+    def explode(step, rng):
+        raise AssertionError("a finished run must not draw batches")
+
+    model = toy_model()
+    opt = torch.optim.Adam(model.parameters(), lr=CONFIG["lr"])
+    result = fit(model, opt, batch_fn=explode, loss_fn=ce_loss, steps=12, ckpt_path=tmp_path / "a.pt",
+                 config=CONFIG, progress=False)
+    assert result.resumed_from == 12
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), model.state_dict().values()))
+
+
+def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path):
+    path = tmp_path / "nan.pt"
+    run(path, steps=8)  # a good checkpoint at step 8
+    before = path.read_bytes()
+
+    def nan_loss(model, batch):
+        return ce_loss(model, batch) * float("nan")
+
+    model = toy_model()
+    opt = torch.optim.Adam(model.parameters(), lr=CONFIG["lr"])
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 9 .*step 8"):
+        fit(model, opt, batch_fn=toy_batch, loss_fn=nan_loss, steps=12, ckpt_path=path, config=CONFIG,
+            progress=False)
+    assert path.read_bytes() == before
+
+
+def test_inf_loss_on_first_step(tmp_path):
+    model = toy_model()
+    opt = torch.optim.Adam(model.parameters())
+    with pytest.raises(FloatingPointError, match="loss is inf at step 1"):
+        fit(model, opt, batch_fn=toy_batch, loss_fn=lambda m, b: ce_loss(m, b) + float("inf"), steps=3,
+            ckpt_path=tmp_path / "inf.pt", config=CONFIG, progress=False)
+    assert not (tmp_path / "inf.pt").exists()
+
+
+def test_config_mismatch_and_truncated_checkpoint_are_refused(tmp_path):
+    path = tmp_path / "c.pt"
+    run(path, steps=4)
+    model = toy_model()
+    opt = torch.optim.Adam(model.parameters())
+    with pytest.raises(ConfigMismatchError, match="lr"):
+        fit(model, opt, batch_fn=toy_batch, loss_fn=ce_loss, steps=8, ckpt_path=path,
+            config={**CONFIG, "lr": 0.1}, progress=False)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CorruptArtifactError, match="truncated or corrupt"):
+        fit(model, opt, batch_fn=toy_batch, loss_fn=ce_loss, steps=8, ckpt_path=path, config=CONFIG, progress=False)
+
+
+def test_best_checkpoint_follows_metric(tmp_path):
+    scores = {0: 0.1, 3: 0.5, 6: 0.9, 9: 0.4, 12: 0.2}  # peaks at step 6
+    snapshots = {}
+
+    def eval_fn(step):
+        assert not model_holder[0].training
+        snapshots[step] = {k: v.clone() for k, v in model_holder[0].state_dict().items()}
+        return {"acc": scores[step]}
+
+    model_holder = [None]
+    model = toy_model()
+    model_holder[0] = model
+    opt = torch.optim.Adam(model.parameters(), lr=CONFIG["lr"])
+    result = fit(model, opt, batch_fn=toy_batch, loss_fn=ce_loss, steps=12, ckpt_path=tmp_path / "b.pt",
+                 config=CONFIG, eval_fn=eval_fn, eval_every=3, best_metric="acc", progress=False)
+    assert (result.best_step, result.best_value) == (6, 0.9)
+    assert [r["step"] for r in result.history] == [0, 3, 6, 9, 12]
+    fresh = toy_model()
+    assert load_best(fresh, tmp_path / "b.pt", CONFIG) == 6
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, snapshots[6][name]), name
+    assert best_path_for(tmp_path / "b.pt").exists()
+
+
+def test_bad_arguments(tmp_path):
+    model = toy_model()
+    opt = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="steps must be an int >= 0, got -1"):
+        fit(model, opt, batch_fn=toy_batch, loss_fn=ce_loss, steps=-1, ckpt_path=tmp_path / "x.pt", config=CONFIG)
+    with pytest.raises(ValueError, match="needs an eval_fn"):
+        fit(model, opt, batch_fn=toy_batch, loss_fn=ce_loss, steps=1, ckpt_path=tmp_path / "x.pt", config=CONFIG,
+            best_metric="acc")
