@@ -1,0 +1,331 @@
+"""Datasets read from image folders: local copies of small sets, ImageNet and TinyImageNet.
+
+- Folder copies (``<root>/train/<class>/*``, ``<root>/test/<class>/*``) of torchvision-named
+  sets are decoded once into uint8 tensors, cached under ``paths.data_root()/cache`` keyed
+  by a fingerprint of the file list (relative paths, sizes, mtimes).
+- ImageNet and TinyImageNet are too big for memory: ``FolderImageSet`` keeps the file list
+  and decodes on access, with the same interface as ``ImageSet``.
+- Every set splits its training folder the paper's way (ImageNet, section 5.1): "val" = the
+  first ``val_per_class`` training files of each class (sorted file names), "train" = the rest,
+  "test" = the official held-out images (ImageNet's validation set).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from tqdm.auto import tqdm
+
+from .. import paths
+from .imageset import ImageSet, adapt_images, check_channels, target_hw
+
+FOLDER_COPY_LAYOUT = "<folder>/train/<class>/*.png|jpg and <folder>/test/<class>/*.png|jpg"
+IMAGENET_LAYOUT = (
+    "<folder>/train/<wnid>/*.JPEG, and the validation images either in class folders "
+    "<folder>/val/<wnid>/*.JPEG or flat <folder>/val/*.JPEG with <folder>/LOC_val_solution.csv "
+    "(Kaggle's layout <folder>/ILSVRC/Data/CLS-LOC/{train,val} + <folder>/LOC_val_solution.csv also works)"
+)
+TINYIMAGENET_LAYOUT = (
+    "the release layout <folder>/train/<wnid>/images/*.JPEG, <folder>/val/images/*.JPEG "
+    "and <folder>/val/val_annotations.txt"
+)
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+# ===== file lists =====
+
+
+def env_dir(name: str) -> Path | None:
+    """The folder named by ``OOD_<NAME>_DIR`` (e.g. OOD_FASHION_MNIST_DIR), or None."""
+    value = os.environ.get(f"OOD_{name.upper().replace('-', '_')}_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def scan_class_folders(folder: Path, *, what: str, layout: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """(sorted class folder names, [(path, label)] sorted by label then path) of ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what}: folder {folder} does not exist; expected {layout}")
+    try:
+        classes, class_to_idx = find_classes(str(folder))
+        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{what}: no usable class folders with images in {folder} ({err}); expected {layout}") from err
+    return classes, sorted(samples, key=lambda s: (s[1], s[0]))
+
+
+def first_per_class(labels: np.ndarray, n: int) -> np.ndarray:
+    """Boolean mask [N]: the first ``n`` positions (in the given order) of each label."""
+    labels = np.asarray(labels)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        mask[np.flatnonzero(labels == c)[:n]] = True
+    return mask
+
+
+def split_train_val(labels: np.ndarray, split: str, val_per_class: int, classes: list[str], what: str) -> np.ndarray:
+    """Indices of "train" (all but the first ``val_per_class`` of each class) or "val" (those first)."""
+    if not isinstance(val_per_class, (int, np.integer)) or val_per_class < 0:
+        raise ValueError(f"val_per_class must be an int >= 0, got {val_per_class!r}")
+    counts = np.bincount(labels, minlength=len(classes))
+    short = [classes[c] for c in np.flatnonzero(counts <= val_per_class)]
+    if short:
+        raise ValueError(
+            f"{what}: val_per_class={val_per_class} leaves no training images for class(es) {short[:5]} "
+            f"(they have {counts.min()} or more images); use a smaller per_class[1]"
+        )
+    mask = first_per_class(labels, val_per_class)
+    return np.flatnonzero(mask if split == "val" else ~mask)
+
+
+def files_fingerprint(files: list[str], base: Path, *, stat: bool) -> str:
+    """16 hex digits of sha256 over the relative paths (and, with ``stat``, sizes and mtimes)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(os.path.relpath(f, base).encode())
+        if stat:
+            st = os.stat(f)
+            h.update(f":{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(b"\n")
+    return h.hexdigest()[:16]
+
+
+# ===== decoding =====
+
+
+def image_mode(path: str) -> str:
+    """"gray" or "rgb": the native colour of the image file."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return "gray" if im.mode in GRAY_MODES else "rgb"
+
+
+def decode_file(path: str, mode: str) -> torch.Tensor:
+    """uint8 [C, H, W] of one image file, C = 1 for mode "gray", 3 for "rgb" (PIL, as ImageFolder)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return TF.pil_to_tensor(im.convert("L" if mode == "gray" else "RGB"))
+
+
+def decode_files_cached(files: list[str], base: Path, name: str) -> torch.Tensor:
+    """uint8 [N, C, H, W] of ``files`` (one shared size and colour mode), decoded once and cached
+    atomically under ``data_root()/cache/<name>-<fingerprint>.pt``."""
+    from ..artifacts import CorruptArtifactError, atomic_save_torch, load_torch
+
+    if not files:
+        raise FileNotFoundError(f"{name}: no image files found under {base}")
+    key = files_fingerprint(files, base, stat=True)
+    path = paths.data_root() / "cache" / f"{name}-{key}.pt"
+    if path.is_file():
+        try:
+            return load_torch(path, weights_only=True)["images"]
+        except CorruptArtifactError:
+            pass  # a damaged cache is decoded again and replaced
+    mode = image_mode(files[0])
+    first = decode_file(files[0], mode)
+    images = torch.empty((len(files), *first.shape), dtype=torch.uint8)
+    for i, f in enumerate(tqdm(files, desc=f"decoding {name}", leave=False, mininterval=2.0)):
+        img = decode_file(f, mode)
+        if img.shape != first.shape:
+            raise ValueError(
+                f"{name}: {f} is {tuple(img.shape[1:])} but {files[0]} is {tuple(first.shape[1:])}; "
+                "an in-memory folder copy needs one image size"
+            )
+        images[i] = img
+    atomic_save_torch({"images": images, "files": [os.path.relpath(f, base) for f in files]}, path)
+    return images
+
+
+def load_folder_copy(folder: Path, split: str, *, name: str, val_per_class: int) -> ImageSet:
+    """One split of a local image-folder copy ``<folder>/{train,test}/<class>/*`` as an in-memory ImageSet."""
+    folder = Path(folder)
+    part = "test" if split == "test" else "train"
+    what = f"image-folder copy of {name}"
+    if not (folder / "train").is_dir() or not (folder / "test").is_dir():
+        raise FileNotFoundError(f"{what}: {folder} lacks train/ or test/; expected {FOLDER_COPY_LAYOUT}")
+    classes, samples = scan_class_folders(folder / part, what=what, layout=FOLDER_COPY_LAYOUT)
+    files = [s[0] for s in samples]
+    labels = np.array([s[1] for s in samples], dtype=np.int64)
+    images = decode_files_cached(files, folder, f"{name}-{part}")
+    if part == "train":
+        idx = split_train_val(labels, split, val_per_class, classes, what)
+        images, labels = images[torch.from_numpy(idx)], labels[idx]
+    return ImageSet(images, labels, classes, name)
+
+
+# ===== lazy folder-backed sets =====
+
+
+class FolderImageSet(ImageSet):
+    """An ImageSet whose images stay on disk: ``samples`` = [(path, label)], decoded in ``ds[i]``.
+
+    Each image is converted to ``channels`` (None = the files' own) and, with an int
+    ``image_size``, resized so its shorter side is ``image_size`` then centre-cropped square
+    (a (height, width) pair resizes exactly). ``.images`` decodes everything into memory.
+    """
+
+    def __init__(self, samples, classes, name, *, base: Path, channels=None, image_size=None):
+        check_channels(channels)
+        target_hw((1, 1), image_size)
+        self.samples = [(str(p), int(t)) for p, t in samples]
+        self.base = Path(base)
+        self.channels = channels
+        self.image_size = image_size
+        self._init_labels(torch.tensor([t for _, t in self.samples], dtype=torch.int64), classes, name, None)
+
+    def load(self, index: int) -> torch.Tensor:
+        """uint8 [C, H, W] of image ``index`` after the channel / size conversion."""
+        path = self.samples[index][0]
+        img = decode_file(path, "gray" if self.channels == 1 else "rgb" if self.channels == 3 else image_mode(path))
+        if isinstance(self.image_size, (int, np.integer)):
+            img = TF.center_crop(TF.resize(img, int(self.image_size), antialias=True), int(self.image_size))
+        elif self.image_size is not None:
+            img = adapt_images(img[None], image_size=tuple(self.image_size))[0]
+        return img
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.load(index).float().div_(255.0), self.samples[index][1]
+
+    @property
+    def images(self) -> torch.Tensor:
+        """uint8 [N, C, H, W]: every image decoded (needs one common size; memory!)."""
+        loaded = [self.load(i) for i in tqdm(range(len(self)), desc=f"decoding {self.name}", leave=False)]
+        shapes = {tuple(x.shape) for x in loaded}
+        if len(shapes) > 1:
+            raise ValueError(f"{self.name}: images differ in size {sorted(shapes)[:3]}; pass image_size to stack them")
+        return torch.stack(loaded) if loaded else torch.empty((0, 3, 1, 1), dtype=torch.uint8)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the first image (others may differ when image_size is None)."""
+        return tuple(self.load(0).shape)
+
+    def fingerprint(self) -> str:
+        """16 hex digits of sha256 over relative paths, labels, class names and the conversion."""
+        if self._fingerprint is None:
+            h = hashlib.sha256(repr((self.name, self.classes, self.channels, self.image_size)).encode())
+            h.update(files_fingerprint([p for p, _ in self.samples], self.base, stat=False).encode())
+            h.update(self.targets.numpy().tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def _like(self, samples, classes) -> "FolderImageSet":
+        return FolderImageSet(samples, classes, self.name, base=self.base, channels=self.channels, image_size=self.image_size)
+
+    def subset(self, indices) -> "FolderImageSet":
+        return self._like([self.samples[i] for i in self._check_indices(indices).tolist()], self.classes)
+
+    def relabeled(self, targets, classes) -> "FolderImageSet":
+        return self._like([(p, int(t)) for (p, _), t in zip(self.samples, targets)], classes)
+
+
+def _split_folder_set(train_samples, test_samples, split, *, classes, names, name, base, val_per_class, channels, image_size):
+    if split == "test":
+        samples = test_samples
+    else:
+        labels = np.array([t for _, t in train_samples], dtype=np.int64)
+        idx = split_train_val(labels, split, val_per_class, classes, name)
+        samples = [train_samples[i] for i in idx]
+    return FolderImageSet(samples, names, name, base=base, channels=channels, image_size=image_size)
+
+
+def _read_names(path: Path, sep: str | None) -> dict[str, str]:
+    """wnid -> first human-readable name from a synset mapping file (empty when absent)."""
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        wnid, _, rest = line.strip().partition(sep or " ")
+        if wnid:
+            out[wnid] = rest.split(",")[0].strip() or wnid
+    return out
+
+
+def load_imagenet(split, *, root=None, val_per_class=50, channels=None, image_size=None) -> FolderImageSet:
+    """ImageNet with the main paper's protocol: classes = sorted wnids (shuffle them with
+    ``class_split``), "val" = first ``val_per_class`` sorted training files a class, "train" =
+    the rest, "test" = ImageNet's validation set. Folder: ``root``, OOD_IMAGENET_DIR or data/imagenet."""
+    folder = Path(root) if root is not None else env_dir("imagenet") or paths.data_root() / "imagenet"
+    data = folder / "ILSVRC" / "Data" / "CLS-LOC" if (folder / "ILSVRC" / "Data" / "CLS-LOC").is_dir() else folder
+    classes, train_samples = scan_class_folders(data / "train", what="ImageNet", layout=IMAGENET_LAYOUT)
+    index = {c: i for i, c in enumerate(classes)}
+    names = _read_names(folder / "LOC_synset_mapping.txt", None) or _read_names(data / "LOC_synset_mapping.txt", None)
+    test_samples = []
+    if split == "test":
+        val = data / "val"
+        if not val.is_dir():
+            raise FileNotFoundError(f"ImageNet: no validation folder {val}; expected {IMAGENET_LAYOUT}")
+        if any(p.is_dir() for p in val.iterdir()):
+            val_classes, test_samples = scan_class_folders(val, what="ImageNet validation", layout=IMAGENET_LAYOUT)
+            unknown = sorted(set(val_classes) - set(classes))
+            if unknown:
+                raise ValueError(f"ImageNet: validation classes {unknown[:5]} in {val} have no training folder")
+            test_samples = [(p, index[val_classes[t]]) for p, t in test_samples]
+        else:
+            csv_path = next((p for p in (folder / "LOC_val_solution.csv", data / "LOC_val_solution.csv", val / "LOC_val_solution.csv") if p.is_file()), None)
+            if csv_path is None:
+                raise FileNotFoundError(
+                    f"ImageNet: {val} holds no class folders and no LOC_val_solution.csv was found in {folder}; "
+                    f"expected {IMAGENET_LAYOUT}"
+                )
+            with open(csv_path, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            for row in rows:
+                wnid = row["PredictionString"].split()[0]
+                if wnid not in index:
+                    raise ValueError(f"ImageNet: {csv_path} names class {wnid!r} which has no training folder")
+                file = val / f"{row['ImageId']}.JPEG"
+                if not file.is_file():
+                    raise FileNotFoundError(f"ImageNet: {csv_path} lists {file.name} but {file} does not exist")
+                test_samples.append((str(file), index[wnid]))
+            test_samples.sort(key=lambda s: (s[1], s[0]))
+    return _split_folder_set(
+        train_samples, test_samples, split,
+        classes=classes, names=[names.get(c, c) for c in classes], name="imagenet", base=data,
+        val_per_class=val_per_class, channels=channels, image_size=image_size,
+    )  # fmt: skip
+
+
+def load_tinyimagenet(split, *, root=None, val_per_class=50, channels=None, image_size=None) -> FolderImageSet:
+    """TinyImageNet (200 classes, 64x64) from its release layout: "val" = first ``val_per_class``
+    sorted training files a class, "train" = the rest, "test" = the release's labelled val set.
+    Folder: ``root``, OOD_TINYIMAGENET_DIR, data/tinyimagenet or data/tiny-imagenet-200."""
+    if root is not None:
+        folder = Path(root)
+    else:
+        default = paths.data_root() / "tinyimagenet"
+        alt = paths.data_root() / "tiny-imagenet-200"
+        folder = env_dir("tinyimagenet") or (alt if not default.exists() and alt.exists() else default)
+    classes, train_samples = scan_class_folders(folder / "train", what="TinyImageNet", layout=TINYIMAGENET_LAYOUT)
+    index = {c: i for i, c in enumerate(classes)}
+    names = _read_names(folder / "words.txt", "\t")
+    test_samples = []
+    if split == "test":
+        ann = folder / "val" / "val_annotations.txt"
+        if not ann.is_file():
+            raise FileNotFoundError(f"TinyImageNet: no {ann}; expected {TINYIMAGENET_LAYOUT}")
+        for line in ann.read_text().splitlines():
+            if not line.strip():
+                continue
+            file, wnid = line.split("\t")[:2]
+            if wnid not in index:
+                raise ValueError(f"TinyImageNet: {ann} names class {wnid!r} which has no training folder")
+            path = folder / "val" / "images" / file
+            if not path.is_file():
+                raise FileNotFoundError(f"TinyImageNet: {ann} lists {file} but {path} does not exist")
+            test_samples.append((str(path), index[wnid]))
+        test_samples.sort(key=lambda s: (s[1], s[0]))
+    return _split_folder_set(
+        train_samples, test_samples, split,
+        classes=classes, names=[names.get(c, c) for c in classes], name="tinyimagenet", base=folder,
+        val_per_class=val_per_class, channels=channels, image_size=image_size,
+    )  # fmt: skip
