@@ -118,3 +118,17 @@ def test_bad_arguments_exit_with_a_clear_message(nb_dir, capsys, args, message):
         run.main(base + args)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_cell_timeout_stops_the_notebook(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "01_slow.ipynb", "import time\ntime.sleep(30)")
+    with pytest.raises(run.NotebookFailed, match=r"(?s)01_slow.ipynb failed:.*(?i:timeout|timed out)"):
+        run.run_all("smoke", run.find_notebooks(folder), timeout=2, progress=False, log=lambda *a, **k: None)
+
+
+def test_executed_copy_never_overwrites_the_source(nb_dir):
+    nb = nb_dir / "01_write.ipynb"
+    with pytest.raises(ValueError, match="refusing to write the executed copy over its source"):
+        run.run_notebook(nb, nb, {"profile": "smoke"}, timeout=10, progress=False)
