@@ -1,0 +1,231 @@
+"""The trained networks of paper 000, built once and cached: the ResNet-18 classifiers
+(seen classes / all classes) and the class-homogeneity models (variant 1 / variant 2).
+
+Every notebook asks for them here; a network whose config (profile fields, data
+fingerprint, seed, encoder) is unchanged is loaded from ``artifacts/<profile>/`` instead
+of being trained again.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+from sklearn.metrics import top_k_accuracy_score
+
+from . import artifacts
+from .data import class_split, load_dataset, select_classes
+from .losses import homogeneity_bce
+from .models import HomogeneityModel, encoder_from_classifier, feature_dim
+from .profiles import Profile, resolve_device
+from .sampling import HomogeneitySampler
+from .seeding import trial_seed
+from .train import _image_batch, fit, load_best, train_classifier
+
+CLASSIFIER_KINDS = ("seen", "all")
+VARIANTS = (1, 2)
+
+
+@lru_cache(maxsize=8)
+def _load(name: str, split: str, per_class: tuple, channels: int, image_size, seed: int):
+    return load_dataset(name, split, per_class=per_class, channels=channels, image_size=image_size, seed=seed)
+
+
+def many_class_split(profile: Profile, split: str):
+    """The profile's many-class dataset (MNIST-pairs, CIFAR-100, ImageNet), one split, all classes;
+    loaded once per process."""
+    return _load(profile.many_class, split, tuple(profile.per_class), profile.channels, profile.image_size, profile.seed)
+
+
+def range_labels(profile: Profile) -> dict[str, str]:
+    """Class range name -> the paper's 1-based notation, e.g. {"seen": "1-80", "val": "81-90", ...}."""
+    seen, val, test = profile.class_split
+    return {
+        "seen": f"1-{seen}",
+        "val": f"{seen + 1}-{seen + val}",
+        "test": f"{seen + val + 1}-{seen + val + test}",
+        "all": f"1-{seen + val + test}",
+    }
+
+
+def get_classifier(profile: Profile, which: str, trial: int = 0, progress: bool = True):
+    """(ResNet-18 classifier in eval mode on the CPU, meta) trained on the "seen" classes
+    (1-80 of the shuffled order for MNIST-pairs, 1-800 for ImageNet) or on "all" classes.
+
+    ``meta``: {"which", "trial", "seed", "class_ids" (original ids in label order), "key"
+    (the model's cache key, for embedding caches), "range" ("1-80")}.
+    """
+    if which not in CLASSIFIER_KINDS:
+        raise ValueError(f"which must be one of {CLASSIFIER_KINDS}, got {which!r}")
+    split = class_split(profile)
+    ids = split.range(which)
+    train = select_classes(many_class_split(profile, "train"), ids)
+    seed = trial_seed(profile.seed, trial)
+    model = train_classifier(profile, train, seed=seed, key_extra={"which": which, "classes": ids.tolist()},
+                             progress=progress)
+    meta = {
+        "which": which,
+        "trial": trial,
+        "seed": seed,
+        "class_ids": [int(c) for c in ids],
+        "key": model.cache_key,
+        "range": range_labels(profile)[which],
+    }
+    return model, meta
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, device: str = "cpu", batch_size: int = 512) -> torch.Tensor:
+    """Logits [N, C] (float32, CPU) of a classifier over float images [N, C, H, W] in [0, 1]."""
+    model.to(device).eval()
+    out = [model(images[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(out)
+
+
+def classifier_accuracy(profile: Profile, model: torch.nn.Module, meta: dict) -> list[dict]:
+    """Top-1 / top-5 test accuracy (%) of a classifier per class range it was trained on.
+
+    Predictions are among all the classifier's classes (as in the paper's Table 1); one record
+    per range: {"network", "range", "top1", "top5", "trial", "images"}.
+    """
+    split = class_split(profile)
+    test = many_class_split(profile, "test")
+    known = np.asarray(meta["class_ids"])
+    label_of = {int(c): j for j, c in enumerate(known)}
+    device = resolve_device(profile)
+    records = []
+    for name, label in range_labels(profile).items():
+        ids = split.range(name)
+        if not np.isin(ids, known).all():
+            continue
+        part = select_classes(test, ids, relabel=False)
+        scores = predict_logits(model, part.float_images(), device).numpy()
+        y = np.array([label_of[int(t)] for t in part.targets])
+        classes = np.arange(len(known))
+        records.append({
+            "network": meta["which"],
+            "range": label,
+            "top1": 100.0 * top_k_accuracy_score(y, scores, k=1, labels=classes),
+            "top5": 100.0 * top_k_accuracy_score(y, scores, k=min(5, len(known) - 1), labels=classes),
+            "trial": meta["trial"],
+            "images": len(y),
+        })
+    return records
+
+
+# ===== class homogeneity =====
+
+
+def eval_set_count(profile: Profile) -> int:
+    """Fixed validation sets per class group for Fig. 2 (between 32 and 1024)."""
+    return int(profile.extra.get("homogeneity_eval_sets", min(1024, max(32, 16 * profile.set_batch_size))))
+
+
+def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int) -> dict:
+    """Everything that determines a trained homogeneity model: the key of its checkpoint."""
+    return {
+        "kind": "class-homogeneity",
+        "variant": variant,
+        "encoder": encoder_key,
+        "train_data": train_fp,
+        "val_data": val_fp,
+        "k": profile.set_size,
+        "layers": profile.transformer_layers,
+        "heads": profile.transformer_heads,
+        "head_dim": profile.transformer_head_dim,
+        "set_batch_size": profile.set_batch_size,
+        "steps": profile.homogeneity_steps,
+        "lr": profile.lr_homogeneity,
+        "betas": [0.9, 0.999],
+        "eval_every": profile.eval_every,
+        "eval_sets": eval_set_count(profile),
+        "seed": seed,
+    }
+
+
+def set_accuracy(model: HomogeneityModel, emb: torch.Tensor, batch) -> float:
+    """Fraction of sets in ``batch`` (a SetBatch over the rows of ``emb``) judged right at position 0."""
+    probs = model.score_embeddings(batch.gather(emb), batch.lengths.to(emb.device))
+    return ((probs[:, 0] > 0.5).cpu() == (batch.targets > 0.5)).float().mean().item()
+
+
+def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progress: bool = True):
+    """(HomogeneityModel at the step of best unseen-class validation accuracy, in eval mode on
+    the CPU, history dict) for set ``variant`` 1 (k images) or 2 (k_n uniform in 2..k).
+
+    The encoder starts from the seen-class classifier; training uses sets of seen-class training
+    images, validation fixed sets of held-out (val split) images of the seen classes and of the
+    unseen validation classes. History: lists "step", "train_loss", "val_seen_acc",
+    "val_unseen_acc" (fractions) and "best_step", "best_val_unseen_acc", "config", "key".
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be 1 (k = {profile.set_size} images a set) or 2 (k_n uniform in 2..k), got {variant!r}")
+    classifier, meta = get_classifier(profile, "seen", trial, progress=progress)
+    split = class_split(profile)
+    train, val = many_class_split(profile, "train"), many_class_split(profile, "val")
+    seed = trial_seed(profile.seed, trial)
+    device = resolve_device(profile)
+    k = profile.set_size
+
+    train_sampler = HomogeneitySampler(train.targets.numpy(), k, variant, classes=split.seen)
+    eval_rng = np.random.default_rng([seed, variant, 1])
+    n_eval = eval_set_count(profile)
+    eval_batches = {
+        group: HomogeneitySampler(val.targets.numpy(), k, variant, classes=split.range(group)).sample(n_eval, eval_rng)
+        for group in ("seen", "val")
+    }
+    eval_positions = torch.unique(torch.cat([b.unique for b in eval_batches.values()]))
+
+    config = homogeneity_config(profile, variant, meta["key"], train.fingerprint(), val.fingerprint(), seed)
+    key = artifacts.config_hash(config)
+    ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
+
+    torch.manual_seed(seed)
+    model = HomogeneityModel(
+        encoder_from_classifier(classifier), feature_dim(classifier),
+        profile.transformer_layers, profile.transformer_heads, profile.transformer_head_dim,
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_homogeneity, betas=(0.9, 0.999))
+    val_images = _image_batch(val, eval_positions.numpy())
+    row_of = torch.full((len(val),), -1, dtype=torch.long)
+    row_of[eval_positions] = torch.arange(len(eval_positions))
+
+    def batch_fn(step: int, rng: np.random.Generator):
+        b = train_sampler.sample(profile.set_batch_size, rng)
+        return (_image_batch(train, b.unique.numpy()).to(device), b.index.to(device), b.lengths.to(device),
+                b.targets.to(device))
+
+    def loss_fn(net: HomogeneityModel, batch) -> torch.Tensor:
+        images, index, lengths, targets = batch
+        return homogeneity_bce(net.pool_logits(images, index, lengths), targets, lengths)
+
+    def eval_fn(step: int) -> dict:
+        emb = torch.cat([model.encode(val_images[i:i + 512].to(device)) for i in range(0, len(val_images), 512)])
+        table = emb.new_zeros(len(val), emb.shape[1])
+        table[eval_positions.to(device)] = emb
+        return {f"val_{'seen' if g == 'seen' else 'unseen'}_acc": set_accuracy(model, table, b)
+                for g, b in eval_batches.items()}
+
+    result = fit(
+        model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=profile.homogeneity_steps, ckpt_path=ckpt,
+        config=config, rng=np.random.default_rng([seed, variant]), device=device, amp=profile.amp,
+        eval_fn=eval_fn, eval_every=profile.eval_every, best_metric="val_unseen_acc",
+        desc=f"homogeneity variant {variant}", progress=progress,
+    )
+    best_step = load_best(model, ckpt, config)
+    model.to("cpu").eval()
+    model.cache_key = f"{key}-best{best_step}"
+    hist = result.history
+    history = {
+        "step": [r["step"] for r in hist],
+        "train_loss": [r.get("train_loss") for r in hist],
+        "val_seen_acc": [r["val_seen_acc"] for r in hist],
+        "val_unseen_acc": [r["val_unseen_acc"] for r in hist],
+        "best_step": best_step,
+        "best_val_unseen_acc": result.best_value,
+        "variant": variant,
+        "config": config,
+        "key": key,
+    }
+    return model, history
