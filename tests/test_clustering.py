@@ -226,3 +226,14 @@ def test_scatter_pair_colours_clusters_by_their_matched_class():
         cluster_scatter_pair(coords, y[:5], pred)
     with pytest.raises(ValueError, match="method"):
         embed_2d(coords, "pca", seed=0)
+
+
+def test_info_counts_growth_and_subsampled_steps():
+    labels = np.repeat([0, 1], [7, 3])
+    info = {}
+    C.greedy_homogeneity_clustering(coded_embeddings(labels), oracle, set_size=4, rng=np.random.default_rng(0),
+                                    info=info)
+    # class 0: seed pair, 5 joins + 1 failed step; class 1: seed pair, 1 join, then nobody is left
+    assert info["growth_steps"] == 6 + 1
+    # class 0 steps run with 2, 3, 4, 5, 6, 7 members: those with 4+ (> k - 1 = 3) subsample
+    assert info["subsampled_steps"] == 4

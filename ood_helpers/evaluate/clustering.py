@@ -106,6 +106,7 @@ def greedy_homogeneity_clustering(
     threshold: float = THRESHOLD,
     chunk_size: int = 8192,
     progress: bool = False,
+    info: dict | None = None,
 ) -> np.ndarray:
     """Cluster labels [N] (int64, 0..C-1) from the paper's bottom-up algorithm.
 
@@ -115,7 +116,9 @@ def greedy_homogeneity_clustering(
     than ``set_size - 1`` samples is compared through ``set_size - 1`` members drawn
     uniformly without replacement by ``rng`` at every growth step. Samples never clustered
     become singletons. ``pair_probs`` (from ``pairwise_homogeneity``) can be passed to
-    reuse the pair scores across runs.
+    reuse the pair scores across runs. A dict passed as ``info`` receives the counts
+    ``growth_steps`` (batched forwards of eq. 4) and ``subsampled_steps`` (steps that drew
+    k - 1 members; when 0, ``rng`` was never used and the result does not depend on it).
     """
     emb = _as_embeddings(emb)
     n = emb.shape[0]
@@ -137,6 +140,7 @@ def greedy_homogeneity_clustering(
     labels = np.full(n, -1, dtype=np.int64)
     free = np.ones(n, dtype=bool)
     cluster = 0
+    steps = {"growth_steps": 0, "subsampled_steps": 0}
     bar = tqdm(total=n, desc="greedy clustering", disable=not progress, leave=False)
     while free.sum() >= 2:
         flat = int(np.argmax(pairs))
@@ -147,6 +151,8 @@ def greedy_homogeneity_clustering(
         _take(free, pairs, [i, j])
         while free.any():
             candidates = np.flatnonzero(free)
+            steps["growth_steps"] += 1
+            steps["subsampled_steps"] += len(members) > set_size - 1
             probs = _join_probs(emb, score_sets, members, candidates, set_size, rng, chunk_size)
             best = int(np.argmax(probs))
             if not probs[best] > threshold:
@@ -159,6 +165,8 @@ def greedy_homogeneity_clustering(
     bar.close()
     leftovers = np.flatnonzero(labels < 0)
     labels[leftovers] = cluster + np.arange(len(leftovers))
+    if info is not None:
+        info.update(steps)
     return labels
 
 
@@ -334,6 +342,7 @@ def clustering_trials(
         # one pair matrix over every sample serves every range: a pair's score ignores the others
         pair_probs = pairwise_homogeneity(emb, score_sets, progress=progress)
     records, predictions = [], {}
+    deterministic: dict[int, np.ndarray] = {}  # greedy runs that never subsampled, by range size
     jobs = [(r, s) for r in ranges for s in seeds]
     for classes, seed in tqdm(jobs, desc="Table 4", disable=not progress):
         idx = np.flatnonzero(np.isin(labels, classes))
@@ -350,10 +359,8 @@ def clustering_trials(
                 )
                 for name, row in FEATURE_ROWS.items()
             },
-            GREEDY_ROW: greedy_homogeneity_clustering(
-                emb[torch.as_tensor(idx)], score_sets, set_size=set_size, rng=np.random.default_rng(seed),
-                pair_probs=sub_pairs,
-            ),
+            GREEDY_ROW: _greedy_once(emb[torch.as_tensor(idx)], score_sets, set_size, seed, sub_pairs,
+                                     deterministic, n_classes),
             AGGLOMERATIVE_ROW: agglomerative_homogeneity_clustering(sub_pairs),
         }
         trial = list(seeds).index(seed)
@@ -366,3 +373,17 @@ def clustering_trials(
             })
             predictions[(row, n_classes, trial)] = pred
     return records, predictions
+
+
+def _greedy_once(emb, score_sets, set_size, seed, pair_probs, cache, key) -> np.ndarray:
+    """Greedy labels for one trial; a run that never subsampled is reused by later trials,
+    since without a draw the algorithm is deterministic and every seed gives the same labels."""
+    if key in cache:
+        return cache[key]
+    info: dict = {}
+    labels = greedy_homogeneity_clustering(
+        emb, score_sets, set_size=set_size, rng=np.random.default_rng(seed), pair_probs=pair_probs, info=info
+    )
+    if info["subsampled_steps"] == 0:
+        cache[key] = labels
+    return labels

@@ -1,0 +1,101 @@
+"""Time of the greedy homogeneity clustering (paper 000 eq. 3-4) for growing sample counts.
+
+The scorer pays the real cost: a quick-profile-sized HomogeneityModel Transformer runs on
+every batch of sets. Its decisions come from one of two rules, because an untrained model
+says nothing useful:
+
+- ``oracle``: probability 1 when the set is class-pure, so clusters grow to class size
+  (the behaviour of a good model, ``--classes`` classes of n / classes samples);
+- ``collapse``: every set scores 0.9, so one cluster swallows everything and every growth
+  step compares k - 1 subsampled members against all remaining samples (the paper's
+  failure at 80-100 classes, and the worst case of the algorithm).
+
+    python benchmarks/bench_clustering.py --sizes 100 200 500 1000 --rule oracle collapse
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from ood_helpers.evaluate.clustering import greedy_homogeneity_clustering, pairwise_homogeneity
+from ood_helpers.evaluate.cluster_metrics import clustering_accuracy
+from ood_helpers.models.homogeneity import HomogeneityModel
+from ood_helpers.profiles import get_profile
+
+
+def build_scorer(profile, embed_dim: int, rule: str, device: str):
+    """(score_sets, counter): the Transformer's real forward pass, then the rule's probabilities."""
+    model = HomogeneityModel(
+        torch.nn.Identity(), embed_dim, profile.transformer_layers, profile.transformer_heads,
+        profile.transformer_head_dim,
+    ).to(device).eval()
+    counter = {"calls": 0, "sets": 0}
+
+    def score(emb, lengths):
+        counter["calls"] += 1
+        counter["sets"] += len(emb)
+        probs = model.score_embeddings(emb.to(device), lengths.to(device))  # the cost being measured
+        if rule == "collapse":
+            return torch.full_like(probs, 0.9)
+        codes = emb[..., 0]
+        valid = torch.arange(emb.shape[1], device=emb.device)[None, :] < lengths[:, None].to(emb.device)
+        pure = ((codes == codes[:, :1]) | ~valid).all(dim=1).to(probs.dtype).to(probs.device)
+        return pure[:, None].expand_as(probs)
+
+    return score, counter
+
+
+def run(sizes, rules, classes: int, device: str, seed: int) -> list[dict]:
+    """One timing row per (rule, size): seconds for the pair matrix and for the growth phase."""
+    profile = get_profile("quick")
+    embed_dim = profile.resnet_width * 8  # the quick ResNet-18's feature width
+    rows = []
+    for rule in rules:
+        for n in sizes:
+            torch.manual_seed(seed)
+            labels = np.arange(n) % classes
+            emb = torch.randn(n, embed_dim, device=device)
+            emb[:, 0] = torch.as_tensor(labels, dtype=torch.float32, device=device)
+            score, counter = build_scorer(profile, embed_dim, rule, device)
+            t0 = time.perf_counter()
+            pairs = pairwise_homogeneity(emb, score)
+            t1 = time.perf_counter()
+            pair_calls = counter["calls"]
+            pred = greedy_homogeneity_clustering(
+                emb, score, set_size=profile.set_size, rng=np.random.default_rng(seed), pair_probs=pairs
+            )
+            t2 = time.perf_counter()
+            rows.append({
+                "rule": rule, "samples": n, "pair_matrix_s": t1 - t0, "greedy_s": t2 - t1, "total_s": t2 - t0,
+                "growth_forwards": counter["calls"] - pair_calls, "clusters": len(np.unique(pred)),
+                "accuracy": clustering_accuracy(labels, pred),
+            })
+            print(" | ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()),
+                  flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 500, 1000])
+    parser.add_argument("--rule", nargs="+", default=["oracle", "collapse"], choices=["oracle", "collapse"])
+    parser.add_argument("--classes", type=int, default=10, help="true classes among the samples (oracle rule)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = run(args.sizes, args.rule, args.classes, args.device, args.seed)
+    import pandas as pd
+
+    print()
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
+
+
+if __name__ == "__main__":
+    main()
