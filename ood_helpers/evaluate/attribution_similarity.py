@@ -1,0 +1,93 @@
+"""How alike two models' guided-backprop maps are: a number for Figure 1's "same features".
+
+Paper 000 (section 2) shows that ResNets never trained on some classes highlight the same
+features of those classes' images as a ResNet trained on every class. Here each map becomes a
+saliency ranking of the pixels (|attribution| with channels summed, as the figure draws it)
+and two models are compared by the Spearman rank correlation of their rankings, image by
+image. A second all-classes model of another seed gives the ceiling (how alike two equally
+trained models are) and an untrained network of the same architecture the floor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+
+def saliency(maps: torch.Tensor) -> np.ndarray:
+    """Per-pixel saliency float64 [N, H*W]: |sum over channels| of maps [N, C, H, W]."""
+    if not torch.is_tensor(maps) or maps.ndim != 4:
+        shape = tuple(maps.shape) if torch.is_tensor(maps) else type(maps).__name__
+        raise ValueError(f"maps must be a tensor [N, C, H, W], got {shape}")
+    return maps.detach().double().sum(dim=1).abs().flatten(1).cpu().numpy()
+
+
+def rank_similarity(maps_a: torch.Tensor, maps_b: torch.Tensor) -> np.ndarray:
+    """Spearman rank correlation float64 [N] between the saliency of maps_a[i] and maps_b[i].
+
+    A constant map (a network whose ReLUs are all dead on that image) ranks no pixel above
+    another; its correlation is undefined and counted as 0, no shared ranking.
+    """
+    if tuple(maps_a.shape) != tuple(maps_b.shape):
+        raise ValueError(f"maps must have one shape, got {tuple(maps_a.shape)} and {tuple(maps_b.shape)}")
+    a, b = saliency(maps_a), saliency(maps_b)
+    rho = np.empty(len(a))
+    for i in range(len(a)):
+        if np.ptp(a[i]) == 0 or np.ptp(b[i]) == 0:
+            rho[i] = 0.0
+        else:
+            rho[i] = spearmanr(a[i], b[i]).statistic
+    return rho
+
+
+def trial_chunks(n: int, trials: int, seed: int) -> list[np.ndarray]:
+    """``trials`` disjoint random index sets covering 0..n-1 (sizes differ by at most one)."""
+    if not isinstance(trials, (int, np.integer)) or not 1 <= trials <= n:
+        raise ValueError(f"trials must be an int in [1, {n}] (one image at least per trial), got {trials!r}")
+    return [np.sort(c) for c in np.array_split(np.random.default_rng(seed).permutation(n), int(trials))]
+
+
+def similarity_records(
+    reference_maps: torch.Tensor,
+    candidate_maps: dict[str, torch.Tensor],
+    *,
+    images: str,
+    trials: int,
+    seed: int = 0,
+) -> list[dict]:
+    """Long records, one per (candidate, trial): ``{"comparison", "images", "trial", "spearman",
+    "n_images"}`` with the mean per-image rank correlation to ``reference_maps`` over that trial's
+    images. A trial is a disjoint random share of the images, so the std over trials is how much
+    the mean moves from one sample of images to another."""
+    chunks = trial_chunks(len(reference_maps), trials, seed)
+    records = []
+    for name, maps in candidate_maps.items():
+        rho = rank_similarity(reference_maps, maps)
+        for t, idx in enumerate(chunks):
+            records.append({"comparison": name, "images": images, "trial": t, "spearman": float(rho[idx].mean()), "n_images": len(idx)})
+    return records
+
+
+def sample_class_images(imageset, class_ids, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images float [n', C, H, W] in [0, 1], original labels int64 [n']): up to ``n`` images drawn
+    without replacement, evenly over ``class_ids``, from ``imageset`` (an ImageSet)."""
+    ids = np.asarray(class_ids, dtype=np.int64).ravel()
+    if len(ids) == 0:
+        raise ValueError("class_ids is empty; expected the ids of the classes to draw images from")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    targets = imageset.targets.numpy()
+    missing = [int(c) for c in ids if not (targets == c).any()]
+    if missing:
+        raise ValueError(f"{imageset.name}: no image of class(es) {missing}")
+    rng = np.random.default_rng(seed)
+    # Round-robin over shuffled per-class pools, so every class is represented as evenly as n allows.
+    pools = [list(rng.permutation(np.flatnonzero(targets == c))) for c in ids]
+    picked = []
+    while len(picked) < n and any(pools):
+        for pool in pools:
+            if pool and len(picked) < n:
+                picked.append(pool.pop())
+    chosen = imageset.subset(np.sort(np.array(picked, dtype=np.int64)))
+    return chosen.float_images(), chosen.targets.clone()

@@ -1,0 +1,111 @@
+"""Class-subset selections: each group and each subset excludes exactly what it says."""
+
+import numpy as np
+import pytest
+
+from ood_helpers import class_groups as cg
+from ood_helpers.profiles import get_profile
+
+
+def test_imagenet_wnids_are_the_standard_order():
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    wnids = cg.imagenet_wnids()
+    assert len(wnids) == 1000 and len(set(wnids)) == 1000
+    assert wnids == sorted(wnids)  # the class index order is the sorted wnid order
+    assert wnids[0] == "n01440764" and wnids[-1] == "n15075141"
+    # torchvision's names, index by index, appear among our synonyms (it renamed the two duplicates)
+    mismatched = [
+        i
+        for i, ((_, names), tv) in enumerate(zip(cg.imagenet_synsets(), _IMAGENET_CATEGORIES))
+        if tv.lower() not in [n.strip().lower() for n in names.split(",")]
+    ]
+    assert mismatched == [134, 639]  # "crane bird" / "maillot tank suit" in torchvision
+
+
+def test_imagenet_dog_and_bird_groups():
+    from torchvision.models._meta import _IMAGENET_CATEGORIES as names
+
+    dogs, birds = cg.imagenet_group("dog"), cg.imagenet_group("bird")
+    assert dogs.tolist() == list(range(151, 269))
+    assert birds.tolist() == [*range(7, 25), *range(80, 101), *range(127, 147)]
+    assert len(dogs) == 118 and len(birds) == 59
+    dog_names = {names[i] for i in dogs}
+    bird_names = {names[i] for i in birds}
+    assert {"Chihuahua", "golden retriever", "Mexican hairless"} <= dog_names
+    assert not {"timber wolf", "red fox", "dingo", "dhole", "hyena"} & dog_names  # canines, not dogs
+    assert {"ostrich", "goose", "albatross", "great grey owl", "hen"} <= bird_names
+    assert not {"tusker", "stingray", "grey whale", "isopod"} & bird_names
+    with pytest.raises(ValueError, match="unknown ImageNet group 'cat'"):
+        cg.imagenet_group("cat")
+
+
+def test_cifar100_superclasses_partition_the_fine_classes():
+    groups = cg.cifar100_superclasses()
+    assert len(groups) == 20 and all(len(v) == 5 for v in groups.values())
+    fine = cg.cifar100_fine_names()
+    assert len(fine) == 100 == len(set(fine))
+    assert fine[:3] == ["apple", "aquarium_fish", "baby"] and fine[-1] == "worm"
+    # fine label ids of the dataset's meta file
+    assert cg.cifar100_group("fish").tolist() == [1, 32, 67, 73, 91]
+    assert cg.cifar100_group("large_carnivores").tolist() == [3, 42, 43, 88, 97]
+    with pytest.raises(ValueError, match="unknown CIFAR-100 superclass 'dogs'"):
+        cg.cifar100_group("dogs")
+
+
+def test_mnist_pairs_groups_match_the_dataset_class_names():
+    from ood_helpers.data import load_dataset
+
+    names = load_dataset("mnist-pairs", "test", per_class=(1, 1, 1)).classes
+    tens7 = cg.mnist_pairs_group("tens", 7)
+    units3 = cg.mnist_pairs_group("units", 3)
+    assert [c for c in range(100) if names[c][0] == "7"] == tens7.tolist()
+    assert [c for c in range(100) if names[c][1] == "3"] == units3.tolist()
+    with pytest.raises(ValueError, match="digit must be an int in 0..9"):
+        cg.mnist_pairs_group("tens", 10)
+    with pytest.raises(ValueError, match="position must be 'tens' or 'units'"):
+        cg.mnist_pairs_group("hundreds", 1)
+
+
+@pytest.mark.parametrize(
+    "profile_name, groups",
+    [("quick", ("tens7", "units3")), ("cifar", ("large_carnivores", "fish")), ("paper", ("dog", "bird"))],
+)
+def test_class_subsets_exclude_exactly_their_group(profile_name, groups):
+    from ood_helpers.data import class_split
+
+    profile = get_profile(profile_name)
+    subsets = cg.class_subsets(profile)
+    held = cg.held_out_classes(profile)
+    everything = set(range(profile.num_classes))
+    assert list(subsets) == ["all", "random80", *(f"minus_{g}" for g in groups)]
+    assert set(subsets["all"].tolist()) == everything and len(held["all"]) == 0
+    assert set(subsets["random80"].tolist()) == set(class_split(profile).seen.tolist())
+    assert len(subsets["random80"]) == round(0.8 * profile.num_classes)
+    semantic = cg.semantic_groups(profile)
+    for g in groups:
+        kept, out = set(subsets[f"minus_{g}"].tolist()), set(held[f"minus_{g}"].tolist())
+        assert out == set(semantic[g].tolist()) and len(out) > 0
+        assert kept | out == everything and not kept & out
+    for name, kept in subsets.items():
+        assert np.all(np.diff(kept) > 0), f"{name} ids must be sorted and unique"
+
+
+def test_quick_profile_groups_are_the_issue_numbers():
+    held = cg.held_out_classes(get_profile("quick"))
+    assert held["minus_tens7"].tolist() == list(range(70, 80))
+    assert held["minus_units3"].tolist() == list(range(3, 100, 10))
+
+
+def test_smoke_profile_groups_stay_non_empty():
+    profile = get_profile("smoke")  # 12 classes: no number has tens digit 7
+    held = cg.held_out_classes(profile)
+    assert held["minus_tens1"].tolist() == [10, 11]
+    assert held["minus_units3"].tolist() == [3]
+    assert all(len(v) >= 2 for v in cg.class_subsets(profile).values())
+
+
+def test_unknown_many_class_set_is_refused():
+    profile = get_profile("quick", many_class="svhn")
+    with pytest.raises(ValueError, match="no semantic groups for many-class set 'svhn'"):
+        cg.class_subsets(profile)
