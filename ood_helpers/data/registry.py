@@ -30,7 +30,8 @@ def load_dataset(
     """One split ("train" | "val" | "test") of dataset ``name`` (see ``DATASETS``) as an ImageSet.
 
     With ``profile``, ``channels``, ``image_size``, ``per_class`` and ``seed`` default from it;
-    without, images keep their native channels and size. ``per_class`` = (train, val, test):
+    without, images keep their native channels and size. MNIST-pairs under a profile has
+    ``min(100, profile.num_classes)`` classes (ids 0 .. C-1, the ids ``class_split`` uses). ``per_class`` = (train, val, test):
     MNIST-pairs' images a class per split; for torchvision sets, folder copies, ImageNet and
     TinyImageNet only ``per_class[1]`` matters: "val" = the first that many training images
     of each class, "train" = the rest, "test" = the official test split. ``root`` (or
@@ -58,7 +59,9 @@ def load_dataset(
         loader = load_imagenet if name == "imagenet" else load_tinyimagenet
         return loader(split, root=root, val_per_class=per_class[1], channels=channels, image_size=image_size)
     if name == "mnist-pairs":
-        ds = load_mnist_pairs(split, per_class=per_class, seed=seed)
+        # a profile with fewer classes (smoke: 12) gets only the classes its split can name
+        num_classes = min(100, profile.num_classes) if profile is not None else 100
+        ds = load_mnist_pairs(split, per_class=per_class, seed=seed, num_classes=num_classes)
     elif name in EMBEDDED:
         ds = load_digit_set(name, split, seed=seed)
     else:
