@@ -237,3 +237,14 @@ def test_info_counts_growth_and_subsampled_steps():
     assert info["growth_steps"] == 6 + 1
     # class 0 steps run with 2, 3, 4, 5, 6, 7 members: those with 4+ (> k - 1 = 3) subsample
     assert info["subsampled_steps"] == 4
+
+
+def test_pair_summary_counts_pairs_and_rates():
+    labels = np.array([0, 0, 1])
+    p = np.array([[np.nan, 0.9, 0.6], [0.3, np.nan, 0.2], [0.4, 0.1, np.nan]])
+    table = C.pair_summary(p, labels)
+    assert table.loc["same class", "count"] == 2
+    assert table.loc["same class", "mean probability"] == pytest.approx(0.6)
+    assert table.loc["same class", "% above 0.5"] == pytest.approx(50.0)
+    assert table.loc["different class", "count"] == 4
+    assert table.loc["different class", "% above 0.5"] == pytest.approx(25.0)

@@ -15,17 +15,23 @@ homogeneity probability is the output at position 0.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 ScoreSets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 THRESHOLD = 0.5  # eq. 3-4: a set is homogeneous when M(S) > 0.5
+# scikit-learn's OpenMP threads spin while waiting for a core: on a busy 2-core machine t-SNE
+# ran 30x slower with 2 threads than with 1 (65 s vs 2.6 s for 200 points), so k-means and
+# t-SNE run on one OpenMP thread; a few thousand points stay within seconds that way.
+SKLEARN_THREADS = 1
 
 # Paper 000, Table 4 (ImageNet test classes 901-910, -920, -940, -980, -1000), mean and std
 # over five trials. Columns map by position onto a profile's ``eval_ranges``.
@@ -228,7 +234,8 @@ def kmeans_clustering(x, n_clusters: int, *, seed: int) -> np.ndarray:
     x = _flat(x)
     if not 1 <= n_clusters <= len(x):
         raise ValueError(f"n_clusters must be between 1 and the {len(x)} samples, got {n_clusters}")
-    return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(x).astype(np.int64)
+    with threadpool_limits(SKLEARN_THREADS, user_api="openmp"):
+        return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(x).astype(np.int64)
 
 
 def tsne_perplexity(n_samples: int) -> float:
@@ -246,7 +253,8 @@ def pca_tsne(x, *, seed: int, pca_dim: int = 2) -> np.ndarray:
     dim = min(pca_dim, x.shape[1], len(x))
     reduced = PCA(n_components=dim, random_state=seed).fit_transform(x)
     tsne = TSNE(n_components=2, perplexity=tsne_perplexity(len(x)), init="pca", random_state=seed)
-    return tsne.fit_transform(reduced)
+    with threadpool_limits(SKLEARN_THREADS, user_api="openmp"):
+        return tsne.fit_transform(reduced)
 
 
 def tsne_dbscan_clustering(x, *, eps: float, min_samples: int, seed: int, pca_dim: int = 2) -> np.ndarray:
@@ -295,6 +303,71 @@ def paper_table4(sizes) -> dict[str, dict[str, str]]:
         row: {range_label(n): f"{m:.2f} ± {s:.2f}" for n, (m, s) in zip(sizes, values)}
         for row, values in PAPER_TABLE4.items()
     }
+
+
+@dataclass
+class ClusteringInputs:
+    """What Table 4 clusters: the test samples of the profile's test classes and their features."""
+
+    labels: np.ndarray  # [N] original class ids of the test samples
+    class_names: list  # class id -> name of the many-class dataset
+    ranges: list  # class ids of each growing range (profile.eval_ranges)
+    features: dict  # "all" | "pretrained" | "fine-tuned" | "images" -> [N, ...] tensor
+    emb: torch.Tensor  # [N, D] homogeneity-model embeddings (= features["fine-tuned"]) on the model's device
+    score_sets: ScoreSets  # the variant-2 homogeneity model's set scorer
+    history: dict  # training history of the homogeneity model (best step, validation accuracy)
+
+
+def load_clustering_inputs(profile, *, progress: bool = True) -> ClusteringInputs:
+    """Loads (or trains, through ``pipeline``) the variant-2 homogeneity model and the seen / all
+    classifiers, and encodes every test-split image of the profile's test classes with each."""
+    from .. import pipeline
+    from ..data import class_split, select_classes, test_ranges
+    from ..embed import embed_dataset
+    from ..models import encoder_from_classifier
+    from ..profiles import resolve_device
+
+    split = class_split(profile)
+    full = pipeline.many_class_split(profile, "test")
+    test = select_classes(full, split.test, relabel=False)
+    model, history = pipeline.get_homogeneity_model(profile, 2, progress=progress)
+    features = {}
+    for which, name in (("all", "all"), ("seen", "pretrained")):
+        classifier, meta = pipeline.get_classifier(profile, which, progress=progress)
+        features[name] = embed_dataset(encoder_from_classifier(classifier), test, profile=profile, key=meta["key"])
+    features["fine-tuned"] = embed_dataset(model, test, profile=profile, key=model.cache_key)
+    features["images"] = test.float_images()
+    device = resolve_device(profile)
+    model.to(device)
+    return ClusteringInputs(
+        labels=test.targets.numpy().astype(np.int64),
+        class_names=list(full.classes),
+        ranges=test_ranges(split, profile.eval_ranges),
+        features=features,
+        emb=features["fine-tuned"].to(device),
+        score_sets=model_scorer(model),
+        history=history,
+    )
+
+
+def pair_summary(pair_probs: np.ndarray, labels) -> "pd.DataFrame":
+    """Table of the eq. 3 pair test: for same-class and different-class pairs, their count,
+    mean probability and the percentage judged homogeneous (probability > 0.5)."""
+    import pandas as pd
+
+    labels = np.asarray(labels)
+    p = np.asarray(pair_probs, dtype=float)
+    if p.shape != (len(labels), len(labels)):
+        raise ValueError(f"pair_probs must be [N, N] for the {len(labels)} labels, got shape {p.shape}")
+    off = ~np.eye(len(labels), dtype=bool)
+    same = (labels[:, None] == labels[None, :]) & off
+    rows = []
+    for name, mask in (("same class", same), ("different class", off & ~same)):
+        vals = p[mask]
+        rows.append({"pairs": name, "count": int(mask.sum()),
+                     "mean probability": float(vals.mean()) if vals.size else float("nan"),
+                     "% above 0.5": 100.0 * float((vals > THRESHOLD).mean()) if vals.size else float("nan")})
+    return pd.DataFrame(rows).set_index("pairs")
 
 
 def model_scorer(model: torch.nn.Module) -> ScoreSets:

@@ -30,7 +30,11 @@ def embed_2d(x, method: str, *, seed: int) -> np.ndarray:
     if method == "tsne":
         from sklearn.manifold import TSNE
 
-        return TSNE(n_components=2, perplexity=float(min(30, n - 1)), init="pca", random_state=seed).fit_transform(x)
+        from threadpoolctl import threadpool_limits
+
+        tsne = TSNE(n_components=2, perplexity=float(min(30, n - 1)), init="pca", random_state=seed)
+        with threadpool_limits(1, user_api="openmp"):  # OpenMP spinning on shared cores: see evaluate.clustering
+            return tsne.fit_transform(x)
     import umap
 
     # spectral initialisation needs more points than neighbours; tiny sets start at random
