@@ -96,6 +96,7 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
     if path.exists():
         return artifacts.load_torch(path, expect_config=expect)["embeddings"]
     emb = encode_images(encoder, _float_images(imageset), device=resolve_device(profile),
-                        batch_size=batch_size or max(profile.batch_size, 1) * 2, progress=True)
+                        batch_size=batch_size or max(profile.batch_size, 1) * 2,
+                         progress=len(imageset) > 20_000)
     artifacts.atomic_save_torch({"embeddings": emb}, path, config=expect)
     return emb

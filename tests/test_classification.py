@@ -85,18 +85,18 @@ def test_too_few_images_for_k_minus_1_supports_is_refused():
 # ===== the batched evaluator equals the naive loop =====
 
 
-@pytest.mark.parametrize("scorer", ["logits", "probs"])
+@pytest.mark.parametrize("scorer", ["position0", "logits", "probs"])
 def test_batched_evaluator_equals_naive_loop(scorer):
     images, targets = _toy_data(classes=4, per_class=7)
     model = _toy_model()
     model.train()  # the evaluators must switch dropout and batch-norm to eval themselves
     ep = clf.sample_episodes(targets, np.arange(4), n_supports=4, queries_per_class=3, rng=np.random.default_rng(3))
     emb = encode_images(model, images, batch_size=5)
-    score_sets = clf.set_scorer(model) if scorer == "logits" else model.score_embeddings
-    batched = clf.homogeneity_scores(score_sets, emb, ep, batch_sets=7)
+    score_sets = {"position0": None, "logits": model.set_logits, "probs": model.score_embeddings}[scorer]
+    batched = clf.homogeneity_scores(model, emb, ep, score_sets=score_sets, batch_sets=7)
     assert model.training
     naive = clf.naive_homogeneity_scores(model, images, ep)
-    probs = torch.sigmoid(batched) if scorer == "logits" else batched
+    probs = batched if scorer == "probs" else torch.sigmoid(batched)
     torch.testing.assert_close(probs, naive, rtol=1e-4, atol=1e-5)
     assert torch.equal(batched.argmax(1), naive.argmax(1))
     assert naive.std() > 1e-3  # the comparison is not between constant outputs
@@ -114,7 +114,7 @@ def test_homogeneity_scores_use_position_zero_of_supports_then_query():
         out[:, 0] = e[:, -1, 0] * 100 + e[:, :-1, 0].sum(1)
         return out
 
-    got = clf.homogeneity_scores(score_sets, emb, ep, batch_sets=3)
+    got = clf.homogeneity_scores(None, emb, ep, score_sets=score_sets, batch_sets=3)
     assert got.tolist() == [[301.0, 311.0], [706.0, 717.0]]
 
 
@@ -165,3 +165,13 @@ def test_bad_topk_input_is_refused():
         clf.topk_accuracy(torch.zeros(2, 3), [0, 1], 0)
     with pytest.raises(ValueError, match=r"true columns must lie in \[0, 3\)"):
         clf.topk_accuracy(torch.zeros(2, 3), [0, 3], 1)
+
+
+def test_position0_logits_equal_set_logits_with_padding():
+    model = _toy_model(seed=1).eval()
+    emb = torch.randn(6, 5, 8)
+    lengths = torch.tensor([5, 2, 3, 5, 1, 4])
+    with torch.no_grad():
+        full = model.set_logits(emb, lengths)
+        fast = clf.position0_logits(model, emb, lengths)
+    torch.testing.assert_close(fast[:, 0], full[:, 0], rtol=1e-5, atol=1e-6)

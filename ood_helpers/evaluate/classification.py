@@ -15,6 +15,7 @@ This is the paper's "compared it to 24 images of each class", redrawn per compar
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,40 +177,83 @@ def sample_episodes(targets, candidates, *, n_supports: int, queries_per_class: 
 # ===== scores: [Q, C], larger = more likely the query's class =====
 
 
+def _first_position(layer: torch.nn.TransformerEncoderLayer, x: torch.Tensor, pad) -> torch.Tensor:
+    """[B, 1, d]: ``layer(x)`` at position 0 only (eval mode: no dropout)."""
+    x0 = x[:, :1]
+    if layer.norm_first:
+        h = layer.norm1(x)
+        x0 = x0 + layer.self_attn(h[:, :1], h, h, key_padding_mask=pad, need_weights=False)[0]
+        return x0 + layer.linear2(layer.activation(layer.linear1(layer.norm2(x0))))
+    x0 = layer.norm1(x0 + layer.self_attn(x0, x, x, key_padding_mask=pad, need_weights=False)[0])
+    return layer.norm2(x0 + layer.linear2(layer.activation(layer.linear1(x0))))
+
+
+def position0_logits(model, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Logits [B, 1] at position 0 of each set: ``model.set_logits(emb, lengths)[:, :1]``
+    without computing the other positions in the last Transformer layer.
+
+    Only the set's output at position 0 is used for classification, so the last layer runs
+    its attention with one query row and its feed-forward on one position (about 1.7x faster
+    for two layers); mirrors ``HomogeneityModel.set_logits``, and the tests hold it to the
+    naive loop over the full model.
+    """
+    from ..models import valid_mask
+
+    batch, k, _ = emb.shape
+    lengths = torch.as_tensor(lengths, device=emb.device).long().reshape(-1)
+    mask = valid_mask(lengths, k)
+    is_query = (torch.arange(k, device=emb.device)[None, :] == (lengths - 1)[:, None]).long()
+    x = model.project(torch.cat([emb, model.marker(is_query).to(emb.dtype)], dim=-1))
+    pad = None if bool(mask.all()) else ~mask
+    layers = model.transformer.layers
+    for layer in layers[:-1]:
+        x = layer(x, src_key_padding_mask=pad)
+    x = _first_position(layers[-1], x, pad)
+    if model.transformer.norm is not None:
+        x = model.transformer.norm(x)
+    return model.head(x).squeeze(-1)
+
+
 def set_scorer(model):
-    """The model's per-set scoring function ``(emb [B,K,D], lengths [B]) -> [B,K]``: its logits
-    when it has ``set_logits`` (same ranking as the probabilities, without ties where the
-    sigmoid saturates to 1.0), else ``score_embeddings``."""
+    """The per-set scoring function ``(emb [B,K,D], lengths [B]) -> [B, >=1]`` whose column 0
+    ranks classes: logits rather than probabilities (same ranking, but no ties where the
+    sigmoid saturates to 1.0), position 0 only for the homogeneity model."""
+    from ..models import HomogeneityModel
+
+    if isinstance(model, HomogeneityModel):
+        return functools.partial(position0_logits, model)
     return getattr(model, "set_logits", None) or model.score_embeddings
 
 
-def homogeneity_scores(score_sets, emb: torch.Tensor, episodes: Episodes, *, batch_sets: int = 4096,
+def homogeneity_scores(model, emb: torch.Tensor, episodes: Episodes, *, score_sets=None, batch_sets: int = 4096,
                        device: str = "cpu", progress: bool = False) -> torch.Tensor:
     """Scores [Q, C] (float32, CPU): the set output at position 0 for every [supports..., query].
 
-    ``score_sets(emb [B, K, D], lengths [B]) -> [B, K]`` is the model's scorer (see
-    :func:`set_scorer`), ``emb`` [N, D] the cached embeddings of the evaluated images.
-    Sets are batched ``batch_sets`` at a time on ``device``, under ``torch.no_grad()``.
+    ``emb`` [N, D] holds the cached embeddings (``model.encode``) of the evaluated images;
+    ``score_sets(emb [B, K, D], lengths [B]) -> [B, >=1]`` defaults to :func:`set_scorer`
+    (``model`` may be None when a scorer is given). Sets are batched ``batch_sets`` at a
+    time on ``device``; the model runs in eval mode, its training mode restored after.
     """
-    module = getattr(score_sets, "__self__", None)
-    was_training = getattr(module, "training", False)
-    if isinstance(module, torch.nn.Module):
-        module.eval()
+    if score_sets is None:
+        score_sets = set_scorer(model)
+    was_training = getattr(model, "training", False)
+    if isinstance(model, torch.nn.Module):
+        model.to(device).eval()
     n_q, n_c, n_sup = episodes.supports.shape
-    # One row of image indices per set: the k - 1 supports, then the query at the last position.
-    index = np.concatenate([episodes.supports.reshape(n_q * n_c, n_sup),
-                            np.repeat(episodes.queries, n_c)[:, None]], axis=1)
     emb = emb.to(device)
     out = torch.empty(n_q * n_c, dtype=torch.float32)
     try:
-        with torch.no_grad():
-            for start in tqdm(range(0, len(index), batch_sets), desc="sets", disable=not progress, leave=False):
-                rows = torch.as_tensor(index[start:start + batch_sets], device=device)
+        with torch.inference_mode():
+            for start in tqdm(range(0, n_q * n_c, batch_sets), desc="sets", disable=not progress, leave=False):
+                q, c = np.divmod(np.arange(start, min(start + batch_sets, n_q * n_c)), n_c)
+                # One row of image indices per set: the k - 1 supports, then the query last.
+                rows = np.concatenate([episodes.supports[q, c], episodes.queries[q][:, None]], axis=1)
+                rows = torch.as_tensor(rows, device=device)
                 lengths = torch.full((len(rows),), n_sup + 1, device=device, dtype=torch.long)
                 out[start:start + len(rows)] = score_sets(emb[rows], lengths)[:, 0].float().cpu()
     finally:
-        if isinstance(module, torch.nn.Module):
-            module.train(was_training)
+        if isinstance(model, torch.nn.Module):
+            model.train(was_training)
     return out.reshape(n_q, n_c)
 
 
@@ -283,3 +327,316 @@ def restrict(scores: torch.Tensor, episodes: Episodes, classes) -> tuple[torch.T
     lookup = {int(c): j for j, c in enumerate(classes)}
     true = np.array([lookup[int(y)] for y in episodes.labels[rows]], dtype=np.int64)
     return scores[torch.as_tensor(rows)][:, torch.as_tensor(cols)], true
+
+
+# ===== one trial: every method on the same queries and supports =====
+
+
+@dataclass
+class Models:
+    """The networks compared in Tables 1-3, all trained for one profile.
+
+    ``homogeneity``: the class-homogeneity model (variant 1) whose ``encode`` gives the
+    fine-tuned embeddings; ``pretrained``: the seen-class ResNet-18 without its classifier;
+    ``classifiers``: method name -> (ResNet-18 classifier, class id of each output);
+    ``keys``: cache keys of each network (for the embedding caches).
+    """
+
+    profile: str
+    homogeneity: torch.nn.Module
+    pretrained: torch.nn.Module
+    classifiers: dict
+    keys: dict
+
+
+def load_models(profile, *, progress: bool = True) -> Models:
+    """The profile's trained networks, from the cache of notebooks 02-03 (or trained now)."""
+    from ..models import encoder_from_classifier
+    from ..pipeline import get_classifier, get_homogeneity_model
+
+    clf_all, meta_all = get_classifier(profile, "all", progress=progress)
+    clf_seen, meta_seen = get_classifier(profile, "seen", progress=progress)
+    hom, _ = get_homogeneity_model(profile, 1, progress=progress)
+    return Models(
+        profile=profile.name,
+        homogeneity=hom,
+        pretrained=encoder_from_classifier(clf_seen),
+        classifiers={M_ALL: (clf_all, np.asarray(meta_all["class_ids"])),
+                     M_SEEN: (clf_seen, np.asarray(meta_seen["class_ids"]))},
+        keys={"finetuned": hom.cache_key, "pretrained": meta_seen["key"], M_ALL: meta_all["key"],
+              M_SEEN: meta_seen["key"]},
+    )
+
+
+def _first_conv(module: torch.nn.Module) -> torch.nn.Conv2d:
+    return next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def check_models(models: Models, profile, imageset=None) -> None:
+    """Raises ValueError when ``models`` were built for another profile (name, input channels
+    or ResNet width) or cannot read ``imageset``'s images."""
+    if models.profile != profile.name:
+        raise ValueError(f"the models were trained for profile {models.profile!r}, not {profile.name!r}; "
+                         f"load them with load_models(get_profile({profile.name!r}))")
+    for name, net in [("pretrained encoder", models.pretrained), ("homogeneity model", models.homogeneity),
+                      *[(m, net) for m, (net, _) in models.classifiers.items()]]:
+        conv = _first_conv(net)
+        if conv.in_channels != profile.channels or conv.out_channels != profile.resnet_width:
+            raise ValueError(
+                f"{name} takes {conv.in_channels}-channel images at ResNet width {conv.out_channels}, but profile "
+                f"{profile.name!r} has channels={profile.channels}, resnet_width={profile.resnet_width}: "
+                "a model from another profile")
+    if imageset is not None and imageset.image_shape[0] != profile.channels:
+        raise ValueError(f"dataset {imageset.name!r} has {imageset.image_shape[0]}-channel images, the models "
+                         f"expect {profile.channels}; load it with load_dataset(..., profile=profile)")
+
+
+@dataclass
+class Features:
+    """Everything the methods need from one evaluated dataset: ``targets`` [N] class ids,
+    ``embeddings`` ("image", "pretrained", "finetuned": [N, D]) and ``logits`` (method ->
+    ([N, M] classifier logits, class id of each of the M outputs))."""
+
+    targets: np.ndarray
+    embeddings: dict
+    logits: dict
+
+
+def dataset_features(models: Models, imageset, profile, *, extra_classifiers: dict | None = None) -> Features:
+    """Embeddings and logits of every image of ``imageset`` (cached on disk per model and data)."""
+    from ..embed import embed_dataset
+
+    check_models(models, profile, imageset)
+    embeddings = {
+        "image": embed_dataset(None, imageset, profile=profile, key="image-space"),
+        "pretrained": embed_dataset(models.pretrained, imageset, profile=profile, key=f"pretrained-{models.keys['pretrained']}"),
+        "finetuned": embed_dataset(models.homogeneity, imageset, profile=profile, key=f"finetuned-{models.keys['finetuned']}"),
+    }
+    logits = {}
+    for method, (net, class_ids) in {**models.classifiers, **(extra_classifiers or {})}.items():
+        key = f"logits-{getattr(net, 'cache_key', None) or models.keys.get(method, method)}"
+        logits[method] = (embed_dataset(net, imageset, profile=profile, key=key), np.asarray(class_ids))
+    return Features(imageset.targets.numpy().astype(np.int64), embeddings, logits)
+
+
+_NN_SPACE = {M_NN_IMAGE: ("image", "euclidean"), M_NN_EUC_PRE: ("pretrained", "euclidean"),
+             M_NN_EUC_FT: ("finetuned", "euclidean"), M_NN_COS_PRE: ("pretrained", "cosine"),
+             M_NN_COS_FT: ("finetuned", "cosine")}
+
+
+@dataclass
+class TrialScores:
+    """Scores of one trial: ``queries`` [Q], their ``labels`` [Q], the ``candidates`` [C] and
+    ``scores`` (method -> [Q, C]); the supports are not kept (they may be large)."""
+
+    queries: np.ndarray
+    labels: np.ndarray
+    candidates: np.ndarray
+    scores: dict
+    true_columns = Episodes.true_columns
+
+
+def score_trial(models: Models, feats: Features, candidates, *, profile, rng: np.random.Generator,
+                methods=None, query_classes=None, progress: bool = False, chunk_sets: int = 4_000_000) -> TrialScores:
+    """Every method's scores for one trial's queries, all against the same supports.
+
+    Queries and supports are sampled here (see the module docstring); supports are drawn for
+    a chunk of queries at a time so that at most ``chunk_sets`` support indices are held.
+    """
+    from ..profiles import resolve_device
+    from .neighbors import mean_support_scores
+
+    methods = list(methods or [*feats.logits, *NN_METHODS, M_HOM])
+    unknown = [m for m in methods if m not in feats.logits and m not in _NN_SPACE and m != M_HOM]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {[*feats.logits, *_NN_SPACE, M_HOM]}")
+    candidates = np.asarray(candidates, dtype=np.int64)
+    query_classes = candidates if query_classes is None else np.asarray(query_classes, dtype=np.int64)
+    n_sup = profile.set_size - 1
+    check_support_counts(feats.targets, candidates, n_sup)
+    device = resolve_device(profile)
+    queries = sample_queries(feats.targets, query_classes, profile.queries_per_class, rng)
+    per_chunk = max(1, chunk_sets // (len(candidates) * n_sup))
+    parts: dict[str, list] = {m: [] for m in methods}
+    for start in range(0, len(queries), per_chunk):
+        chunk = queries[start:start + per_chunk]
+        ep = Episodes(chunk, feats.targets[chunk], candidates,
+                      sample_supports(feats.targets, chunk, candidates, n_sup, rng))
+        for m in methods:
+            if m in feats.logits:
+                parts[m].append(classifier_scores(*feats.logits[m], ep))
+            elif m == M_HOM:
+                parts[m].append(homogeneity_scores(models.homogeneity, feats.embeddings["finetuned"], ep,
+                                                   device=device, progress=progress))
+            else:
+                space, metric = _NN_SPACE[m]
+                parts[m].append(mean_support_scores(feats.embeddings[space], chunk, ep.supports, metric=metric,
+                                                    device=device))
+    return TrialScores(queries, feats.targets[queries], candidates, {m: torch.cat(p) for m, p in parts.items()})
+
+
+# ===== Tables 1-3 =====
+
+
+def range_records(ts: TrialScores, split, labels: dict, trial: int, ks=(1, 5)) -> list[dict]:
+    """Table 1 rows: top-k accuracy (fraction) of queries of each class range, compared against
+    every candidate. The seen-class classifier is reported on the seen range only, as in the paper."""
+    true = ts.true_columns
+    records = []
+    for method, scores in ts.scores.items():
+        for k in ks:
+            for name in RANGES:
+                if method == M_SEEN and name != "seen":
+                    continue
+                rows = np.flatnonzero(np.isin(ts.labels, split.range(name)))
+                records.append({"method": method, "metric": f"top-{k}", "range": labels[name], "trial": trial,
+                                "accuracy": topk_accuracy(scores[torch.as_tensor(rows)], true[rows], k)})
+    return records
+
+
+def test_range_labels(split, sizes) -> list[str]:
+    """Paper-style labels of the growing test ranges, e.g. ["91-92", ..., "91-100"]."""
+    first = len(split.seen) + len(split.val) + 1
+    return [f"{first}-{first + int(n) - 1}" for n in sizes]
+
+
+test_range_labels.__test__ = False  # not a pytest test, despite the name
+
+
+def growing_range_records(ts: TrialScores, split, sizes, trial: int) -> list[dict]:
+    """Table 2 rows: top-1 accuracy of the queries of the first n test classes compared against
+    those n classes only, for each n in ``sizes`` (the same supports as Table 1)."""
+    from ..data import test_ranges
+
+    records = []
+    for (label, classes) in zip(test_range_labels(split, sizes), test_ranges(split, sizes)):
+        for method, scores in ts.scores.items():
+            if method == M_SEEN:
+                continue
+            sub, true = restrict(scores, ts, classes)
+            records.append({"method": method, "range": label, "trial": trial, "accuracy": topk_accuracy(sub, true, 1)})
+    return records
+
+
+@dataclass
+class ManyClassResult:
+    """Tables 1 and 2 records (one dict per method, column and trial; accuracy as a fraction),
+    the homogeneity classifier's test-class predictions pooled over trials (for the confusion
+    matrix) and the trial seeds."""
+
+    table1: list
+    table2: list
+    confusion_true: np.ndarray
+    confusion_pred: np.ndarray
+    class_names: list
+    seeds: list
+
+
+def evaluate_many_class(profile, models: Models, *, trials: int | None = None, progress: bool = True) -> ManyClassResult:
+    """Tables 1 and 2 on the many-class test split: queries of every class against every class."""
+    from ..data import class_split
+    from ..pipeline import many_class_split, range_labels
+    from ..seeding import seed_everything, trial_seed
+
+    split = class_split(profile)
+    test = many_class_split(profile, "test")
+    feats = dataset_features(models, test, profile)
+    labels = range_labels(profile)
+    t1, t2, y_true, y_pred, seeds = [], [], [], [], []
+    for trial in tqdm(range(trials or profile.trials), desc="trials", disable=not progress):
+        seed = trial_seed(profile.seed, trial)
+        ts = score_trial(models, feats, split.range("all"), profile=profile, rng=seed_everything(seed),
+                         progress=progress)
+        t1 += range_records(ts, split, labels, trial)
+        t2 += growing_range_records(ts, split, profile.eval_ranges, trial)
+        sub, true = restrict(ts.scores[M_HOM], ts, split.test)
+        y_true.append(split.test[true])
+        y_pred.append(split.test[sub.argmax(1).numpy()])
+        seeds.append(seed)
+    return ManyClassResult(t1, t2, np.concatenate(y_true), np.concatenate(y_pred),
+                           [test.classes[c] for c in split.test], seeds)
+
+
+def own_classifier(profile, name: str, *, progress: bool = True):
+    """(ResNet-18 trained on dataset ``name``'s train split, its class ids): Table 3's upper bound."""
+    from ..data import load_dataset
+    from ..seeding import trial_seed
+    from ..train import train_classifier
+
+    train = load_dataset(name, "train", profile=profile)
+    net = train_classifier(profile, train, seed=trial_seed(profile.seed, 0), key_extra={"table3": name},
+                           progress=progress)
+    return net, np.arange(len(train.classes))
+
+
+def evaluate_ood_datasets(profile, models: Models, *, datasets=None, trials: int | None = None,
+                          progress: bool = True) -> list[dict]:
+    """Table 3 records: top-1 accuracy (fraction) on each dataset never trained on, every
+    method comparing queries of all its classes against all its classes."""
+    from ..data import load_dataset
+    from ..seeding import seed_everything, trial_seed
+
+    records = []
+    for name in datasets or profile.ood_datasets:
+        test = load_dataset(name, "test", profile=profile)
+        feats = dataset_features(models, test, profile,
+                                 extra_classifiers={M_OWN: own_classifier(profile, name, progress=progress)})
+        methods = [M_OWN, *NN_METHODS, M_HOM]
+        for trial in tqdm(range(trials or profile.trials), desc=name, disable=not progress):
+            ts = score_trial(models, feats, np.unique(feats.targets), profile=profile, methods=methods,
+                             rng=seed_everything(trial_seed(profile.seed, trial)))
+            records += [{"method": m, "dataset": name, "trial": trial,
+                         "accuracy": topk_accuracy(s, ts.true_columns, 1)} for m, s in ts.scores.items()]
+    return records
+
+
+def paper_table1(profile) -> dict:
+    """PAPER_TABLE1 with the paper's ranges renamed to ours ("1-800" sits beside "1-80")."""
+    from ..pipeline import range_labels
+
+    labels = range_labels(profile)
+    return {m: {(metric, labels[r]): v for (metric, r), v in cells.items()} for m, cells in PAPER_TABLE1.items()}
+
+
+def paper_table2(split, sizes) -> dict:
+    """PAPER_TABLE2 keyed by our growing ranges, matched by position (ours i-th = paper's i-th)."""
+    ours = test_range_labels(split, sizes)
+    return {m: dict(zip(ours, vals)) for m, vals in PAPER_TABLE2.items()}
+
+
+def paper_table3(datasets) -> dict:
+    """PAPER_TABLE3 keyed by our dataset names (only those standing for a paper column)."""
+    return {m: {d: cells[PAPER_TABLE3_COLUMN[d]] for d in datasets if d in PAPER_TABLE3_COLUMN}
+            for m, cells in PAPER_TABLE3.items()}
+
+
+def ordering_agreement(summary, column_keys, focus: str = M_HOM) -> "pd.DataFrame":
+    """Per table column: how our ordering of the methods compares with the paper's.
+
+    ``summary``: the numeric summary of ``tables.trials_table`` (``table.attrs["summary"]``:
+    a "method" column, ``column_keys``, "mean" and "paper"); methods without a paper value are
+    left out. Columns of the result: Kendall's tau between the two orderings, the number of
+    method pairs in the paper's order, the best method of each, and the rank of ``focus``.
+    """
+    import pandas as pd
+    from scipy.stats import kendalltau, rankdata
+
+    column_keys = [column_keys] if isinstance(column_keys, str) else list(column_keys)
+    rows = []
+    for key, group in summary.dropna(subset=["paper"]).groupby(column_keys, sort=False):
+        if len(group) < 2:
+            continue
+        ours, paper = group["mean"].to_numpy(), group["paper"].to_numpy()
+        methods = group["method"].tolist()
+        pairs = [(i, j) for i in range(len(methods)) for j in range(i + 1, len(methods))]
+        same = sum(np.sign(ours[i] - ours[j]) == np.sign(paper[i] - paper[j]) for i, j in pairs)
+        rank_ours, rank_paper = rankdata(-ours, method="min"), rankdata(-paper, method="min")
+        at = methods.index(focus) if focus in methods else None
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(column_keys, key)),
+                     "kendall_tau": float(kendalltau(ours, paper).statistic),
+                     "pairs in the paper's order": f"{same} of {len(pairs)}",
+                     "best (ours)": methods[int(np.argmax(ours))],
+                     "best (paper)": methods[int(np.argmax(paper))],
+                     f"rank of {focus} (ours / paper)": "–" if at is None else f"{int(rank_ours[at])} / {int(rank_paper[at])}"})
+    return pd.DataFrame(rows)
