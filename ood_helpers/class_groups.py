@@ -6,6 +6,8 @@ ImageNet's dogs and birds (WordNet n02084071 / n01503061, shipped in ``resources
 paper profile, two CIFAR-100 superclasses for the cifar profile and two digit groups of
 MNIST-pairs for the quick and smoke profiles. Class ids are the dataset's own label ids:
 ImageNet's standard index order, CIFAR-100's alphabetical fine labels, MNIST-pairs' number.
+``experiment_models`` trains (or loads) the classifiers of every subset with the one training
+loop of ``ood_helpers.train``, plus the two references of the similarity measure.
 """
 
 from __future__ import annotations
@@ -147,3 +149,89 @@ def held_out_classes(profile, seed: int = 0) -> dict[str, np.ndarray]:
     subsets = class_subsets(profile, seed)
     everything = subsets["all"]
     return {name: np.setdiff1d(everything, kept).astype(np.int64) for name, kept in subsets.items()}
+
+
+def subset_classifier(profile, subset: str, *, trial: int = 0, progress: bool = True):
+    """(ResNet-18 classifier in eval mode, original class ids int64 in its label order) trained on
+    one subset of :func:`class_subsets`. "all" and "random80" are notebook 02's "all" and "seen"
+    classifiers (``pipeline.get_classifier``), so both notebooks share one cached network each."""
+    from .data import class_split, select_classes
+    from .pipeline import get_classifier, many_class_split
+    from .seeding import trial_seed
+    from .train import train_classifier
+
+    subsets = class_subsets(profile)
+    if subset not in subsets:
+        raise ValueError(f"unknown class subset {subset!r}; expected one of {list(subsets)}")
+    if subset == "all" or (subset == "random80" and set(subsets[subset]) == set(class_split(profile).seen)):
+        model, meta = get_classifier(profile, "all" if subset == "all" else "seen", trial, progress=progress)
+        return model, np.asarray(meta["class_ids"], dtype=np.int64)
+    ids = subsets[subset]
+    train = select_classes(many_class_split(profile, "train"), ids)
+    model = train_classifier(
+        profile, train, seed=trial_seed(profile.seed, trial), key_extra={"which": subset, "classes": ids.tolist()}, progress=progress
+    )
+    return model, ids
+
+
+def untrained_classifier(profile, seed: int = 0):
+    """A randomly initialised ResNet-18 of the profile's architecture (eval mode): the floor
+    of the map similarity. Its class ids are all the profile's classes."""
+    import torch
+
+    from .models import build_resnet18
+
+    torch.manual_seed(int(seed))
+    model = build_resnet18(profile.num_classes, profile.channels, profile.resnet_width, profile.small_stem).eval()
+    return model, np.arange(profile.num_classes, dtype=np.int64)
+
+
+CEILING, FLOOR = "all_seed2", "untrained"
+
+
+def experiment_models(profile, *, progress: bool = True) -> dict:
+    """name -> (classifier, class ids in label order) for every subset of :func:`class_subsets`,
+    plus ``"all_seed2"`` (all classes, trial 1's seed: the ceiling of map similarity) and
+    ``"untrained"`` (trial 2's seed, no training: the floor). Trained networks are loaded from
+    cache when present."""
+    from .seeding import trial_seed
+
+    models = {name: subset_classifier(profile, name, progress=progress) for name in class_subsets(profile)}
+    models[CEILING] = subset_classifier(profile, "all", trial=1, progress=progress)
+    # Not the profile seed: that is the all-classes network's own initialisation, which would make
+    # the floor "the reference before training" instead of "an unrelated untrained network".
+    models[FLOOR] = untrained_classifier(profile, seed=trial_seed(profile.seed, 2))
+    return models
+
+
+def subsets_table(profile, models: dict | None = None):
+    """DataFrame, one row per class subset: classes trained on, held-out classes (their ids, or a
+    count when many) and, given ``models``, the test top-1 accuracy (%) on the trained classes."""
+    import pandas as pd
+
+    held = held_out_classes(profile)
+    rows = []
+    for name, kept in class_subsets(profile).items():
+        out = held[name]
+        row = {
+            "classifier": name,
+            "trained classes": len(kept),
+            "held-out classes": ", ".join(map(str, out.tolist())) if len(out) <= 12 else f"{len(out)} classes",
+        }
+        if models is not None and name in models:
+            row["test top-1 on trained classes (%)"] = round(trained_class_accuracy(profile, *models[name]), 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def trained_class_accuracy(profile, model, class_ids) -> float:
+    """Top-1 accuracy (%) of ``model`` on the test images of the classes it was trained on."""
+    from sklearn.metrics import accuracy_score
+
+    from .data import select_classes
+    from .pipeline import many_class_split, predict_logits
+    from .profiles import resolve_device
+
+    test = select_classes(many_class_split(profile, "test"), class_ids)  # relabelled to the model's label order
+    pred = predict_logits(model, test.float_images(), resolve_device(profile)).argmax(1).numpy()
+    return 100.0 * accuracy_score(test.targets.numpy(), pred)

@@ -174,3 +174,32 @@ def test_figure1_grid_lays_out_three_rows(resnet, images):
     plt.close(fig)
     with pytest.raises(ValueError, match="must have the images' shape"):
         attr.figure1_grid(images[:4], maps[:, :, :10], maps, column_titles=list("abcd"))
+
+
+def test_ceiling_fraction_places_the_subset_between_floor_and_ceiling():
+    records = [
+        {"comparison": c, "images": img, "trial": t, "spearman": v}
+        for img, values in {"g1": (0.6, 0.8, 0.4), "g2": (0.5, 0.3, 0.4)}.items()
+        for c, v in zip(("subset model", "all classes, other seed", "untrained"), values)
+        for t in range(2)
+    ]
+    out = sim.ceiling_fraction(records)
+    assert out.loc["g1", "position between floor and ceiling"] == pytest.approx((0.6 - 0.4) / (0.8 - 0.4))
+    assert np.isnan(out.loc["g2", "position between floor and ceiling"])  # ceiling below floor: undefined
+
+
+def test_gbp_similarity_of_a_model_with_itself_is_one(resnet):
+    from ood_helpers.data import ImageSet
+
+    gen = torch.Generator().manual_seed(5)
+    ds = ImageSet((torch.rand(12, 1, 28, 56, generator=gen) * 255).to(torch.uint8), torch.arange(3).repeat(4), ["a", "b", "c"], "toy")
+    torch.manual_seed(7)
+    other = build_resnet18(5, in_channels=1, width=4, small_stem=True).eval()
+    models = {"all": (resnet, None), "sub": (resnet, None), "all_seed2": (other, None), "untrained": (other, None)}
+    records = sim.gbp_similarity(models, ds, {"sub": np.array([1, 2])}, subsets=("sub",), images_per_subset=6, trials=2)
+    assert len(records) == 6 and {r["n_images"] for r in records} == {3}
+    by = {(r["comparison"], r["trial"]): r["spearman"] for r in records}
+    assert by[("subset model", 0)] == pytest.approx(1.0) and by[("subset model", 1)] == pytest.approx(1.0)
+    assert by[("untrained", 0)] == by[("all classes, other seed", 0)] < 0.999
+    with pytest.raises(ValueError, match=r"models lack \['missing'\]"):
+        sim.gbp_similarity(models, ds, {"missing": np.array([1])}, subsets=("missing",))

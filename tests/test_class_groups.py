@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from ood_helpers import class_groups as cg
 from ood_helpers.profiles import get_profile
@@ -109,3 +110,23 @@ def test_unknown_many_class_set_is_refused():
     profile = get_profile("quick", many_class="svhn")
     with pytest.raises(ValueError, match="no semantic groups for many-class set 'svhn'"):
         cg.class_subsets(profile)
+
+
+def test_subset_classifier_never_sees_its_held_out_classes():
+    profile = get_profile("smoke", pretrain_steps=1)
+    model, ids = cg.subset_classifier(profile, "minus_tens1", progress=False)
+    assert ids.tolist() == [c for c in range(12) if c not in (10, 11)]
+    assert model.fc.out_features == 10 and not model.training
+    again, _ = cg.subset_classifier(profile, "minus_tens1", progress=False)  # loaded from the cache
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ValueError, match="unknown class subset 'minus_cats'"):
+        cg.subset_classifier(profile, "minus_cats")
+
+
+def test_untrained_floor_is_not_the_reference_initialisation():
+    profile = get_profile("smoke")
+    a, ids = cg.untrained_classifier(profile, seed=2)
+    b, _ = cg.untrained_classifier(profile, seed=2)
+    c, _ = cg.untrained_classifier(profile, seed=0)
+    assert ids.tolist() == list(range(12)) and a.fc.out_features == 12
+    assert torch.equal(a.conv1.weight, b.conv1.weight) and not torch.equal(a.conv1.weight, c.conv1.weight)

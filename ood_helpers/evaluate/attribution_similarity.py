@@ -91,3 +91,59 @@ def sample_class_images(imageset, class_ids, n: int, seed: int = 0) -> tuple[tor
                 picked.append(pool.pop())
     chosen = imageset.subset(np.sort(np.array(picked, dtype=np.int64)))
     return chosen.float_images(), chosen.targets.clone()
+
+
+def gbp_similarity(
+    models: dict,
+    test_set,
+    held_out: dict[str, np.ndarray],
+    *,
+    subsets: tuple[str, ...],
+    reference: str = "all",
+    ceiling: str = "all_seed2",
+    floor: str = "untrained",
+    images_per_subset: int = 200,
+    trials: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+) -> list[dict]:
+    """Long records (see :func:`similarity_records`) comparing guided-backprop maps with the
+    ``reference`` model's, on test images of the classes each subset model never trained on.
+
+    For each name in ``subsets`` (keys of ``models`` and ``held_out``), up to
+    ``images_per_subset`` test images of its held-out classes are explained by the reference,
+    by that subset model ("subset model"), by the ``ceiling`` model ("all classes, other seed")
+    and by the ``floor`` model ("untrained"); each map explains the predicting model's own class.
+    ``models``: name -> (classifier, class ids) as from ``class_groups.experiment_models``.
+    """
+    from ..plots.attribution import guided_backprop
+
+    missing = [m for m in (reference, ceiling, floor, *subsets) if m not in models]
+    if missing:
+        raise ValueError(f"models lack {missing}; they have {list(models)}")
+    records = []
+    for s, name in enumerate(subsets):
+        images, _ = sample_class_images(test_set, held_out[name], images_per_subset, seed=seed + s)
+        ref, _ = guided_backprop(models[reference][0], images, device=device)
+        candidates = {
+            label: guided_backprop(models[m][0], images, device=device)[0]
+            for label, m in (("subset model", name), ("all classes, other seed", ceiling), ("untrained", floor))
+        }
+        records += similarity_records(ref, candidates, images=name, trials=trials, seed=seed)
+    return records
+
+
+def ceiling_fraction(records, *, subset: str = "subset model", ceiling: str = "all classes, other seed", floor: str = "untrained"):
+    """DataFrame, one row per image set: mean rank correlation of the subset model, the ceiling
+    and the floor, and where the subset model sits between them, (subset - floor) / (ceiling - floor):
+    1 = as alike as two all-classes models, 0 = no more alike than an untrained network; NaN
+    where the ceiling does not exceed the floor."""
+    import pandas as pd
+
+    df = pd.DataFrame(list(records))
+    means = df.groupby(["images", "comparison"], sort=False)["spearman"].mean().unstack("comparison")
+    out = pd.DataFrame({"subset model": means[subset], "ceiling": means[ceiling], "floor": means[floor]})
+    span = out["ceiling"] - out["floor"]
+    # Undefined (NaN) when training adds no agreement beyond what an untrained network shows.
+    out["position between floor and ceiling"] = ((out["subset model"] - out["floor"]) / span).where(span > 0)
+    return out.round(3)

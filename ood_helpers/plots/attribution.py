@@ -182,5 +182,31 @@ def figure1_grid(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def figure1(models: dict, test_set, held_out: dict, *, columns: list[tuple[str, int]], reference: str = "all", seed: int = 0, device: str = "cpu"):
+    """(figure, column info) of Figure 1: ``columns`` = [(subset name, number of images), ...],
+    e.g. [("random80", 2), ("minus_dog", 1), ("minus_bird", 1)]; each column shows a test image
+    of a class that subset's model never saw, the ``reference`` model's map and that model's map.
+    ``models``: name -> (classifier, class ids); ``held_out``: name -> held-out class ids."""
+    from ..evaluate.attribution_similarity import sample_class_images
+
+    imgs, ref_maps, sub_maps, titles, info = [], [], [], [], []
+    for c, (name, count) in enumerate(columns):
+        x, y = sample_class_images(test_set, held_out[name], count, seed=seed + c)
+        ref, _ = guided_backprop(models[reference][0], x, device=device)
+        sub, pred = guided_backprop(models[name][0], x, device=device)
+        seen_ids = np.asarray(models[name][1])
+        for i in range(len(x)):
+            label = test_set.classes[int(y[i])]
+            titles.append(f"{name}\nclass {label} (unseen)")
+            info.append({"column": len(info), "model": name, "class": label, "model predicts": test_set.classes[int(seen_ids[int(pred[i])])]})
+        imgs.append(x)
+        ref_maps.append(ref)
+        sub_maps.append(sub)
+    fig = figure1_grid(torch.cat(imgs), torch.cat(ref_maps), torch.cat(sub_maps), column_titles=titles)
+    return fig, info
