@@ -7,13 +7,17 @@ folder copies), ``splits`` (the paper's class order, seen / val / test ranges, o
 ``summary`` (tables of the splits and sizes), ``registry`` (``load_dataset``).
 """
 
+from .embedded import SPLITS
+from .image_folder import FolderImageSet
 from .imageset import ImageSet, adapt_images, select_classes
 from .registry import DATASETS, load_dataset
 from .splits import ClassSplit, class_split, open_set_splits, paper_class_order, test_ranges
 
 __all__ = [
     "DATASETS",
+    "SPLITS",
     "ClassSplit",
+    "FolderImageSet",
     "ImageSet",
     "adapt_images",
     "class_split",
