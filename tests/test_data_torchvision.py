@@ -114,3 +114,26 @@ def test_real_cifar10_jpeg_copy(cifar_subset, monkeypatch):
     gray_ref = np.asarray(Image.open(sorted((cifar_subset / "test" / "bird").glob("*.jpg"))[0]).convert("L"))
     assert np.abs(test.images[0, 0].numpy().astype(int) - gray_ref.astype(int)).max() <= 1
     assert torch.equal(test.targets, torch.arange(3).repeat_interleave(20))
+
+
+def test_download_merges_into_existing_folder(tmp_path):
+    from ood_helpers.data.torchvision_sets import merge_into
+
+    dest, src = tmp_path / "root", tmp_path / "tmp"
+    (dest / "omniglot-py" / "images_background").mkdir(parents=True)
+    (dest / "omniglot-py" / "images_background.zip").write_text("old background")
+    (src / "omniglot-py" / "images_evaluation").mkdir(parents=True)
+    (src / "omniglot-py" / "images_evaluation.zip").write_text("new evaluation")
+    (src / "omniglot-py" / "images_background.zip").write_text("new background")
+    merge_into(src, dest)
+    assert (dest / "omniglot-py" / "images_background").is_dir()  # the other split survives
+    assert (dest / "omniglot-py" / "images_evaluation").is_dir()
+    assert (dest / "omniglot-py" / "images_background.zip").read_text() == "new background"
+    assert not (src / "omniglot-py" / "images_evaluation.zip").exists()
+
+
+def test_bad_per_class_refused():
+    with pytest.raises(ValueError, match=r"per_class must be three ints >= 0.*\(1, 2\)"):
+        load_dataset("cifar10", "val", per_class=(1, 2))
+    with pytest.raises(ValueError, match="per_class"):
+        load_dataset("mnist5k", "val", per_class=(1, -2, 3))

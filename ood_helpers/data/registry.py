@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .embedded import SPLITS, check_split, load_digit_set, load_mnist_pairs, load_noise
 from .imageset import ImageSet, adapt_images, check_channels, target_hw
 
@@ -48,6 +50,8 @@ def load_dataset(
         per_class = tuple(profile.per_class) if per_class is None else per_class
         seed = profile.seed if seed is None else seed
     per_class = tuple(DEFAULT_PER_CLASS if per_class is None else per_class)
+    if len(per_class) != 3 or any(not isinstance(n, (int, np.integer)) or n < 0 for n in per_class):
+        raise ValueError(f"per_class must be three ints >= 0 (train, val, test images a class), got {per_class!r}")
     seed = 0 if seed is None else int(seed)
     target_hw((1, 1), image_size)  # validates image_size before any work
 

@@ -53,6 +53,19 @@ def _construct(name: str, root: Path, part: str, download: bool):
     return cls(str(root), train=part == "train", download=download)
 
 
+def merge_into(src: Path, dest: Path) -> None:
+    """Moves the tree ``src`` into ``dest``: files replace files of the same name, folders merge
+    (SVHN and Omniglot download one split at a time into a shared folder)."""
+    for entry in src.iterdir():
+        target = dest / entry.name
+        if entry.is_dir() and target.is_dir():
+            merge_into(entry, target)
+        else:
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+
+
 def open_torchvision(name: str, root: Path, part: str, download: bool):
     """The torchvision dataset object for ``part`` "train" | "test", downloading atomically into ``root``."""
     var = f"OOD_{name.upper().replace('-', '_')}_DIR"
@@ -72,13 +85,7 @@ def open_torchvision(name: str, root: Path, part: str, download: bool):
             _construct(name, tmp, part, download=True)
         except Exception as err:  # URLError, socket errors, RuntimeError("Error downloading ...")
             raise RuntimeError(f"downloading {name} failed ({type(err).__name__}: {err}); {help_text}") from err
-        for entry in tmp.iterdir():
-            dest = root / entry.name
-            if dest.is_dir():
-                shutil.rmtree(dest)
-            elif dest.exists():
-                dest.unlink()
-            os.replace(entry, dest)
+        merge_into(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _construct(name, root, part, download=False)
