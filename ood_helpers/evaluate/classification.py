@@ -546,7 +546,7 @@ def evaluate_many_class(profile, models: Models, *, trials: int | None = None, p
     for trial in tqdm(range(trials or profile.trials), desc="trials", disable=not progress):
         seed = trial_seed(profile.seed, trial)
         ts = score_trial(models, feats, split.range("all"), profile=profile, rng=seed_everything(seed),
-                         progress=progress)
+                         progress=progress and profile.num_classes * len(feats.targets) > 1_000_000)
         t1 += range_records(ts, split, labels, trial)
         t2 += growing_range_records(ts, split, profile.eval_ranges, trial)
         sub, true = restrict(ts.scores[M_HOM], ts, split.test)
@@ -583,9 +583,10 @@ def evaluate_ood_datasets(profile, models: Models, *, datasets=None, trials: int
                                  extra_classifiers={M_OWN: own_classifier(profile, name, progress=progress)})
         methods = [M_OWN, *NN_METHODS, M_HOM]
         for trial in tqdm(range(trials or profile.trials), desc=name, disable=not progress):
+            seed = trial_seed(profile.seed, trial)
             ts = score_trial(models, feats, np.unique(feats.targets), profile=profile, methods=methods,
-                             rng=seed_everything(trial_seed(profile.seed, trial)))
-            records += [{"method": m, "dataset": name, "trial": trial,
+                             rng=seed_everything(seed))
+            records += [{"method": m, "dataset": name, "trial": trial, "seed": seed,
                          "accuracy": topk_accuracy(s, ts.true_columns, 1)} for m, s in ts.scores.items()]
     return records
 
@@ -640,3 +641,44 @@ def ordering_agreement(summary, column_keys, focus: str = M_HOM) -> "pd.DataFram
                      "best (paper)": methods[int(np.argmax(paper))],
                      f"rank of {focus} (ours / paper)": "–" if at is None else f"{int(rank_ours[at])} / {int(rank_paper[at])}"})
     return pd.DataFrame(rows)
+
+
+def describe_agreement(agreement, column_keys, focus: str = M_HOM) -> str:
+    """Markdown sentences (one bullet per column) saying where our ordering of the methods
+    agrees with the paper's: from :func:`ordering_agreement`'s result."""
+    column_keys = [column_keys] if isinstance(column_keys, str) else list(column_keys)
+    rank_col, pairs_col = f"rank of {focus} (ours / paper)", "pairs in the paper's order"
+    lines = []
+    for row in agreement.to_dict("records"):
+        where = " ".join(str(row[k]) for k in column_keys)
+        agree = "agrees with" if row["best (ours)"] == row["best (paper)"] else "differs from"
+        lines.append(
+            f"- **{where}**: {row[pairs_col]} method pairs are in the paper's order "
+            f"(Kendall's tau {row['kendall_tau']:.2f}); our best method, {row['best (ours)']}, {agree} the paper's "
+            f"({row['best (paper)']}); {focus} ranks {row[rank_col]} (ours / paper)."
+        )
+    return "\n".join(lines) if lines else "- no column has paper values to compare with."
+
+
+def table1(result: ManyClassResult, profile):
+    """Table 1 (top-1 and top-5 per class range, %, mean ± std) with the paper's values beside."""
+    from ..tables import trials_table
+
+    return trials_table(result.table1, "method", ["metric", "range"], "accuracy", paper=paper_table1(profile), scale=100)
+
+
+def table2(result: ManyClassResult, profile):
+    """Table 2 (top-1 on the growing test ranges, %) with the paper's i-th range beside our i-th."""
+    from ..data import class_split
+    from ..tables import trials_table
+
+    paper = paper_table2(class_split(profile), profile.eval_ranges)
+    return trials_table(result.table2, "method", "range", "accuracy", paper=paper, scale=100)
+
+
+def table3(records: list, profile):
+    """Table 3 (top-1 on datasets never trained on, %) with the paper's column beside ours."""
+    from ..tables import trials_table
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
+    return trials_table(records, "method", "dataset", "accuracy", paper=paper_table3(datasets), scale=100)
