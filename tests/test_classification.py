@@ -175,3 +175,111 @@ def test_position0_logits_equal_set_logits_with_padding():
         full = model.set_logits(emb, lengths)
         fast = clf.position0_logits(model, emb, lengths)
     torch.testing.assert_close(fast[:, 0], full[:, 0], rtol=1e-5, atol=1e-6)
+
+
+# ===== trials, tables, model checks =====
+
+from ood_helpers.data import ImageSet, class_split  # noqa: E402
+from ood_helpers.evaluate.neighbors import mean_support_scores  # noqa: E402
+from ood_helpers.profiles import get_profile  # noqa: E402
+
+
+def _tiny_models(profile, channels=1, width=None):
+    width = width or profile.resnet_width
+    torch.manual_seed(0)
+
+    def encoder():
+        return nn.Sequential(nn.Conv2d(channels, width, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+
+    hom = HomogeneityModel(encoder(), embed_dim=4 * width, layers=1, heads=2, head_dim=4)
+    classifier = nn.Sequential(encoder(), nn.Linear(4 * width, 3))
+    return clf.Models(profile=profile.name, homogeneity=hom, pretrained=encoder(),
+                      classifiers={clf.M_ALL: (classifier, np.array([2, 0, 1]))},
+                      keys={"finetuned": "hom", "pretrained": "pre", clf.M_ALL: "all"})
+
+
+def _toy_imageset(classes=3, per_class=6, seed=0):
+    images, targets = _toy_data(classes, per_class, seed)
+    return ImageSet((images.clamp(0, 1) * 255).to(torch.uint8), targets, [f"c{i}" for i in range(classes)], "toy")
+
+
+def test_score_trial_scores_every_method_on_the_same_supports():
+    profile = get_profile("smoke", queries_per_class=2)  # k = 5: 4 supports
+    models = _tiny_models(profile)
+    ds = _toy_imageset()
+    feats = clf.dataset_features(models, ds, profile)
+    ts = clf.score_trial(models, feats, [0, 1, 2], profile=profile, rng=np.random.default_rng(7))
+    # Replay the same draws: queries first, then the supports of all queries (one chunk).
+    rng = np.random.default_rng(7)
+    queries = clf.sample_queries(feats.targets, [0, 1, 2], 2, rng)
+    ep = clf.Episodes(queries, feats.targets[queries], np.array([0, 1, 2]),
+                      clf.sample_supports(feats.targets, queries, [0, 1, 2], 4, rng))
+    assert np.array_equal(ts.queries, queries)
+    naive = clf.naive_homogeneity_scores(models.homogeneity, ds.float_images(), ep)
+    assert torch.equal(ts.scores[clf.M_HOM].argmax(1), naive.argmax(1))
+    torch.testing.assert_close(torch.sigmoid(ts.scores[clf.M_HOM]), naive, rtol=1e-4, atol=1e-5)
+    flat = ds.float_images().reshape(len(ds), -1)
+    torch.testing.assert_close(ts.scores[clf.M_NN_IMAGE], mean_support_scores(flat, queries, ep.supports, metric="euclidean"))
+    with torch.no_grad():
+        pre = models.pretrained(ds.float_images())
+        logits = models.classifiers[clf.M_ALL][0](ds.float_images())
+    torch.testing.assert_close(ts.scores[clf.M_NN_COS_PRE], mean_support_scores(pre, queries, ep.supports, metric="cosine"))
+    # Classifier output m is class [2, 0, 1][m]: candidate 0 is output 1.
+    torch.testing.assert_close(ts.scores[clf.M_ALL][:, 0], logits[queries, 1])
+    assert set(ts.scores) == {clf.M_ALL, *clf.NN_METHODS, clf.M_HOM}
+
+
+def test_range_records_against_a_hand_count():
+    split = class_split(6, counts=(2, 2, 2))  # seen / val / test: two classes each
+    cands = split.range("all")
+    labels = np.array([cands[0], cands[1], cands[2], cands[4], cands[5]])
+    scores = torch.zeros(5, 6)
+    scores[0, 0] = scores[1, 3] = scores[2, 2] = scores[3, 4] = scores[4, 0] = 1.0  # right: queries 0, 2, 3
+    ts = clf.TrialScores(np.arange(5), labels, cands, {clf.M_HOM: scores, clf.M_SEEN: scores})
+    names = {"seen": "S", "val": "V", "test": "T", "all": "A"}
+    got = {(r["method"], r["metric"], r["range"]): r["accuracy"] for r in clf.range_records(ts, split, names, 0, ks=(1,))}
+    assert got[(clf.M_HOM, "top-1", "S")] == 1 / 2
+    assert got[(clf.M_HOM, "top-1", "V")] == 1.0
+    assert got[(clf.M_HOM, "top-1", "T")] == 1 / 2
+    assert got[(clf.M_HOM, "top-1", "A")] == 3 / 5
+    assert (clf.M_SEEN, "top-1", "V") not in got  # the seen-class classifier: seen range only
+    with pytest.raises(ValueError, match="unknown class range 'unseen'"):
+        clf.range_accuracy(scores, ts, split, "unseen")
+    with pytest.raises(ValueError, match="test range size must be an int in"):
+        clf.growing_range_records(ts, split, [3], 0)
+
+
+def test_models_from_another_profile_are_refused():
+    smoke = get_profile("smoke")
+    ds = _toy_imageset()
+    with pytest.raises(ValueError, match="trained for profile 'smoke', not 'quick'"):
+        clf.check_models(_tiny_models(smoke), get_profile("quick"))
+    with pytest.raises(ValueError, match="a model from another profile"):
+        clf.dataset_features(_tiny_models(smoke, width=16), ds, smoke)
+    with pytest.raises(ValueError, match="3-channel images, the models expect 1"):
+        rgb = ImageSet(ds.images.repeat(1, 3, 1, 1), ds.targets, ds.classes, "rgb")
+        clf.check_models(_tiny_models(smoke), smoke, rgb)
+
+
+def test_ordering_agreement_counts_pairs_and_ranks():
+    import pandas as pd
+
+    summary = pd.DataFrame({"method": ["a", "b", "c", clf.M_HOM], "col": ["x"] * 4,
+                            "mean": [1.0, 3.0, 2.0, 4.0], "paper": [1.0, 2.0, 3.0, float("nan")]})
+    out = clf.ordering_agreement(summary, "col", focus="c")
+    row = out.iloc[0]
+    assert row["pairs in the paper's order"] == "2 of 3"  # (a,b), (a,c) agree; (b,c) flips
+    assert row["best (ours)"] == "b" and row["best (paper)"] == "c"
+    assert row["rank of c (ours / paper)"] == "2 / 1"
+    assert row["kendall_tau"] == pytest.approx(1 / 3)
+    assert "2 of 3 method pairs" in clf.describe_agreement(out, "col", focus="c")
+
+
+def test_confusion_figure_shows_row_normalised_counts():
+    from ood_helpers.plots.confusion import confusion_figure
+
+    fig = confusion_figure([5, 5, 7, 9], [5, 7, 7, 9], [5, 7, 9], names=["five", "seven", "nine"])
+    shown = np.asarray(fig.axes[0].collections[0].get_array()).reshape(3, 3)
+    np.testing.assert_allclose(shown, [[0.5, 0.5, 0], [0, 1, 0], [0, 0, 1]])
+    with pytest.raises(ValueError, match=r"classes \[8\] occur in y_true / y_pred but not in labels"):
+        confusion_figure([5], [8], [5, 7])

@@ -481,17 +481,24 @@ def score_trial(models: Models, feats: Features, candidates, *, profile, rng: np
 def range_records(ts: TrialScores, split, labels: dict, trial: int, ks=(1, 5)) -> list[dict]:
     """Table 1 rows: top-k accuracy (fraction) of queries of each class range, compared against
     every candidate. The seen-class classifier is reported on the seen range only, as in the paper."""
-    true = ts.true_columns
     records = []
     for method, scores in ts.scores.items():
         for k in ks:
             for name in RANGES:
                 if method == M_SEEN and name != "seen":
                     continue
-                rows = np.flatnonzero(np.isin(ts.labels, split.range(name)))
                 records.append({"method": method, "metric": f"top-{k}", "range": labels[name], "trial": trial,
-                                "accuracy": topk_accuracy(scores[torch.as_tensor(rows)], true[rows], k)})
+                                "accuracy": range_accuracy(scores, ts, split, name, k)})
     return records
+
+
+def range_accuracy(scores: torch.Tensor, ts, split, name: str, k: int = 1) -> float:
+    """Top-k accuracy of the queries whose class lies in range ``name`` ("seen" | "val" |
+    "test" | "seen+val" | "all" of ``split``), each still compared against every candidate."""
+    rows = np.flatnonzero(np.isin(ts.labels, split.range(name)))
+    if len(rows) == 0:
+        raise ValueError(f"no query belongs to class range {name!r}")
+    return topk_accuracy(scores[torch.as_tensor(rows)], ts.true_columns[rows], k)
 
 
 def test_range_labels(split, sizes) -> list[str]:
