@@ -206,3 +206,50 @@ def test_tinyimagenet_release_layout(tmp_path):
     assert [p.split("/")[-1] for p, _ in val.samples] == ["n01_0.JPEG", "n02_0.JPEG", "n03_0.JPEG"]
     assert val.images.shape == (3, 3, 32, 32)
     assert len(load_dataset("tinyimagenet", "train", root=root, per_class=(0, 1, 0))) == 6
+
+
+def test_lazy_file_lists_are_cached_and_refreshed(tmp_path, data_dir, monkeypatch):
+    rng = np.random.default_rng(8)
+    root = tmp_path / "imagenet"
+    make_imagenet_train(root, rng, n=2)
+    first = load_dataset("imagenet", "train", root=root, per_class=(0, 1, 0))
+    assert len(list((data_dir / "cache").glob("scan-*.json"))) == 1
+
+    def no_scan(*a, **k):
+        raise AssertionError("scanned although the file list is cached")
+
+    monkeypatch.setattr(image_folder, "scan_class_folders", no_scan)
+    again = load_dataset("imagenet", "train", root=root, per_class=(0, 1, 0))
+    assert again.samples == first.samples
+    monkeypatch.undo()
+    monkeypatch.setenv("OOD_DATA_DIR", str(data_dir))
+    # a new file changes its class folder's mtime, so the list is scanned again
+    import os
+    import time
+
+    newfile = root / "train" / "n01" / "n01_9.JPEG"
+    write_image(newfile, rng, fmt="JPEG")
+    later = time.time_ns() + 10**9  # coarse-mtime file systems: make the change visible
+    os.utime(root / "train" / "n01", ns=(later, later))
+    grown = load_dataset("imagenet", "train", root=root, per_class=(0, 1, 0))
+    assert len(grown) == len(first) + 1
+    # a damaged cached list is rebuilt
+    for f in (data_dir / "cache").glob("scan-*.json"):
+        f.write_text("{not json")
+    assert load_dataset("imagenet", "train", root=root, per_class=(0, 1, 0)).samples == grown.samples
+
+
+def test_tiny_file_list_refreshes_on_new_image(tmp_path, data_dir):
+    import os
+    import time
+
+    rng = np.random.default_rng(9)
+    root = tmp_path / "tiny"
+    for w in WNIDS:
+        write_image(root / "train" / w / "images" / f"{w}_0.JPEG", rng, fmt="JPEG")
+        write_image(root / "train" / w / "images" / f"{w}_1.JPEG", rng, fmt="JPEG")
+    assert len(load_dataset("tinyimagenet", "train", root=root, per_class=(0, 1, 0))) == 3
+    write_image(root / "train" / "n02" / "images" / "n02_2.JPEG", rng, fmt="JPEG")
+    later = time.time_ns() + 10**9
+    os.utime(root / "train" / "n02" / "images", ns=(later, later))
+    assert len(load_dataset("tinyimagenet", "train", root=root, per_class=(0, 1, 0))) == 4

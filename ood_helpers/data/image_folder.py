@@ -61,6 +61,43 @@ def scan_class_folders(folder: Path, *, what: str, layout: str) -> tuple[list[st
     return classes, sorted(samples, key=lambda s: (s[1], s[0]))
 
 
+def folder_state(folder: Path) -> str:
+    """16 hex digits over the modification times of ``folder``'s class folders (and of their
+    ``images/`` sub-folder, where TinyImageNet keeps its files): they change when a file is
+    added or removed, and reading them needs no listing of the files themselves."""
+    h = hashlib.sha256(str(Path(folder).resolve()).encode())
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_dir():
+            h.update(f"{entry.name}:{entry.stat().st_mtime_ns}".encode())
+            images = Path(entry.path) / "images"
+            if images.is_dir():
+                h.update(f"/images:{images.stat().st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def scan_class_folders_cached(folder: Path, *, what: str, layout: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """``scan_class_folders`` with the file list kept in ``data_root()/cache/scan-<state>.json``,
+    so ImageNet's 1.28 million training files are listed once, not at every load."""
+    import json
+
+    from ..artifacts import atomic_write_text
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what}: folder {folder} does not exist; expected {layout}")
+    path = paths.data_root() / "cache" / f"scan-{folder_state(folder)}.json"
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            return stored["classes"], [(os.path.join(folder, rel), t) for rel, t in stored["samples"]]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged list is scanned again and replaced
+    classes, samples = scan_class_folders(folder, what=what, layout=layout)
+    rel = [[os.path.relpath(p, folder), t] for p, t in samples]
+    atomic_write_text(path, json.dumps({"folder": str(folder), "classes": classes, "samples": rel}))
+    return classes, samples
+
+
 def first_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     """Boolean mask [N]: the first ``n`` positions (in the given order) of each label."""
     labels = np.asarray(labels)
@@ -256,7 +293,7 @@ def load_imagenet(split, *, root=None, val_per_class=50, channels=None, image_si
     the rest, "test" = ImageNet's validation set. Folder: ``root``, OOD_IMAGENET_DIR or data/imagenet."""
     folder = Path(root) if root is not None else env_dir("imagenet") or paths.data_root() / "imagenet"
     data = folder / "ILSVRC" / "Data" / "CLS-LOC" if (folder / "ILSVRC" / "Data" / "CLS-LOC").is_dir() else folder
-    classes, train_samples = scan_class_folders(data / "train", what="ImageNet", layout=IMAGENET_LAYOUT)
+    classes, train_samples = scan_class_folders_cached(data / "train", what="ImageNet", layout=IMAGENET_LAYOUT)
     index = {c: i for i, c in enumerate(classes)}
     names = _read_names(folder / "LOC_synset_mapping.txt", None) or _read_names(data / "LOC_synset_mapping.txt", None)
     test_samples = []
@@ -265,7 +302,7 @@ def load_imagenet(split, *, root=None, val_per_class=50, channels=None, image_si
         if not val.is_dir():
             raise FileNotFoundError(f"ImageNet: no validation folder {val}; expected {IMAGENET_LAYOUT}")
         if any(p.is_dir() for p in val.iterdir()):
-            val_classes, test_samples = scan_class_folders(val, what="ImageNet validation", layout=IMAGENET_LAYOUT)
+            val_classes, test_samples = scan_class_folders_cached(val, what="ImageNet validation", layout=IMAGENET_LAYOUT)
             unknown = sorted(set(val_classes) - set(classes))
             if unknown:
                 raise ValueError(f"ImageNet: validation classes {unknown[:5]} in {val} have no training folder")
@@ -305,7 +342,7 @@ def load_tinyimagenet(split, *, root=None, val_per_class=50, channels=None, imag
         default = paths.data_root() / "tinyimagenet"
         alt = paths.data_root() / "tiny-imagenet-200"
         folder = env_dir("tinyimagenet") or (alt if not default.exists() and alt.exists() else default)
-    classes, train_samples = scan_class_folders(folder / "train", what="TinyImageNet", layout=TINYIMAGENET_LAYOUT)
+    classes, train_samples = scan_class_folders_cached(folder / "train", what="TinyImageNet", layout=TINYIMAGENET_LAYOUT)
     index = {c: i for i, c in enumerate(classes)}
     names = _read_names(folder / "words.txt", "\t")
     test_samples = []
