@@ -86,3 +86,17 @@ def test_open_set_splits_reproducible_and_seed_dependent():
         open_set_splits(10, 10, trials=1)
     with pytest.raises(ValueError, match="trials"):
         open_set_splits(10, 3, trials=0)
+
+
+def test_first_per_class_matches_a_loop():
+    from ood_helpers.data.image_folder import first_per_class
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, size=200)
+    for n in (0, 1, 3, 50):
+        expected = np.zeros(200, dtype=bool)
+        seen = {}
+        for i, c in enumerate(labels):  # brute force: walk in order, count per class
+            seen[c] = seen.get(c, 0) + 1
+            expected[i] = seen[c] <= n
+        np.testing.assert_array_equal(first_per_class(labels, n), expected)

@@ -2,9 +2,10 @@
 
 Modules: ``imageset`` (the ImageSet type, channel / size adaptation, ``select_classes``),
 ``embedded`` (mnist5k, digits, MNIST-pairs, noise), ``torchvision_sets`` (MNIST ... Omniglot,
-downloaded or read from a local image-folder copy), ``image_folder`` (ImageNet, TinyImageNet,
-folder copies), ``splits`` (the paper's class order, seen / val / test ranges, open-set splits),
-``summary`` (tables of the splits and sizes), ``registry`` (``load_dataset``).
+downloaded or read from a local image-folder copy), ``image_folder`` (listing, decoding and
+caching image folders; the lazy ``FolderImageSet``), ``imagenet`` (ImageNet, TinyImageNet),
+``splits`` (the paper's class order, seen / val / test ranges, open-set splits), ``summary``
+(tables of the splits and sizes), ``registry`` (``load_dataset``).
 """
 
 from .embedded import SPLITS

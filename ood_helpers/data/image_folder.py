@@ -1,18 +1,17 @@
-"""Datasets read from image folders: local copies of small sets, ImageNet and TinyImageNet.
+"""Datasets read from image folders: listing, decoding, caches, and the two dataset types.
 
 - Folder copies (``<root>/train/<class>/*``, ``<root>/test/<class>/*``) of torchvision-named
   sets are decoded once into uint8 tensors, cached under ``paths.data_root()/cache`` keyed
   by a fingerprint of the file list (relative paths, sizes, mtimes).
-- ImageNet and TinyImageNet are too big for memory: ``FolderImageSet`` keeps the file list
-  and decodes on access, with the same interface as ``ImageSet``.
+- Sets too big for memory (ImageNet, TinyImageNet, see ``imagenet``) are ``FolderImageSet``s:
+  the file list is kept and images are decoded on access, with the same interface as ``ImageSet``.
 - Every set splits its training folder the paper's way (ImageNet, section 5.1): "val" = the
   first ``val_per_class`` training files of each class (sorted file names), "train" = the rest,
-  "test" = the official held-out images (ImageNet's validation set).
+  "test" = the official held-out images.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from pathlib import Path
@@ -27,15 +26,6 @@ from .. import paths
 from .imageset import ImageSet, adapt_images, check_channels, target_hw
 
 FOLDER_COPY_LAYOUT = "<folder>/train/<class>/*.png|jpg and <folder>/test/<class>/*.png|jpg"
-IMAGENET_LAYOUT = (
-    "<folder>/train/<wnid>/*.JPEG, and the validation images either in class folders "
-    "<folder>/val/<wnid>/*.JPEG or flat <folder>/val/*.JPEG with <folder>/LOC_val_solution.csv "
-    "(Kaggle's layout <folder>/ILSVRC/Data/CLS-LOC/{train,val} + <folder>/LOC_val_solution.csv also works)"
-)
-TINYIMAGENET_LAYOUT = (
-    "the release layout <folder>/train/<wnid>/images/*.JPEG, <folder>/val/images/*.JPEG "
-    "and <folder>/val/val_annotations.txt"
-)
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
@@ -101,10 +91,11 @@ def scan_class_folders_cached(folder: Path, *, what: str, layout: str) -> tuple[
 def first_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     """Boolean mask [N]: the first ``n`` positions (in the given order) of each label."""
     labels = np.asarray(labels)
-    mask = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        mask[np.flatnonzero(labels == c)[:n]] = True
-    return mask
+    order = np.argsort(labels, kind="stable")  # keeps the given order within a class
+    ranked = labels[order]
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels)) - np.searchsorted(ranked, ranked, side="left")
+    return rank < n
 
 
 def split_train_val(labels: np.ndarray, split: str, val_per_class: int, classes: list[str], what: str) -> np.ndarray:
@@ -263,106 +254,3 @@ class FolderImageSet(ImageSet):
 
     def relabeled(self, targets, classes) -> "FolderImageSet":
         return self._like([(p, int(t)) for (p, _), t in zip(self.samples, targets)], classes)
-
-
-def _split_folder_set(train_samples, test_samples, split, *, classes, names, name, base, val_per_class, channels, image_size):
-    if split == "test":
-        samples = test_samples
-    else:
-        labels = np.array([t for _, t in train_samples], dtype=np.int64)
-        idx = split_train_val(labels, split, val_per_class, classes, name)
-        samples = [train_samples[i] for i in idx]
-    return FolderImageSet(samples, names, name, base=base, channels=channels, image_size=image_size)
-
-
-def _read_names(path: Path, sep: str | None) -> dict[str, str]:
-    """wnid -> first human-readable name from a synset mapping file (empty when absent)."""
-    if not path.is_file():
-        return {}
-    out = {}
-    for line in path.read_text().splitlines():
-        wnid, _, rest = line.strip().partition(sep or " ")
-        if wnid:
-            out[wnid] = rest.split(",")[0].strip() or wnid
-    return out
-
-
-def load_imagenet(split, *, root=None, val_per_class=50, channels=None, image_size=None) -> FolderImageSet:
-    """ImageNet with the main paper's protocol: classes = sorted wnids (shuffle them with
-    ``class_split``), "val" = first ``val_per_class`` sorted training files a class, "train" =
-    the rest, "test" = ImageNet's validation set. Folder: ``root``, OOD_IMAGENET_DIR or data/imagenet."""
-    folder = Path(root) if root is not None else env_dir("imagenet") or paths.data_root() / "imagenet"
-    data = folder / "ILSVRC" / "Data" / "CLS-LOC" if (folder / "ILSVRC" / "Data" / "CLS-LOC").is_dir() else folder
-    classes, train_samples = scan_class_folders_cached(data / "train", what="ImageNet", layout=IMAGENET_LAYOUT)
-    index = {c: i for i, c in enumerate(classes)}
-    names = _read_names(folder / "LOC_synset_mapping.txt", None) or _read_names(data / "LOC_synset_mapping.txt", None)
-    test_samples = []
-    if split == "test":
-        val = data / "val"
-        if not val.is_dir():
-            raise FileNotFoundError(f"ImageNet: no validation folder {val}; expected {IMAGENET_LAYOUT}")
-        if any(p.is_dir() for p in val.iterdir()):
-            val_classes, test_samples = scan_class_folders_cached(val, what="ImageNet validation", layout=IMAGENET_LAYOUT)
-            unknown = sorted(set(val_classes) - set(classes))
-            if unknown:
-                raise ValueError(f"ImageNet: validation classes {unknown[:5]} in {val} have no training folder")
-            test_samples = [(p, index[val_classes[t]]) for p, t in test_samples]
-        else:
-            csv_path = next((p for p in (folder / "LOC_val_solution.csv", data / "LOC_val_solution.csv", val / "LOC_val_solution.csv") if p.is_file()), None)
-            if csv_path is None:
-                raise FileNotFoundError(
-                    f"ImageNet: {val} holds no class folders and no LOC_val_solution.csv was found in {folder}; "
-                    f"expected {IMAGENET_LAYOUT}"
-                )
-            with open(csv_path, newline="") as fh:
-                rows = list(csv.DictReader(fh))
-            for row in rows:
-                wnid = row["PredictionString"].split()[0]
-                if wnid not in index:
-                    raise ValueError(f"ImageNet: {csv_path} names class {wnid!r} which has no training folder")
-                file = val / f"{row['ImageId']}.JPEG"
-                if not file.is_file():
-                    raise FileNotFoundError(f"ImageNet: {csv_path} lists {file.name} but {file} does not exist")
-                test_samples.append((str(file), index[wnid]))
-            test_samples.sort(key=lambda s: (s[1], s[0]))
-    return _split_folder_set(
-        train_samples, test_samples, split,
-        classes=classes, names=[names.get(c, c) for c in classes], name="imagenet", base=data,
-        val_per_class=val_per_class, channels=channels, image_size=image_size,
-    )  # fmt: skip
-
-
-def load_tinyimagenet(split, *, root=None, val_per_class=50, channels=None, image_size=None) -> FolderImageSet:
-    """TinyImageNet (200 classes, 64x64) from its release layout: "val" = first ``val_per_class``
-    sorted training files a class, "train" = the rest, "test" = the release's labelled val set.
-    Folder: ``root``, OOD_TINYIMAGENET_DIR, data/tinyimagenet or data/tiny-imagenet-200."""
-    if root is not None:
-        folder = Path(root)
-    else:
-        default = paths.data_root() / "tinyimagenet"
-        alt = paths.data_root() / "tiny-imagenet-200"
-        folder = env_dir("tinyimagenet") or (alt if not default.exists() and alt.exists() else default)
-    classes, train_samples = scan_class_folders_cached(folder / "train", what="TinyImageNet", layout=TINYIMAGENET_LAYOUT)
-    index = {c: i for i, c in enumerate(classes)}
-    names = _read_names(folder / "words.txt", "\t")
-    test_samples = []
-    if split == "test":
-        ann = folder / "val" / "val_annotations.txt"
-        if not ann.is_file():
-            raise FileNotFoundError(f"TinyImageNet: no {ann}; expected {TINYIMAGENET_LAYOUT}")
-        for line in ann.read_text().splitlines():
-            if not line.strip():
-                continue
-            file, wnid = line.split("\t")[:2]
-            if wnid not in index:
-                raise ValueError(f"TinyImageNet: {ann} names class {wnid!r} which has no training folder")
-            path = folder / "val" / "images" / file
-            if not path.is_file():
-                raise FileNotFoundError(f"TinyImageNet: {ann} lists {file} but {path} does not exist")
-            test_samples.append((str(path), index[wnid]))
-        test_samples.sort(key=lambda s: (s[1], s[0]))
-    return _split_folder_set(
-        train_samples, test_samples, split,
-        classes=classes, names=[names.get(c, c) for c in classes], name="tinyimagenet", base=folder,
-        val_per_class=val_per_class, channels=channels, image_size=image_size,
-    )  # fmt: skip

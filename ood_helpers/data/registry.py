@@ -58,7 +58,7 @@ def load_dataset(
     if name in NOISE:
         return load_noise(name, split, channels=channels or 1, image_size=image_size, seed=seed)
     if name in FOLDERS:
-        from .image_folder import load_imagenet, load_tinyimagenet
+        from .imagenet import load_imagenet, load_tinyimagenet
 
         loader = load_imagenet if name == "imagenet" else load_tinyimagenet
         return loader(split, root=root, val_per_class=per_class[1], channels=channels, image_size=image_size)
