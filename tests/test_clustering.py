@@ -201,7 +201,7 @@ def test_paper_table4_maps_ranges_by_position():
     assert paper[C.GREEDY_ROW]["8 classes"] == "1.00 ± 0.00"
     assert paper[C.KMEANS_ROW]["2 classes"] == "89.04 ± 3.36"
     short = C.paper_table4((1, 2))
-    assert list(short[C.KMEANS_ROW]) == ["1 classes", "2 classes"]
+    assert list(short[C.KMEANS_ROW]) == ["1 class", "2 classes"]
 
 
 def test_scatter_pair_colours_clusters_by_their_matched_class():
@@ -248,3 +248,14 @@ def test_pair_summary_counts_pairs_and_rates():
     assert table.loc["same class", "% above 0.5"] == pytest.approx(50.0)
     assert table.loc["different class", "count"] == 4
     assert table.loc["different class", "% above 0.5"] == pytest.approx(25.0)
+
+
+def test_cluster_size_table_shows_counts_and_largest_share():
+    records = [
+        {"method": "m", "classes": "2 classes", "n_classes": 2, "trial": t, "n_clusters": n, "largest_cluster": f}
+        for t, (n, f) in enumerate([(1, 1.0), (3, 0.5)])
+    ]
+    table = C.cluster_size_table(records)
+    assert table.loc["true classes", "2 classes: clusters"] == "2.0 ± 0.0"
+    assert table.loc["m", "2 classes: clusters"] == "2.0 ± 1.4"  # mean 2, std (ddof 1) sqrt(2)
+    assert table.loc["m", "2 classes: largest %"] == "75.0 ± 35.4"

@@ -294,7 +294,7 @@ GREEDY_ROW = "Class Homogeneity (greedy, eq. 3-4)"
 
 def range_label(n_classes: int) -> str:
     """Column label of a class range in our tables."""
-    return f"{n_classes} classes"
+    return f"{n_classes} class" if n_classes == 1 else f"{n_classes} classes"
 
 
 def paper_table4(sizes) -> dict[str, dict[str, str]]:
@@ -368,6 +368,24 @@ def pair_summary(pair_probs: np.ndarray, labels) -> "pd.DataFrame":
                      "mean probability": float(vals.mean()) if vals.size else float("nan"),
                      "% above 0.5": 100.0 * float((vals > THRESHOLD).mean()) if vals.size else float("nan")})
     return pd.DataFrame(rows).set_index("pairs")
+
+
+def cluster_size_table(records) -> "pd.DataFrame":
+    """Predicted clusters (mean ± std over trials) per method and range, under a "true classes" row,
+    and the share of samples in the largest cluster (percent): how a collapse shows."""
+    import pandas as pd
+
+    from ..tables import trials_table
+
+    df = pd.DataFrame(list(records))
+    truth = df.drop_duplicates(["classes", "trial"]).assign(method="true classes", n_clusters=df["n_classes"])
+    both = pd.concat([truth, df], ignore_index=True)
+    counts = trials_table(both, "method", "classes", "n_clusters", digits=1)
+    largest = trials_table(df, "method", "classes", "largest_cluster", digits=1, scale=100)
+    largest.columns = [f"{c}: largest %" for c in largest.columns]
+    counts.columns = [f"{c}: clusters" for c in counts.columns]
+    counts.attrs, largest.attrs = {}, {}  # pandas compares attrs on join; DataFrame summaries there raise
+    return counts.join(largest).fillna("–")
 
 
 def model_scorer(model: torch.nn.Module) -> ScoreSets:

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from ..evaluate.cluster_metrics import matched_clusters
 from .style import PALETTE, use_style
@@ -105,6 +106,8 @@ def cluster_scatter_pair(
     right.set_title(f"Prediction: {len(clusters)} clusters, {int(singletons.sum())} singletons")
 
     for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.yaxis.set_major_locator(MaxNLocator(5))
         ax.set_xlabel(f"{name} 1")
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))  # one entry for all unmatched clusters
@@ -115,3 +118,11 @@ def cluster_scatter_pair(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def cluster_map_figure(x, true_labels, pred_labels, method: str, *, seed: int, class_names=None,
+                       title: str | None = None):
+    """``cluster_scatter_pair`` of the ``method`` ("tsne" | "umap") map of rows of ``x``."""
+    coords = embed_2d(x, method, seed=seed)
+    return cluster_scatter_pair(coords, true_labels, pred_labels, method=method, class_names=class_names,
+                                title=title)
