@@ -16,6 +16,7 @@ says nothing useful:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -28,7 +29,10 @@ from ood_helpers.profiles import get_profile
 
 
 def build_scorer(profile, embed_dim: int, rule: str, device: str):
-    """(score_sets, counter): the Transformer's real forward pass, then the rule's probabilities."""
+    """(score_sets, counter): the Transformer's real forward pass, then the rule's probabilities.
+
+    ``counter["calls"]`` counts batched forwards; one growth step of eq. 4 may take several
+    when its sets exceed the clustering's chunk size."""
     model = HomogeneityModel(
         torch.nn.Identity(), embed_dim, profile.transformer_layers, profile.transformer_heads,
         profile.transformer_head_dim,
@@ -65,13 +69,15 @@ def run(sizes, rules, classes: int, device: str, seed: int) -> list[dict]:
             pairs = pairwise_homogeneity(emb, score)
             t1 = time.perf_counter()
             pair_calls = counter["calls"]
+            info: dict = {}
             pred = greedy_homogeneity_clustering(
-                emb, score, set_size=profile.set_size, rng=np.random.default_rng(seed), pair_probs=pairs
+                emb, score, set_size=profile.set_size, rng=np.random.default_rng(seed), pair_probs=pairs, info=info
             )
             t2 = time.perf_counter()
             rows.append({
                 "rule": rule, "samples": n, "pair_matrix_s": t1 - t0, "greedy_s": t2 - t1, "total_s": t2 - t0,
-                "growth_forwards": counter["calls"] - pair_calls, "clusters": len(np.unique(pred)),
+                "growth_steps": info["growth_steps"], "forward_calls": counter["calls"] - pair_calls,
+                "clusters": len(np.unique(pred)),
                 "accuracy": clustering_accuracy(labels, pred),
             })
             print(" | ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()),
@@ -87,10 +93,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--load", action="store_true", help="print the machine's load average before and after")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.load:
+        print("load average before:", os.getloadavg(), "| torch threads:", torch.get_num_threads(), flush=True)
     rows = run(args.sizes, args.rule, args.classes, args.device, args.seed)
+    if args.load:
+        print("load average after:", os.getloadavg())
     import pandas as pd
 
     print()

@@ -433,9 +433,9 @@ def clustering_trials(
         # one pair matrix over every sample serves every range: a pair's score ignores the others
         pair_probs = pairwise_homogeneity(emb, score_sets, progress=progress)
     records, predictions = [], {}
-    deterministic: dict[int, np.ndarray] = {}  # greedy runs that never subsampled, by range size
-    jobs = [(r, s) for r in ranges for s in seeds]
-    for classes, seed in tqdm(jobs, desc="Table 4", disable=not progress):
+    deterministic: dict[tuple, np.ndarray] = {}  # greedy runs that never subsampled, by range
+    jobs = [(r, trial, int(s)) for r in ranges for trial, s in enumerate(seeds)]
+    for classes, trial, seed in tqdm(jobs, desc="Table 4", disable=not progress):
         idx = np.flatnonzero(np.isin(labels, classes))
         if len(idx) < 2:
             raise ValueError(f"class range {list(classes)} holds {len(idx)} test samples; need at least 2")
@@ -451,10 +451,9 @@ def clustering_trials(
                 for name, row in FEATURE_ROWS.items()
             },
             GREEDY_ROW: _greedy_once(emb[torch.as_tensor(idx)], score_sets, set_size, seed, sub_pairs,
-                                     deterministic, n_classes),
+                                     deterministic, tuple(int(c) for c in classes)),
             AGGLOMERATIVE_ROW: agglomerative_homogeneity_clustering(sub_pairs),
         }
-        trial = list(seeds).index(seed)
         for row, pred in preds.items():
             counts = np.bincount(np.unique(pred, return_inverse=True)[1])
             records.append({
