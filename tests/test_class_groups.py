@@ -130,3 +130,28 @@ def test_untrained_floor_is_not_the_reference_initialisation():
     c, _ = cg.untrained_classifier(profile, seed=0)
     assert ids.tolist() == list(range(12)) and a.fc.out_features == 12
     assert torch.equal(a.conv1.weight, b.conv1.weight) and not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def test_trained_class_accuracy_counts_correct_predictions(monkeypatch):
+    from ood_helpers import pipeline
+
+    profile = get_profile("smoke")
+    ids = np.array([5, 2, 9])  # label j of the model = class ids[j]
+
+    class Oracle(torch.nn.Module):
+        """Predicts from the image itself: images were swapped for their class id below."""
+
+        def forward(self, x):
+            cls = x[:, 0, 0, 0].round().long()
+            out = torch.full((len(x), 3), -1.0)
+            for j, c in enumerate(ids):
+                out[cls == int(c), j] = 1.0
+            out[cls == 9, 2] = -2.0  # class 9 always wrong: 2 of 3 classes right
+            return out
+
+    test = pipeline.many_class_split(profile, "test")
+    fake = type(test)(test.targets.to(torch.uint8).reshape(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(), test.targets, test.classes, "fake")
+    monkeypatch.setattr(pipeline, "many_class_split", lambda p, split: fake)
+    monkeypatch.setattr("ood_helpers.evaluate.attribution_similarity.sample_class_images",
+                        lambda ds, c, n, seed=0: (ds.images[np.isin(ds.targets, c)].float(), ds.targets[np.isin(ds.targets, c)]))
+    assert cg.trained_class_accuracy(profile, Oracle(), ids) == pytest.approx(100 * 2 / 3)
