@@ -203,3 +203,17 @@ def test_gbp_similarity_of_a_model_with_itself_is_one(resnet):
     assert by[("untrained", 0)] == by[("all classes, other seed", 0)] < 0.999
     with pytest.raises(ValueError, match=r"models lack \['missing'\]"):
         sim.gbp_similarity(models, ds, {"missing": np.array([1])}, subsets=("missing",))
+
+
+def test_describe_position_reads_each_case():
+    import pandas as pd
+
+    cols = ["subset model", "ceiling", "floor", "position between floor and ceiling"]
+    table = pd.DataFrame(
+        [[0.8, 0.82, 0.4, 0.95], [0.6, 0.8, 0.4, 0.5], [0.41, 0.8, 0.4, 0.02], [0.5, 0.3, 0.4, float("nan")]],
+        index=["a", "b", "c", "d"], columns=cols,
+    )
+    lines = sim.describe_position(table).splitlines()
+    assert len(lines) == 4
+    assert "supports the paper" in lines[0] and "part of the learned agreement" in lines[1]
+    assert "does not support" in lines[2] and "no verdict" in lines[3]

@@ -147,3 +147,21 @@ def ceiling_fraction(records, *, subset: str = "subset model", ceiling: str = "a
     # Undefined (NaN) when training adds no agreement beyond what an untrained network shows.
     out["position between floor and ceiling"] = ((out["subset model"] - out["floor"]) / span).where(span > 0)
     return out.round(3)
+
+
+def describe_position(position) -> str:
+    """One sentence per image set reading a :func:`ceiling_fraction` table in words."""
+    lines = []
+    for images, row in position.iterrows():
+        s, c, f, p = row["subset model"], row["ceiling"], row["floor"], row["position between floor and ceiling"]
+        head = f"{images}: subset model {s:.3f}, ceiling {c:.3f}, floor {f:.3f} -> "
+        if not c > f:
+            lines.append(head + "an untrained network agrees with the all-classes maps at least as well as a trained one does, "
+                         "so these maps mostly show image structure, not learned features; no verdict on the claim.")
+        elif p >= 0.75:
+            lines.append(head + f"position {p:.2f}: nearly as alike as two all-classes networks (supports the paper).")
+        elif p >= 0.25:
+            lines.append(head + f"position {p:.2f}: part of the learned agreement survives never training on the class.")
+        else:
+            lines.append(head + f"position {p:.2f}: hardly more alike than an untrained network (does not support the paper).")
+    return "\n".join(lines)
