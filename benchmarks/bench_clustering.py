@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from ood_helpers.evaluate import clustering
 from ood_helpers.evaluate.clustering import greedy_homogeneity_clustering, pairwise_homogeneity
 from ood_helpers.evaluate.cluster_metrics import clustering_accuracy
 from ood_helpers.models.homogeneity import HomogeneityModel
@@ -91,14 +92,14 @@ def main() -> None:
     parser.add_argument("--rule", nargs="+", default=["oracle", "collapse"], choices=["oracle", "collapse"])
     parser.add_argument("--classes", type=int, default=10, help="true classes among the samples (oracle rule)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=clustering.TORCH_CPU_THREADS,
+                        help="torch CPU threads while clustering (the library's default: 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--load", action="store_true", help="print the machine's load average before and after")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    clustering.TORCH_CPU_THREADS = args.threads
     if args.load:
-        print("load average before:", os.getloadavg(), "| torch threads:", torch.get_num_threads(), flush=True)
+        print("load average before:", os.getloadavg(), "| torch threads:", args.threads, flush=True)
     rows = run(args.sizes, args.rule, args.classes, args.device, args.seed)
     if args.load:
         print("load average after:", os.getloadavg())

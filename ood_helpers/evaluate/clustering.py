@@ -14,7 +14,8 @@ homogeneity probability is the output at position 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,9 @@ THRESHOLD = 0.5  # eq. 3-4: a set is homogeneous when M(S) > 0.5
 # ran 30x slower with 2 threads than with 1 (65 s vs 2.6 s for 200 points), so k-means and
 # t-SNE run on one OpenMP thread; a few thousand points stay within seconds that way.
 SKLEARN_THREADS = 1
+# The same holds for torch's intra-op threads on the small sets scored here: the greedy
+# clustering of 200 samples took 34.5 s with 2 threads and 1.0 s with 1 on that machine.
+TORCH_CPU_THREADS = 1
 
 # Paper 000, Table 4 (ImageNet test classes 901-910, -920, -940, -980, -1000), mean and std
 # over five trials. Columns map by position onto a profile's ``eval_ranges``.
@@ -65,6 +69,20 @@ def _as_embeddings(emb) -> torch.Tensor:
     return emb
 
 
+@contextmanager
+def _cpu_threads(device: torch.device) -> Iterator[None]:
+    """Runs the block with ``TORCH_CPU_THREADS`` torch threads when scoring on the CPU."""
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(TORCH_CPU_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _score(score_sets: ScoreSets, sets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         probs = score_sets(sets, lengths)
@@ -88,13 +106,14 @@ def pairwise_homogeneity(emb, score_sets: ScoreSets, *, chunk_size: int = 8192, 
     out = np.full((n, n), np.nan, dtype=np.float32)
     rows_per_chunk = max(1, chunk_size // n)
     cols = torch.arange(n, device=emb.device)
-    for s in tqdm(range(0, n, rows_per_chunk), desc="pair probabilities", disable=not progress, leave=False):
-        rows = torch.arange(s, min(n, s + rows_per_chunk), device=emb.device)
-        i = rows.repeat_interleave(n)
-        j = cols.repeat(len(rows))
-        sets = torch.stack([emb[i], emb[j]], dim=1)  # [rows * n, 2, D], query x_j last
-        lengths = torch.full((len(i),), 2, dtype=torch.long, device=emb.device)
-        out[s : s + len(rows)] = _score(score_sets, sets, lengths).view(len(rows), n).numpy()
+    with _cpu_threads(emb.device):
+        for s in tqdm(range(0, n, rows_per_chunk), desc="pair probabilities", disable=not progress, leave=False):
+            rows = torch.arange(s, min(n, s + rows_per_chunk), device=emb.device)
+            i = rows.repeat_interleave(n)
+            j = cols.repeat(len(rows))
+            sets = torch.stack([emb[i], emb[j]], dim=1)  # [rows * n, 2, D], query x_j last
+            lengths = torch.full((len(i),), 2, dtype=torch.long, device=emb.device)
+            out[s : s + len(rows)] = _score(score_sets, sets, lengths).view(len(rows), n).numpy()
     np.fill_diagonal(out, np.nan)
     return out
 
@@ -159,7 +178,8 @@ def greedy_homogeneity_clustering(
             candidates = np.flatnonzero(free)
             steps["growth_steps"] += 1
             steps["subsampled_steps"] += len(members) > set_size - 1
-            probs = _join_probs(emb, score_sets, members, candidates, set_size, rng, chunk_size)
+            with _cpu_threads(emb.device):
+                probs = _join_probs(emb, score_sets, members, candidates, set_size, rng, chunk_size)
             best = int(np.argmax(probs))
             if not probs[best] > threshold:
                 break
