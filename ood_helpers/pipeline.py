@@ -229,3 +229,29 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
         "key": key,
     }
     return model, history
+
+
+def overfitting_summary(history: dict) -> dict:
+    """Numbers behind Fig. 2 for one homogeneity run, accuracies in %: unseen-class accuracy at
+    step 0, at its best step and at the end (and the drop from best to end), seen-class accuracy
+    at the same points, and whether the paper's pattern shows (unseen falls >= 1 point after
+    its peak while seen keeps rising)."""
+    steps = history["step"]
+    seen = [100 * v for v in history["val_seen_acc"]]
+    unseen = [100 * v for v in history["val_unseen_acc"]]
+    best = steps.index(history["best_step"])
+    out = {
+        "variant": history.get("variant"),
+        "best_step": steps[best],
+        "last_step": steps[-1],
+        "unseen_start": unseen[0],
+        "unseen_best": unseen[best],
+        "unseen_end": unseen[-1],
+        "unseen_drop_after_best": unseen[best] - unseen[-1],
+        "seen_start": seen[0],
+        "seen_at_best": seen[best],
+        "seen_end": seen[-1],
+        "seen_gain_after_best": seen[-1] - seen[best],
+    }
+    out["paper_pattern"] = bool(out["unseen_drop_after_best"] >= 1.0 and out["seen_gain_after_best"] > 0)
+    return out
