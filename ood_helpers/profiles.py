@@ -59,6 +59,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         device="cpu",
+        small_stem=False,  # as in quick: the stride-2 stem keeps smoke runs to seconds
         class_split=(8, 2, 2),
         per_class=(12, 8, 8),
         resnet_width=4,

@@ -147,3 +147,58 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="needs an eval_fn"):
         fit(model, opt, batch_fn=toy_batch, loss_fn=ce_loss, steps=1, ckpt_path=tmp_path / "x.pt", config=CONFIG,
             best_metric="acc")
+
+
+# ===== the cached classifier and homogeneity models =====
+
+
+def tiny_imageset(n_per_class=6, classes=3):
+    from ood_helpers.data import ImageSet
+
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(n_per_class * classes, 1, 12, 12, generator=g) * 255).to(torch.uint8)
+    targets = torch.arange(classes).repeat_interleave(n_per_class)
+    return ImageSet(images, targets, [str(c) for c in range(classes)], "tiny")
+
+
+def test_train_classifier_is_cached_by_config(tmp_path, monkeypatch):
+    from ood_helpers import train as train_mod
+    from ood_helpers.profiles import get_profile
+
+    monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
+    profile = get_profile("smoke", pretrain_steps=3, batch_size=8)
+    ds = tiny_imageset()
+    first = train_mod.train_classifier(profile, ds, seed=1, progress=False)
+    assert not first.training and first.fc.out_features == 3
+
+    calls = []
+    real_fit = train_mod.fit
+    monkeypatch.setattr(train_mod, "fit", lambda *a, **k: calls.append(k["ckpt_path"]) or real_fit(*a, **k))
+    again = train_mod.train_classifier(profile, ds, seed=1, progress=False)
+    assert again.cache_key == first.cache_key
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    # another seed is another network, under another key
+    other = train_mod.train_classifier(profile, ds, seed=2, progress=False)
+    assert other.cache_key != first.cache_key
+    assert not torch.equal(other.fc.weight, first.fc.weight)
+
+
+def test_homogeneity_model_keeps_best_unseen_step(tmp_path, monkeypatch):
+    from ood_helpers.pipeline import get_homogeneity_model, overfitting_summary
+    from ood_helpers.profiles import get_profile
+    from ood_helpers.train import best_path_for
+    from ood_helpers.artifacts import cache_path, load_torch
+
+    monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
+    profile = get_profile("smoke", pretrain_steps=2, homogeneity_steps=4, eval_every=2)
+    model, history = get_homogeneity_model(profile, 2, progress=False)
+    assert history["step"] == [0, 2, 4]
+    best = int(np.argmax(history["val_unseen_acc"]))  # first maximum wins ties
+    assert history["best_step"] == history["step"][best]
+    stored = load_torch(best_path_for(cache_path(profile.name, "homogeneity", history["key"], ".pt")))
+    assert stored["step"] == history["best_step"]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in stored["model"].items())
+    summary = overfitting_summary(history)
+    assert summary["unseen_best"] == pytest.approx(100 * max(history["val_unseen_acc"]))
+    with pytest.raises(ValueError, match="variant must be 1"):
+        get_homogeneity_model(profile, 3)

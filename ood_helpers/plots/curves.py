@@ -30,12 +30,12 @@ def plot_overfitting_curves(histories: list[dict], ranges: dict[str, str] | None
             ax.plot(hist["step"], [100 * v for v in hist[key]], marker="o", markersize=3, color=color, label=label)
         best = hist["best_step"]
         best_acc = 100 * hist["val_unseen_acc"][hist["step"].index(best)]
-        ax.axvline(best, color="0.4", linestyle="--", linewidth=1)
-        ax.annotate(f"best unseen\nstep {best}: {best_acc:.1f}%", xy=(best, best_acc), xytext=(6, -28),
-                    textcoords="offset points", fontsize=8, color="0.25")
-        ax.set_title(f"variant {hist.get('variant', '?')}")
+        ax.axvline(best, color="0.4", linestyle="--", linewidth=1, label="best unseen-class step (checkpoint kept)")
+        ax.plot([best], [best_acc], marker="*", markersize=12, color=colors[1], linestyle="none")
+        ax.set_title(f"variant {hist.get('variant', '?')}: best step {best} ({best_acc:.1f}%)")
         ax.set_xlabel("training step")
     axes[0][0].set_ylabel("homogeneity validation accuracy (%)")
-    axes[0][0].legend(loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

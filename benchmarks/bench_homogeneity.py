@@ -1,0 +1,118 @@
+"""Class-homogeneity training throughput (sets / s) with and without encoding each distinct image
+once, and optionally the wall time and peak memory of notebooks 02 and 03.
+
+    python benchmarks/bench_homogeneity.py --profile quick [--steps 20] [--notebooks]
+
+Results are printed and written to ``artifacts/<profile>/benchmarks/bench_homogeneity.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from ood_helpers import artifacts, paths
+from ood_helpers.data import class_split
+from ood_helpers.losses import homogeneity_bce
+from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_classifier, feature_dim
+from ood_helpers.pipeline import many_class_split
+from ood_helpers.profiles import get_profile
+from ood_helpers.sampling import HomogeneitySampler
+from ood_helpers.train import _image_batch
+
+
+def throughput(profile, distinct_once: bool, steps: int, warmup: int = 2) -> dict:
+    """Training steps of the homogeneity model on the CPU; returns sets/s, images encoded a step."""
+    torch.manual_seed(0)
+    train = many_class_split(profile, "train")
+    sampler = HomogeneitySampler(train.targets.numpy(), profile.set_size, 1, classes=class_split(profile).seen)
+    classifier = build_resnet18(profile.class_split[0], profile.channels, profile.resnet_width, profile.small_stem)
+    model = HomogeneityModel(encoder_from_classifier(classifier), feature_dim(classifier), profile.transformer_layers,
+                             profile.transformer_heads, profile.transformer_head_dim).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_homogeneity)
+    rng = np.random.default_rng(0)
+    encoded, seconds = [], 0.0
+    for step in range(warmup + steps):
+        batch = sampler.sample(profile.set_batch_size, rng)
+        pool = _image_batch(train, batch.unique.numpy())
+        start = time.perf_counter()
+        if distinct_once:
+            logits = model.pool_logits(pool, batch.index, batch.lengths)
+            n_encoded = len(pool)
+        else:
+            # every image slot of every set goes through the encoder, duplicates included
+            codes = model.encode(pool[batch.index[batch.mask]])
+            emb = codes.new_zeros(*batch.index.shape, codes.shape[-1])
+            emb[batch.mask] = codes
+            logits = model.set_logits(emb, batch.lengths)
+            n_encoded = int(batch.mask.sum())
+        loss = homogeneity_bce(logits, batch.targets, batch.lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step >= warmup:
+            seconds += time.perf_counter() - start
+            encoded.append(n_encoded)
+    return {
+        "distinct_once": distinct_once,
+        "sets_per_s": steps * profile.set_batch_size / seconds,
+        "images_encoded_per_step": float(np.mean(encoded)),
+        "image_slots_per_step": profile.set_batch_size * profile.set_size,
+        "seconds_per_step": seconds / steps,
+    }
+
+
+def run_notebooks(profile_name: str) -> list[dict]:
+    """Wall time and peak RSS of notebooks 02 and 03 run with papermill into fresh output folders."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MPLBACKEND": "agg", "OOD_FIGURES_DIR": f"{tmp}/fig", "OOD_ARTIFACTS_DIR": f"{tmp}/art",
+               "OOD_RUNS_DIR": f"{tmp}/runs"}
+        for name in ("02_pretrain_classifiers", "03_class_homogeneity"):
+            cmd = [sys.executable, "-m", "papermill", str(paths.NOTEBOOKS / f"{name}.ipynb"), f"{tmp}/{name}.ipynb",
+                   "-p", "profile", profile_name, "-k", "python3", "--cwd", tmp]
+            start = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            # ru_maxrss of children: the largest process reaped so far (the kernel), KiB on Linux
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            out.append({"notebook": name, "wall_s": time.perf_counter() - start, "peak_rss_mib_so_far": peak})
+    return out
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick", help="smoke | quick | cifar | paper (default quick)")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per mode (default 20)")
+    parser.add_argument("--notebooks", action="store_true", help="also time notebooks 02 and 03 with papermill")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    profile = get_profile(args.profile, device="cpu")
+    result = {"profile": profile.name, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+              "load_avg_1m_before": os.getloadavg()[0]}
+    result["throughput"] = [throughput(profile, once, args.steps) for once in (True, False)]
+    for row in result["throughput"]:
+        mode = "distinct images once" if row["distinct_once"] else "every image slot    "
+        print(f"{mode}: {row['sets_per_s']:7.1f} sets/s, {row['images_encoded_per_step']:.0f} of "
+              f"{row['image_slots_per_step']} image slots encoded a step")
+    if args.notebooks:
+        result["notebooks"] = run_notebooks(profile.name)
+        for row in result["notebooks"]:
+            print(f"{row['notebook']}: {row['wall_s']:.0f} s, peak RSS {row['peak_rss_mib_so_far']:.0f} MiB")
+    path = artifacts.cache_path(profile.name, "benchmarks", "bench_homogeneity", ".json")
+    artifacts.atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(f"written to {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
