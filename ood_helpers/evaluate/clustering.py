@@ -272,7 +272,9 @@ def pca_tsne(x, *, seed: int, pca_dim: int = 2) -> np.ndarray:
         raise ValueError(f"PCA + t-SNE needs at least 2 samples, got {len(x)}")
     dim = min(pca_dim, x.shape[1], len(x))
     reduced = PCA(n_components=dim, random_state=seed).fit_transform(x)
-    tsne = TSNE(n_components=2, perplexity=tsne_perplexity(len(x)), init="pca", random_state=seed)
+    # init="random" was scikit-learn's default when the paper was written (a PCA start, today's
+    # default, makes the map nearly independent of the seed, so trials would not differ)
+    tsne = TSNE(n_components=2, perplexity=tsne_perplexity(len(x)), init="random", random_state=seed)
     with threadpool_limits(SKLEARN_THREADS, user_api="openmp"):
         return tsne.fit_transform(reduced)
 

@@ -103,7 +103,7 @@ def cluster_scatter_pair(
         pts = coords[singletons]
         right.scatter(pts[:, 0], pts[:, 1], s=16, color="black", marker="x", linewidths=0.8,
                       label=f"singletons ({len(pts)})")
-    right.set_title(f"Prediction: {len(clusters)} clusters, {int(singletons.sum())} singletons")
+    right.set_title(f"Prediction: {len(clusters)} clusters of 2+ samples, {int(singletons.sum())} singletons")
 
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(5))
