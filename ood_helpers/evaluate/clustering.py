@@ -29,9 +29,10 @@ from tqdm.auto import tqdm
 ScoreSets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 THRESHOLD = 0.5  # eq. 3-4: a set is homogeneous when M(S) > 0.5
-# scikit-learn's OpenMP threads spin while waiting for a core: on a busy 2-core machine t-SNE
-# ran 30x slower with 2 threads than with 1 (65 s vs 2.6 s for 200 points), so k-means and
-# t-SNE run on one OpenMP thread; a few thousand points stay within seconds that way.
+# OpenMP and BLAS threads spin while waiting for a core: on a busy 2-core machine t-SNE ran
+# 30x slower with 2 threads than with 1 (65 s vs 2.6 s for 200 points) and PCA's SVD took 1 s
+# instead of milliseconds, so PCA, t-SNE and k-means run on one thread (threadpoolctl); a few
+# thousand points stay within seconds that way.
 SKLEARN_THREADS = 1
 # The same holds for torch's intra-op threads on the small sets scored here: the greedy
 # clustering of 200 samples took 34.5 s with 2 threads and 1.0 s with 1 on that machine.
@@ -254,7 +255,7 @@ def kmeans_clustering(x, n_clusters: int, *, seed: int) -> np.ndarray:
     x = _flat(x)
     if not 1 <= n_clusters <= len(x):
         raise ValueError(f"n_clusters must be between 1 and the {len(x)} samples, got {n_clusters}")
-    with threadpool_limits(SKLEARN_THREADS, user_api="openmp"):
+    with threadpool_limits(SKLEARN_THREADS):
         return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(x).astype(np.int64)
 
 
@@ -271,11 +272,12 @@ def pca_tsne(x, *, seed: int, pca_dim: int = 2) -> np.ndarray:
     if len(x) < 2:
         raise ValueError(f"PCA + t-SNE needs at least 2 samples, got {len(x)}")
     dim = min(pca_dim, x.shape[1], len(x))
-    reduced = PCA(n_components=dim, random_state=seed).fit_transform(x)
+    with threadpool_limits(SKLEARN_THREADS):
+        reduced = PCA(n_components=dim, random_state=seed).fit_transform(x)
     # init="random" was scikit-learn's default when the paper was written (a PCA start, today's
     # default, makes the map nearly independent of the seed, so trials would not differ)
     tsne = TSNE(n_components=2, perplexity=tsne_perplexity(len(x)), init="random", random_state=seed)
-    with threadpool_limits(SKLEARN_THREADS, user_api="openmp"):
+    with threadpool_limits(SKLEARN_THREADS):
         return tsne.fit_transform(reduced)
 
 

@@ -34,7 +34,7 @@ def embed_2d(x, method: str, *, seed: int) -> np.ndarray:
         from threadpoolctl import threadpool_limits
 
         tsne = TSNE(n_components=2, perplexity=float(min(30, n - 1)), init="pca", random_state=seed)
-        with threadpool_limits(1, user_api="openmp"):  # OpenMP spinning on shared cores: see evaluate.clustering
+        with threadpool_limits(1):  # OpenMP/BLAS threads spin on shared cores: see evaluate.clustering
             return tsne.fit_transform(x)
     import umap
 
