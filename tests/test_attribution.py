@@ -197,7 +197,7 @@ def test_gbp_similarity_of_a_model_with_itself_is_one(resnet):
     other = build_resnet18(5, in_channels=1, width=4, small_stem=True).eval()
     models = {"all": (resnet, None), "sub": (resnet, None), "all_seed2": (other, None), "untrained": (other, None)}
     records = sim.gbp_similarity(models, ds, {"sub": np.array([1, 2])}, subsets=("sub",), images_per_subset=6, trials=2)
-    assert len(records) == 6 and {r["n_images"] for r in records} == {3}
+    assert len(records) == 8 and {r["n_images"] for r in records} == {3}
     by = {(r["comparison"], r["trial"]): r["spearman"] for r in records}
     assert by[("subset model", 0)] == pytest.approx(1.0) and by[("subset model", 1)] == pytest.approx(1.0)
     assert by[("untrained", 0)] == by[("all classes, other seed", 0)] < 0.999
@@ -216,4 +216,4 @@ def test_describe_position_reads_each_case():
     lines = sim.describe_position(table).splitlines()
     assert len(lines) == 4
     assert "supports the paper" in lines[0] and "part of the learned agreement" in lines[1]
-    assert "does not support" in lines[2] and "no verdict" in lines[3]
+    assert "does not support" in lines[2] and "no evidence for or against" in lines[3]

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+IMAGE = "input image (pixel intensity)"
+
 
 def saliency(maps: torch.Tensor) -> np.ndarray:
     """Per-pixel saliency float64 [N, H*W]: |sum over channels| of maps [N, C, H, W]."""
@@ -114,6 +116,7 @@ def gbp_similarity(
     ``images_per_subset`` test images of its held-out classes are explained by the reference,
     by that subset model ("subset model"), by the ``ceiling`` model ("all classes, other seed")
     and by the ``floor`` model ("untrained"); each map explains the predicting model's own class.
+    A fourth row compares the reference maps with the images themselves (``IMAGE``).
     ``models``: name -> (classifier, class ids) as from ``class_groups.experiment_models``.
     """
     from ..plots.attribution import guided_backprop
@@ -129,6 +132,7 @@ def gbp_similarity(
             label: guided_backprop(models[m][0], images, device=device)[0]
             for label, m in (("subset model", name), ("all classes, other seed", ceiling), ("untrained", floor))
         }
+        candidates[IMAGE] = images  # how much of a map is the image's own intensity showing through
         records += similarity_records(ref, candidates, images=name, trials=trials, seed=seed)
     return records
 
@@ -156,8 +160,8 @@ def describe_position(position) -> str:
         s, c, f, p = row["subset model"], row["ceiling"], row["floor"], row["position between floor and ceiling"]
         head = f"{images}: subset model {s:.3f}, ceiling {c:.3f}, floor {f:.3f} -> "
         if not c > f:
-            lines.append(head + "an untrained network agrees with the all-classes maps at least as well as a trained one does, "
-                         "so these maps mostly show image structure, not learned features; no verdict on the claim.")
+            lines.append(head + "an untrained network agrees with the all-classes maps at least as well as a trained one does: "
+                         "the agreement does not come from training, so it is no evidence for or against the claim.")
         elif p >= 0.75:
             lines.append(head + f"position {p:.2f}: nearly as alike as two all-classes networks (supports the paper).")
         elif p >= 0.25:
