@@ -25,6 +25,24 @@ def test_has_profile_parameter(notebook):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_every_parameter_is_documented(notebook):
+    # papermill --help-notebook silently drops lines it cannot read (`x: int | None = None`, or a
+    # second "=" in the help comment), so compare its view with the names the cell assigns
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split(":")[0].split("=")[0].strip() for line in cell.source.splitlines() if line.strip()]
+    params = papermill.inspect_notebook(str(notebook))
+    for name in assigned:
+        assert name in params, (
+            f"{notebook.name}: papermill cannot read the parameter {name!r}; write `name: type = literal  # help` "
+            "with a plain type and no '=' in the help"
+        )
+        info = params[name]
+        assert info["inferred_type_name"] != "None" and info["help"], f"{notebook.name}: {name!r} needs a type and a # help"
+        ast.literal_eval(info["default"])  # a plain literal, so papermill can override it
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
 def test_committed_clean(notebook):
     nb = nbformat.read(notebook, as_version=4)
     nbformat.validate(nb)
