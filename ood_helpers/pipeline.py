@@ -122,6 +122,23 @@ def eval_set_count(profile: Profile) -> int:
     return int(profile.extra.get("homogeneity_eval_sets", min(1024, max(32, 16 * profile.set_batch_size))))
 
 
+def encoder_lr(profile: Profile) -> float:
+    """Learning rate of the pretrained ResNet inside the homogeneity model (the rest uses lr_homogeneity)."""
+    return profile.lr_homogeneity_encoder or profile.lr_homogeneity
+
+
+def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.optim.Adam:
+    """Adam (betas 0.9 / 0.999, appendix A.1): group 0 the ResNet encoder at ``encoder_lr``, group 1
+    the marker, projection, Transformer and head at ``lr_homogeneity``."""
+    encoder_params = list(model.encoder.parameters())
+    encoder_ids = {id(p) for p in encoder_params}
+    return torch.optim.Adam(
+        [{"params": encoder_params, "lr": encoder_lr(profile)},
+         {"params": [p for p in model.parameters() if id(p) not in encoder_ids]}],
+        lr=profile.lr_homogeneity, betas=(0.9, 0.999),
+    )
+
+
 def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int) -> dict:
     """Everything that determines a trained homogeneity model: the key of its checkpoint."""
     return {
@@ -137,6 +154,7 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
         "set_batch_size": profile.set_batch_size,
         "steps": profile.homogeneity_steps,
         "lr": profile.lr_homogeneity,
+        "lr_encoder": encoder_lr(profile),
         "betas": [0.9, 0.999],
         "eval_every": profile.eval_every,
         "eval_sets": eval_set_count(profile),
@@ -186,7 +204,7 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
         encoder_from_classifier(classifier), feature_dim(classifier),
         profile.transformer_layers, profile.transformer_heads, profile.transformer_head_dim,
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_homogeneity, betas=(0.9, 0.999))
+    optimizer = homogeneity_optimizer(model, profile)
     val_images = _image_batch(val, eval_positions.numpy())
     row_of = torch.full((len(val),), -1, dtype=torch.long)
     row_of[eval_positions] = torch.arange(len(eval_positions))

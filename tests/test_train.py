@@ -202,3 +202,19 @@ def test_homogeneity_model_keeps_best_unseen_step(tmp_path, monkeypatch):
     assert summary["unseen_best"] == pytest.approx(100 * max(history["val_unseen_acc"]))
     with pytest.raises(ValueError, match="variant must be 1"):
         get_homogeneity_model(profile, 3)
+
+
+def test_homogeneity_optimizer_splits_encoder_and_transformer_learning_rates():
+    from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_classifier, feature_dim
+    from ood_helpers.pipeline import homogeneity_optimizer
+    from ood_helpers.profiles import get_profile
+
+    clf = build_resnet18(5, 1, 4, False)
+    model = HomogeneityModel(encoder_from_classifier(clf), feature_dim(clf), 1, 2, 4)
+    for encoder_lr, expected in ((1e-6, 1e-6), (0.0, 2e-3)):  # 0 means "same as the Transformer"
+        opt = homogeneity_optimizer(model, get_profile("smoke", lr_homogeneity=2e-3, lr_homogeneity_encoder=encoder_lr))
+        groups = [{id(p) for p in g["params"]} for g in opt.param_groups]
+        assert groups[0] == {id(p) for p in model.encoder.parameters()}
+        assert groups[0].isdisjoint(groups[1]) and groups[0] | groups[1] == {id(p) for p in model.parameters()}
+        assert [g["lr"] for g in opt.param_groups] == [expected, 2e-3]
+        assert opt.param_groups[1]["betas"] == (0.9, 0.999)
