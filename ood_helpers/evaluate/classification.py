@@ -197,13 +197,7 @@ def position0_logits(model, emb: torch.Tensor, lengths: torch.Tensor) -> torch.T
     for two layers); mirrors ``HomogeneityModel.set_logits``, and the tests hold it to the
     naive loop over the full model.
     """
-    from ..models import valid_mask
-
-    batch, k, _ = emb.shape
-    lengths = torch.as_tensor(lengths, device=emb.device).long().reshape(-1)
-    mask = valid_mask(lengths, k)
-    is_query = (torch.arange(k, device=emb.device)[None, :] == (lengths - 1)[:, None]).long()
-    x = model.project(torch.cat([emb, model.marker(is_query).to(emb.dtype)], dim=-1))
+    x, mask = model.tokens(emb, lengths)
     pad = None if bool(mask.all()) else ~mask
     layers = model.transformer.layers
     for layer in layers[:-1]:

@@ -52,8 +52,9 @@ class HomogeneityModel(nn.Module):
         """Embeddings [N, D] of images [N, C, H, W]."""
         return self.encoder(images).flatten(1)
 
-    def set_logits(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits [B, K] for embedded sets [B, K, D]; padded positions hold 0 and must be masked."""
+    def tokens(self, emb: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Transformer input [B, K, heads * head_dim], valid mask [B, K]) for embedded sets [B, K, D]:
+        each embedding with its support / query marker concatenated, projected."""
         if emb.ndim != 3 or emb.shape[-1] != self.embed_dim:
             raise ValueError(f"emb must be [B, K, {self.embed_dim}], got shape {tuple(emb.shape)}")
         batch, k, _ = emb.shape
@@ -64,7 +65,12 @@ class HomogeneityModel(nn.Module):
         positions = torch.arange(k, device=emb.device)[None, :].expand(batch, k)
         is_query = (positions == (lengths - 1)[:, None]).long()
         x = torch.cat([emb, self.marker(is_query).to(emb.dtype)], dim=-1)
-        x = self.transformer(self.project(x), src_key_padding_mask=~mask)
+        return self.project(x), mask
+
+    def set_logits(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K] for embedded sets [B, K, D]; padded positions hold 0 and must be masked."""
+        x, mask = self.tokens(emb, lengths)
+        x = self.transformer(x, src_key_padding_mask=~mask)
         return self.head(x).squeeze(-1).masked_fill(~mask, 0.0)
 
     def score_embeddings(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
