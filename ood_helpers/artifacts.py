@@ -35,7 +35,7 @@ def _read_umask() -> int:
 # mkstemp makes 0600 files; results should get the usual mode (0644 under umask 022).
 _FILE_MODE = 0o666 & ~_read_umask()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-# Distributions whose versions go into every sidecar and every cache key.
+# Distributions whose versions go into every sidecar (cache keys hold the ood_helpers version only).
 _PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "scipy", "pandas", "matplotlib")
 
 
