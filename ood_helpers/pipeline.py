@@ -16,6 +16,7 @@ from sklearn.metrics import top_k_accuracy_score
 
 from . import artifacts
 from .data import class_split, load_dataset, select_classes
+from .embed import encode_images
 from .losses import homogeneity_bce
 from .models import HomogeneityModel, encoder_from_classifier, feature_dim
 from .profiles import Profile, resolve_device
@@ -75,12 +76,9 @@ def get_classifier(profile: Profile, which: str, trial: int = 0, progress: bool 
     return model, meta
 
 
-@torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, device: str = "cpu", batch_size: int = 512) -> torch.Tensor:
     """Logits [N, C] (float32, CPU) of a classifier over float images [N, C, H, W] in [0, 1]."""
-    model.to(device).eval()
-    out = [model(images[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
-    return torch.cat(out)
+    return encode_images(model, images, batch_size=batch_size, device=device)
 
 
 def classifier_accuracy(profile: Profile, model: torch.nn.Module, meta: dict) -> list[dict]:
@@ -219,7 +217,7 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
         return homogeneity_bce(net.pool_logits(images, index, lengths), targets, lengths)
 
     def eval_fn(step: int) -> dict:
-        emb = torch.cat([model.encode(val_images[i:i + 512].to(device)) for i in range(0, len(val_images), 512)])
+        emb = encode_images(model, val_images, batch_size=512, device=device).to(device)
         table = emb.new_zeros(len(val), emb.shape[1])
         table[eval_positions.to(device)] = emb
         return {f"val_{'seen' if g == 'seen' else 'unseen'}_acc": set_accuracy(model, table, b)
