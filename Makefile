@@ -6,11 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ONLY ?=
 FROM ?=
-RUN_ARGS := $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM))
+SET ?=
+# SET="pretrain_steps=2 homogeneity_steps=2": one --set per word (a value may not contain spaces or ')
+RUN_ARGS := $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM)) $(foreach s,$(SET),--set '$(s)')
 
 .PHONY: venv reproduce test test-unit lab clean-runs help
 help:
-	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03]"
+	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03] [SET=\"pretrain_steps=2 homogeneity_steps=2\"]"
 	@echo "make test        unit tests + every notebook in the smoke profile"
 	@echo "make lab         JupyterLab on notebooks/ with the project's kernel"
 

@@ -4,6 +4,7 @@ Executed copies go to ``runs/<profile>/`` (never over the sources), papermill's 
 directory is the notebooks folder, every cell has an execution timeout, and a failure
 stops the run naming the notebook, the failing cell's error and the executed copy.
 A summary with each notebook's wall time is printed and written to ``runs/<profile>/summary.json``.
+``--set FIELD=VALUE`` replaces profile fields in every notebook (its ``overrides`` parameter).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .overrides import coerce_field, decode_overrides, encode_overrides, parse_assignments
 from .profiles import PROFILES
 
 KERNEL = "python3"
@@ -148,13 +150,15 @@ def run_notebook(
     return NotebookResult(notebook.name, "ok", round(time.perf_counter() - t0, 2), str(output))
 
 
-def write_summary(profile: str, results: list[NotebookResult], parameters: dict) -> Path:
-    """``runs/<profile>/summary.json`` (written atomically) listing each notebook's status and time."""
+def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None) -> Path:
+    """``runs/<profile>/summary.json`` (written atomically) listing each notebook's status and time,
+    the extra parameters and the profile overrides."""
     from .artifacts import atomic_write_text, git_state
 
     summary = {
         "profile": profile,
         "parameters": parameters,
+        "overrides": json.loads(encode_overrides(overrides) or "{}"),
         "git": git_state(),
         "total_seconds": round(sum(r.seconds for r in results), 2),
         "notebooks": [asdict(r) for r in results],
@@ -182,20 +186,30 @@ def run_all(
     kernel: str = KERNEL,
     progress: bool = True,
     log=print,
+    overrides: dict | None = None,
 ) -> list[NotebookResult]:
     """Runs ``notebooks`` in order for ``profile``; stops at the first failure (raising
     NotebookFailed after writing the summary). Extra parameters go only to notebooks whose
-    parameters cell declares them."""
+    parameters cell declares them; ``overrides`` (profile field -> value) go to every notebook
+    as its ``overrides`` parameter, JSON text."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
     timeout = DEFAULT_TIMEOUTS.get(profile, 3600) if timeout is None else timeout
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     extra = dict(extra or {})
+    if "overrides" in extra:
+        raise ValueError("pass profile fields with --set FIELD=VALUE (run_all's `overrides`), not -p overrides")
+    encoded = encode_overrides(overrides)  # validates every field and value before anything runs
+    fields = decode_overrides(encoded)
+    for name, value in extra.items():  # a notebook would refuse the pair; say so before anything runs
+        if value and name in fields and coerce_field(name, value) != fields[name]:
+            raise ValueError(f"-p {name} {value!r} and --set {name}={fields[name]!r} disagree; give the field one way")
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     for nb, params in declared.items():
-        if "profile" not in params:
-            raise ValueError(f"notebook {nb.name} has no `profile` parameter in a cell tagged 'parameters'")
+        for name in ("profile", "overrides"):
+            if name not in params:
+                raise ValueError(f"notebook {nb.name} has no `{name}` parameter in a cell tagged 'parameters'")
     unused = [name for name in extra if not any(name in params for params in declared.values())]
     if unused:
         raise ValueError(f"parameter(s) {unused} are declared by none of the selected notebooks: "
@@ -203,20 +217,21 @@ def run_all(
     out_dir = paths.runs_dir(profile)
     results: list[NotebookResult] = []
     for i, nb in enumerate(notebooks, 1):
-        params = {"profile": profile, **{k: v for k, v in extra.items() if k in declared[nb]}}
-        log(f"[{i}/{len(notebooks)}] {nb.name}  ({', '.join(f'{k}={v!r}' for k, v in params.items())})", flush=True)
+        params = {"profile": profile, "overrides": encoded, **{k: v for k, v in extra.items() if k in declared[nb]}}
+        shown = {k: v for k, v in params.items() if k != "overrides" or v}
+        log(f"[{i}/{len(notebooks)}] {nb.name}  ({', '.join(f'{k}={v!r}' for k, v in shown.items())})", flush=True)
         t0 = time.perf_counter()
         try:
             result = run_notebook(nb, out_dir / nb.name, params, timeout=timeout, kernel=kernel, progress=progress)
         except NotebookFailed as err:
             seconds = round(time.perf_counter() - t0, 2)
             results.append(NotebookResult(nb.name, "failed", seconds, str(err.output), err.error))
-            write_summary(profile, results, extra)
+            write_summary(profile, results, extra, fields)
             err.results = results
             raise
         results.append(result)
         log(f"    done in {result.seconds:.1f} s -> {result.output}", flush=True)
-    write_summary(profile, results, extra)
+    write_summary(profile, results, extra, fields)
     return results
 
 
@@ -233,6 +248,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", metavar="NN", help="start at the first notebook whose name starts with NN")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="extra papermill parameter, passed to the notebooks that declare it")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="FIELD=VALUE",
+                   help="replace a profile field in every notebook, e.g. --set pretrain_steps=2 --set class_split=4,2,2 "
+                        "(repeatable; sent as each notebook's `overrides` parameter)")
     p.add_argument("--notebooks", type=Path, default=None, help=f"notebooks folder (default {paths.NOTEBOOKS})")
     p.add_argument("--timeout", type=int, default=None, help="per-cell execution timeout in seconds (default by profile)")
     p.add_argument("--kernel", default=KERNEL, help="Jupyter kernel name (default python3)")
@@ -241,7 +259,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_listing(notebooks: list[Path]) -> None:
+def _print_listing(notebooks: list[Path], profile: str, overrides: dict | None = None) -> None:
+    if overrides:
+        print(f"--set, every notebook's `overrides` parameter: {encode_overrides(overrides)}")
+        for name, value in overrides.items():
+            print(f"    {name} = {value!r}  (profile {profile}: {getattr(PROFILES[profile], name)!r})")
     for nb in notebooks:
         print(nb.name)
         for name, spec in notebook_parameters(nb).items():
@@ -256,18 +278,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
     try:
+        overrides = parse_assignments(args.assignments)
         notebooks = select_notebooks(find_notebooks(args.notebooks), args.only, args.start)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     if args.list:
-        _print_listing(notebooks)
+        _print_listing(notebooks, args.profile, overrides)
         return 0
     extra = {name: parse_value(value) for name, value in args.parameter}
     if "profile" in extra:
         parser.error("pass the profile with --profile, not -p profile")
+    if "overrides" in extra:
+        parser.error("pass profile fields with --set FIELD=VALUE, not -p overrides")
     try:
         results = run_all(args.profile, notebooks, extra, timeout=args.timeout, kernel=args.kernel,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, overrides=overrides)
     except ValueError as err:
         parser.error(str(err))
     except NotebookFailed as err:

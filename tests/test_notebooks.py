@@ -1,5 +1,5 @@
 """Every notebook in notebooks/ (picked up automatically, in name order): a papermill
-parameters cell with `profile`, committed clean, and an execution in the smoke profile.
+parameters cell with `profile` and `overrides`, committed clean, and an execution in the smoke profile.
 Notebooks run in order in one session, so later ones reuse the caches of earlier ones."""
 
 import ast
@@ -22,6 +22,12 @@ def test_has_profile_parameter(notebook):
     assert "profile" in params, f"{notebook.name}: no `profile` in a cell tagged 'parameters'; found {sorted(params)}"
     default = ast.literal_eval(params["profile"]["default"])
     assert default in PROFILES, f"{notebook.name}: default profile {default!r} is not one of {sorted(PROFILES)}"
+    # python -m ood_helpers.run --set FIELD=VALUE sends every notebook `overrides` (JSON text, "" for none)
+    assert "overrides" in params, f"{notebook.name}: no `overrides` in its parameters cell; found {sorted(params)}"
+    assert params["overrides"]["inferred_type_name"] == "str", f"{notebook.name}: `overrides` must be a str"
+    assert ast.literal_eval(params["overrides"]["default"]) == "", f"{notebook.name}: `overrides` must default to \"\""
+    source = "".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+    assert "notebook_profile(profile, overrides" in source, f"{notebook.name}: resolve the profile with notebook_profile"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)

@@ -1,4 +1,4 @@
-"""The notebook runner on a temp folder of tiny notebooks: order, --only/--from, -p, --list,
+"""The notebook runner on a temp folder of tiny notebooks: order, --only/--from, -p, --set, --list,
 failure reporting and exit codes."""
 
 import json
@@ -11,14 +11,19 @@ import nbformat
 import pytest
 
 from ood_helpers import paths, run
+from ood_helpers.profiles import PROFILES
 
-PARAMS = 'profile: str = "quick"  # smoke | quick | cifar | paper\nmarker: str = "none"  # text the notebook writes'
+PARAMS = (
+    'profile: str = "quick"  # smoke | quick | cifar | paper\n'
+    'overrides: str = ""  # profile fields to replace, JSON text\n'
+    'marker: str = "none"  # text the notebook writes'
+)
 
 
-def _notebook(path: Path, body: str) -> None:
+def _notebook(path: Path, body: str, params_source: str = PARAMS) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell(PARAMS)
+    params = nbformat.v4.new_code_cell(params_source)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(body)]
     nbformat.write(nb, path)
@@ -71,7 +76,7 @@ def test_only_runs_one_notebook_with_parameters(nb_dir):
     summary = _summary()
     assert [n["notebook"] for n in summary["notebooks"]] == ["01_write.ipynb"]
     assert summary["notebooks"][0]["status"] == "ok" and summary["notebooks"][0]["seconds"] > 0
-    assert summary["parameters"] == {"marker": "hello"}
+    assert summary["parameters"] == {"marker": "hello"} and summary["overrides"] == {}
 
 
 def test_from_skips_earlier_notebooks(nb_dir):
@@ -110,6 +115,10 @@ def test_list_prints_notebooks_and_parameters(nb_dir, capsys):
         (["--only", "42"], "--only 42 matches no notebook; notebooks: 01_write.ipynb, 02_fail.ipynb, 03_after.ipynb"),
         (["--from", "9"], "--from 9 matches no notebook"),
         (["-p", "lr", "0.1"], "parameter(s) ['lr'] are declared by none of the selected notebooks"),
+        (["--set", "trials"], "--set 'trials': expected FIELD=VALUE"),
+        (["--set", "trials=many"], "--set trials=many: profile field 'trials' (int) expects an integer; got 'many'"),
+        (["--set", "name=paper"], "'name' cannot be set"),
+        (["-p", "overrides", "{}"], "pass profile fields with --set FIELD=VALUE, not -p overrides"),
     ],
 )
 def test_bad_arguments_exit_with_a_clear_message(nb_dir, capsys, args, message):
@@ -132,3 +141,68 @@ def test_executed_copy_never_overwrites_the_source(nb_dir):
     nb = nb_dir / "01_write.ipynb"
     with pytest.raises(ValueError, match="refusing to write the executed copy over its source"):
         run.run_notebook(nb, nb, {"profile": "smoke"}, timeout=10, progress=False)
+
+
+def test_set_unknown_field_exits_2_before_anything_runs(nb_dir, tmp_path):
+    runs = tmp_path / "fresh_runs"
+    env = {**os.environ, "OOD_RUNS_DIR": str(runs)}
+    cmd = [sys.executable, "-m", "ood_helpers.run", "--profile", "smoke", "--notebooks", str(nb_dir),
+           "--set", "trials=2", "--set", "no_such_field=1", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "unknown profile field 'no_such_field'; known fields: " in done.stderr
+    assert "pretrain_steps" in done.stderr  # the known fields are listed
+    assert not runs.exists()  # no runs folder, no executed copy
+    assert not list(nb_dir.glob("ran_*.txt"))  # no notebook ran
+
+
+def test_run_all_passes_encoded_overrides_to_every_notebook(nb_dir, monkeypatch):
+    calls = []
+
+    def fake_run_notebook(notebook, output, parameters, **kwargs):
+        calls.append((notebook.name, parameters))
+        return run.NotebookResult(notebook.name, "ok", 0.01, str(output))
+
+    monkeypatch.setattr(run, "run_notebook", fake_run_notebook)
+    nbs = run.select_notebooks(run.find_notebooks(nb_dir), only=["01", "03"])
+    overrides = {"pretrain_steps": 2, "class_split": (4, 2, 2)}
+    run.run_all("smoke", nbs, {"marker": "m"}, progress=False, log=lambda *a, **k: None, overrides=overrides)
+    encoded = '{"class_split": [4, 2, 2], "pretrain_steps": 2}'
+    assert calls == [(name, {"profile": "smoke", "overrides": encoded, "marker": "m"})
+                     for name in ("01_write.ipynb", "03_after.ipynb")]
+    assert _summary()["overrides"] == {"class_split": [4, 2, 2], "pretrain_steps": 2}
+    calls.clear()
+    run.run_all("smoke", nbs[:1], progress=False, log=lambda *a, **k: None)
+    assert calls == [("01_write.ipynb", {"profile": "smoke", "overrides": ""})]  # none: "" (the profile's values)
+
+
+def test_set_from_the_command_line_reaches_the_notebook(nb_dir):
+    _notebook(nb_dir / "04_profile.ipynb", "from pathlib import Path\nfrom ood_helpers.overrides import notebook_profile\n"
+              'Path("ran_04.txt").write_text(repr(notebook_profile(profile, overrides).class_split))')
+    rc = run.main(["--profile", "smoke", "--notebooks", str(nb_dir), "--only", "04", "--set", "class_split=4,2,2",
+                   "--no-progress"])
+    assert rc == 0
+    assert (nb_dir / "ran_04.txt").read_text() == "(4, 2, 2)"
+    assert _summary()["overrides"] == {"class_split": [4, 2, 2]}
+
+
+def test_notebook_without_overrides_parameter_is_refused(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "01_old.ipynb", "pass", params_source='profile: str = "quick"  # smoke | quick')
+    with pytest.raises(ValueError, match=r"notebook 01_old.ipynb has no `overrides` parameter"):
+        run.run_all("smoke", run.find_notebooks(folder), progress=False, log=lambda *a, **k: None)
+
+
+def test_parameter_and_set_disagreeing_are_refused(nb_dir, monkeypatch):
+    monkeypatch.setattr(run, "run_notebook", lambda *a, **k: pytest.fail("nothing should run"))
+    with pytest.raises(ValueError, match=r"-p trials 4 and --set trials=3 disagree"):
+        run.run_all("smoke", run.find_notebooks(nb_dir), {"trials": 4}, overrides={"trials": 3}, progress=False)
+
+
+def test_list_shows_the_overrides(nb_dir, capsys):
+    assert run.main(["--profile", "paper", "--notebooks", str(nb_dir), "--list", "--set", "pretrain_steps=2"]) == 0
+    out = capsys.readouterr().out
+    assert '--set, every notebook\'s `overrides` parameter: {"pretrain_steps": 2}' in out
+    assert f"pretrain_steps = 2  (profile paper: {PROFILES['paper'].pretrain_steps!r})" in out
+    assert 'overrides: str = ""' in out
