@@ -62,10 +62,36 @@ def encode_images(encoder: nn.Module | None, images: torch.Tensor, *, batch_size
     return torch.cat(chunks)
 
 
-def _float_images(imageset) -> torch.Tensor:
-    if hasattr(imageset, "float_images"):
-        return imageset.float_images()
-    return torch.stack([imageset[i][0] for i in range(len(imageset))])
+def encode_dataset(encoder: nn.Module | None, imageset, *, positions=None, batch_size: int = 256,
+                   device: str = "cpu", settings=None, loader=None, progress: bool = False) -> torch.Tensor:
+    """Embeddings [N, D] (float32, CPU) of the evaluation views of ``imageset`` (at ``positions``,
+    default all), in that order; ``encoder`` as in ``encode_images``.
+
+    An in-memory set is sliced; an on-disk set (``FolderImageSet``) is streamed through a
+    DataLoader (``settings``: workers and pinned memory; or a ready ``loader`` from
+    ``data.loading.eval_loader``, e.g. one with persistent workers reused at every evaluation),
+    so it is never decoded whole.
+    """
+    from .data.loading import LoaderSettings, eval_loader
+    from .data.transforms import to_float
+
+    if getattr(imageset, "in_memory", True) and loader is None:
+        images = imageset.images if positions is None else imageset.images[torch.as_tensor(positions).long()]
+        return encode_images(encoder, to_float(images), batch_size=batch_size, device=device, progress=progress)
+    loader = loader or eval_loader(imageset, batch_size, settings or LoaderSettings(), positions)
+    module = encoder if isinstance(encoder, nn.Module) else None
+    was_training = module.training if module is not None else False
+    chunks = []
+    try:
+        for images, _ in tqdm(loader, desc="encode", disable=not progress, leave=False):
+            chunks.append(encode_images(encoder, to_float(images.to(device, non_blocking=True)),
+                                        batch_size=len(images), device=device))
+    finally:
+        if module is not None:
+            module.train(was_training)
+    if not chunks:
+        raise ValueError("cannot encode an empty image set")
+    return torch.cat(chunks)
 
 
 def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key: str,
@@ -86,7 +112,7 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
     if len(imageset) == 0:
         raise ValueError(f"dataset {getattr(imageset, 'name', '?')!r} is empty; nothing to embed")
     if encoder is None:
-        return encode_images(None, _float_images(imageset))
+        return encode_dataset(None, imageset)
     module = encoder if isinstance(encoder, nn.Module) else getattr(encoder, "encoder", None)
     weights = weights_fingerprint(module) if isinstance(module, nn.Module) else "no-weights"
     cache_key = artifacts.config_hash({"kind": "embeddings", "model_key": key, "weights": weights,
@@ -95,8 +121,10 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
     expect = {"model_key": key, "weights": weights, "data": imageset.fingerprint()}
     if path.exists():
         return artifacts.load_torch(path, expect_config=expect)["embeddings"]
-    emb = encode_images(encoder, _float_images(imageset), device=resolve_device(profile),
-                        batch_size=batch_size or max(profile.batch_size, 1) * 2,
-                         progress=len(imageset) > 20_000)
+    from .data.loading import LoaderSettings
+
+    device = resolve_device(profile)
+    emb = encode_dataset(encoder, imageset, device=device, batch_size=batch_size or max(profile.batch_size, 1) * 2,
+                         settings=LoaderSettings.for_profile(profile, device), progress=len(imageset) > 20_000)
     artifacts.atomic_save_torch({"embeddings": emb}, path, config=expect)
     return emb

@@ -16,13 +16,16 @@ from sklearn.metrics import top_k_accuracy_score
 
 from . import artifacts
 from .data import class_split, load_dataset, select_classes
-from .embed import encode_images
+from . import distributed
+from .data.loading import EvalView, LoaderSettings, eval_loader, group_steps, rank_micro_ids, step_loader
+from .data.transforms import to_float
+from .embed import encode_dataset, encode_images
 from .losses import homogeneity_bce
 from .models import HomogeneityModel, encoder_from_classifier, feature_dim
 from .profiles import Profile, resolve_device
-from .sampling import HomogeneitySampler
+from .sampling import HomogeneitySampler, SetStepPlanner
 from .seeding import trial_seed
-from .train import _image_batch, fit, load_best, train_classifier
+from .train import finished, fit, load_best, train_classifier
 
 CLASSIFIER_KINDS = ("seen", "all")
 VARIANTS = (1, 2)
@@ -64,7 +67,7 @@ def get_classifier(profile: Profile, which: str, trial: int = 0, progress: bool 
     train = select_classes(many_class_split(profile, "train"), ids)
     seed = trial_seed(profile.seed, trial)
     model = train_classifier(profile, train, seed=seed, key_extra={"which": which, "classes": ids.tolist()},
-                             progress=progress)
+                             progress=progress, launch_job=["classifier", "--which", which, "--trial", str(trial)])
     meta = {
         "which": which,
         "trial": trial,
@@ -92,13 +95,14 @@ def classifier_accuracy(profile: Profile, model: torch.nn.Module, meta: dict) ->
     known = np.asarray(meta["class_ids"])
     label_of = {int(c): j for j, c in enumerate(known)}
     device = resolve_device(profile)
+    settings = LoaderSettings.for_profile(profile, device)
     records = []
     for name, label in range_labels(profile).items():
         ids = split.range(name)
         if not np.isin(ids, known).all():
             continue
         part = select_classes(test, ids, relabel=False)
-        scores = predict_logits(model, part.float_images(), device).numpy()
+        scores = encode_dataset(model, part, batch_size=2 * profile.batch_size, device=device, settings=settings).numpy()
         y = np.array([label_of[int(t)] for t in part.targets])
         classes = np.arange(len(known))
         records.append({
@@ -150,6 +154,9 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
         "heads": profile.transformer_heads,
         "head_dim": profile.transformer_head_dim,
         "set_batch_size": profile.set_batch_size,
+        "micro_batch_sets": profile.micro_batch_sets,
+        "world_size": profile.world_size,
+        "sampler": "step-seeded",  # sets drawn from (seed, variant, step): sampling.SetStepPlanner
         "steps": profile.homogeneity_steps,
         "lr": profile.lr_homogeneity,
         "lr_encoder": encoder_lr(profile),
@@ -196,6 +203,9 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
     config = homogeneity_config(profile, variant, meta["key"], train.fingerprint(), val.fingerprint(), seed)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
+    ctx = distributed.context()
+    if profile.world_size > 1 and not ctx.distributed and not finished(ckpt, config, profile.homogeneity_steps):
+        distributed.launch(profile, ["homogeneity", "--variant", str(variant), "--trial", str(trial)])
 
     torch.manual_seed(seed)
     model = HomogeneityModel(
@@ -203,32 +213,47 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
         profile.transformer_layers, profile.transformer_heads, profile.transformer_head_dim,
     )
     optimizer = homogeneity_optimizer(model, profile)
-    val_images = _image_batch(val, eval_positions.numpy())
-    row_of = torch.full((len(val),), -1, dtype=torch.long)
-    row_of[eval_positions] = torch.arange(len(eval_positions))
+    settings = LoaderSettings.for_profile(profile, device)
+    per_process = profile.per_process(profile.set_batch_size)
+    planner = SetStepPlanner(train_sampler, profile.set_batch_size, profile.micro_batch_sets or per_process,
+                             [seed, variant])
+    ids = rank_micro_ids(planner.micro_per_step, ctx.rank, ctx.world_size)
+    train_view = EvalView(train)  # sets see the evaluation view of each image, as in the paper: no augmentation
+    val_loader = []  # built at the first evaluation (rank 0 only) and reused: its workers persist
 
-    def batch_fn(step: int, rng: np.random.Generator):
-        b = train_sampler.sample(profile.set_batch_size, rng)
-        return (_image_batch(train, b.unique.numpy()).to(device), b.index.to(device), b.lengths.to(device),
+    def prepare(step: int, j: int, loaded):
+        images, _ = loaded
+        b = planner.plan(step)[j]
+        return (to_float(images.to(device, non_blocking=True)), b.index.to(device), b.lengths.to(device),
                 b.targets.to(device))
+
+    def steps_from(start: int):
+        loader = step_loader(train_view, planner.keys, planner.micro_per_step, start, profile.homogeneity_steps,
+                             settings, ctx.rank, ctx.world_size)
+        return group_steps(loader, start, profile.homogeneity_steps, ids, prepare)
 
     def loss_fn(net: HomogeneityModel, batch) -> torch.Tensor:
         images, index, lengths, targets = batch
         return homogeneity_bce(net.pool_logits(images, index, lengths), targets, lengths)
 
     def eval_fn(step: int) -> dict:
-        emb = encode_images(model, val_images, batch_size=512, device=device).to(device)
+        if not val_loader and not getattr(val, "in_memory", True):
+            val_loader.append(eval_loader(val, 2 * profile.batch_size, settings, eval_positions.numpy()))
+        emb = encode_dataset(model, val, positions=eval_positions.numpy(), batch_size=2 * profile.batch_size,
+                             device=device, loader=val_loader[0] if val_loader else None).to(device)
         table = emb.new_zeros(len(val), emb.shape[1])
         table[eval_positions.to(device)] = emb
         return {f"val_{'seen' if g == 'seen' else 'unseen'}_acc": set_accuracy(model, table, b)
                 for g, b in eval_batches.items()}
 
     result = fit(
-        model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=profile.homogeneity_steps, ckpt_path=ckpt,
-        config=config, rng=np.random.default_rng([seed, variant]), device=device, amp=profile.amp,
+        model, optimizer, steps_from=steps_from, loss_fn=loss_fn, steps=profile.homogeneity_steps, ckpt_path=ckpt,
+        config=config, seed=seed, device=device, amp=profile.amp,
         eval_fn=eval_fn, eval_every=profile.eval_every, best_metric="val_unseen_acc",
         desc=f"homogeneity variant {variant}", progress=progress,
     )
+    if ctx.distributed:  # the best weights are rank 0's file; every rank ends as the caller expects
+        distributed.barrier()
     best_step = load_best(model, ckpt, config)
     model.to("cpu").eval()
     model.cache_key = f"{key}-best{best_step}"

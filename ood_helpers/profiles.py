@@ -8,7 +8,11 @@ overridden (``get_profile("quick", trials=2)``).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
+
+
+AUGMENTATIONS = ("auto", "imagenet", "cifar", "digits", "none")
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,14 @@ class Profile:
     lr_homogeneity: float = 1e-3
     lr_homogeneity_encoder: float = 1e-6  # the pretrained ResNet's lr inside the homogeneity model; 0 = lr_homogeneity
     amp: bool = True  # mixed precision, only used on cuda
-    num_workers: int = 0
+    # ----- scale: streaming, micro-batches, processes -----
+    augmentation: str = "auto"  # classifier training recipe: auto | imagenet | cifar | digits | none (see data/transforms.py)
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    micro_batch_images: int = 0  # classifier images per forward/backward; 0 = the whole batch (per process)
+    micro_batch_sets: int = 0  # homogeneity sets per forward/backward (gradient accumulation); 0 = the whole batch
+    world_size: int = 1  # training processes on this machine; > 1 launches torchrun (DDP, NCCL on GPUs, gloo on CPU)
+    own_classifier_steps: int = 0  # Table 3's per-dataset classifiers; 0 = pretrain_steps
+    own_classifier_image_size: int = 0  # their input size in px; 0 = image_size (paper: the datasets' own 28-32 px)
     # ----- evaluation -----
     trials: int = 5
     queries_per_class: int = 10  # paper: 1000 (Table 1) / all test images
@@ -51,8 +62,42 @@ class Profile:
     seed: int = 0
     extra: dict = field(default_factory=dict)  # method-specific knobs of later notebooks
 
+    def __post_init__(self):
+        for name in ("batch_size", "set_batch_size", "world_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"profile {self.name!r}: {name} must be an int >= 1, got {value!r}")
+        for name in ("num_workers", "micro_batch_images", "micro_batch_sets", "own_classifier_steps",
+                     "own_classifier_image_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"profile {self.name!r}: {name} must be an int >= 0, got {value!r}")
+        for batch, micro, what in ((self.batch_size, self.micro_batch_images, "images"),
+                                   (self.set_batch_size, self.micro_batch_sets, "sets")):
+            name = "batch_size" if what == "images" else "set_batch_size"
+            if batch % self.world_size:
+                raise ValueError(f"profile {self.name!r}: {name}={batch} does not split evenly over "
+                                 f"world_size={self.world_size} processes; use a multiple of {self.world_size}")
+            if micro and (batch // self.world_size) % micro:
+                raise ValueError(
+                    f"profile {self.name!r}: micro_batch_{what}={micro} does not divide the {batch // self.world_size} "
+                    f"{what} each of {self.world_size} process(es) takes per step ({name}={batch}); "
+                    f"use a divisor of {batch // self.world_size}, or 0 for the whole batch")
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(f"profile {self.name!r}: augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Profile":
+        """The Profile whose ``to_dict()`` is ``data`` (lists back to tuples), e.g. after JSON."""
+        tuples = {f.name for f in dataclasses.fields(cls) if isinstance(f.default, tuple)}
+        return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items()})
+
+    def per_process(self, count: int) -> int:
+        """``count`` (a global batch) divided by ``world_size``: what one training process takes."""
+        return count // self.world_size
 
     @property
     def num_classes(self) -> int:
@@ -79,6 +124,7 @@ PROFILES: dict[str, Profile] = {
         trials=2,
         queries_per_class=2,
         eval_ranges=(1, 2),
+        augmentation="none",
     ),
     "quick": Profile(
         name="quick",
@@ -90,6 +136,7 @@ PROFILES: dict[str, Profile] = {
         set_batch_size=32,
         pretrain_steps=400,
         homogeneity_steps=400,
+        augmentation="none",  # tuned without shifts (issue 3); "digits" adds 2 px shifts
     ),
     "cifar": Profile(
         name="cifar",
@@ -111,6 +158,7 @@ PROFILES: dict[str, Profile] = {
         lr_homogeneity=3e-5,
         lr_homogeneity_encoder=0.0,
         num_workers=4,
+        own_classifier_steps=10_000,  # MNIST / Fashion-MNIST / CIFAR-10 at 32 px: ~40 epochs of batch 256
         queries_per_class=100,
     ),
     "paper": Profile(
@@ -135,6 +183,11 @@ PROFILES: dict[str, Profile] = {
         lr_homogeneity=3e-5,
         lr_homogeneity_encoder=0.0,
         num_workers=8,
+        # 2048 sets x 25 images at 224 px do not fit one GPU: 32 sets (800 images) a forward/backward,
+        # accumulated; bench_train.py measures the memory of a micro-batch size on your GPU
+        micro_batch_sets=32,
+        own_classifier_steps=15_000,  # Table 3's classifiers at the datasets' own 32 px, not 450k steps at 224
+        own_classifier_image_size=32,
         queries_per_class=1000,
         eval_ranges=(10, 20, 40, 80, 100),
     ),
@@ -154,14 +207,18 @@ def get_profile(name: str, **overrides) -> Profile:
 
 
 def resolve_device(profile: Profile) -> str:
-    """'cuda' or 'cpu' for the profile's ``device`` field ('auto' picks cuda when available)."""
+    """'cuda' (under torchrun 'cuda:<LOCAL_RANK>') or 'cpu' for the profile's ``device`` field ('auto' picks
+    cuda when available)."""
     import torch
 
-    if profile.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if profile.device.startswith("cuda") and not torch.cuda.is_available():
+    device = profile.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(
             f"profile {profile.name!r} asks for device {profile.device!r} but no CUDA GPU is visible; "
             "pass device='cpu' to run it on the CPU (slowly)"
         )
-    return profile.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # a torchrun rank trains on its own GPU
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device

@@ -13,6 +13,7 @@ step encodes every distinct image once and gathers the embeddings into the sets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -82,6 +83,24 @@ class SetBatch:
         """int64 [B, K]: dataset position of every image, -1 at padding."""
         return self.unique[self.index].masked_fill(~self.mask, -1)
 
+    def split(self, size: int) -> list["SetBatch"]:
+        """The sets cut into consecutive micro-batches of ``size`` sets, each listing its own distinct
+        images (an image shared by two micro-batches is in both)."""
+        batch = len(self.lengths)
+        if not isinstance(size, (int, np.integer)) or size < 1 or batch % size:
+            raise ValueError(f"micro-batch of {size!r} sets must be a positive divisor of the {batch} sets")
+        parts = []
+        for start in range(0, batch, size):
+            rows = slice(start, start + size)
+            lengths = self.lengths[rows]
+            mask = torch.arange(self.index.shape[1])[None, :] < lengths[:, None]
+            positions = self.unique[self.index[rows]]
+            unique, inverse = torch.unique(positions[mask], return_inverse=True)
+            index = torch.zeros_like(positions)
+            index[mask] = inverse
+            parts.append(SetBatch(unique, index, lengths, self.targets[rows], self.labels[rows], self.same_query[rows]))
+        return parts
+
     def gather(self, table: torch.Tensor) -> torch.Tensor:
         """Rows of ``table`` (e.g. embeddings [N, D] of the whole dataset) as sets [B, K, D], 0 at padding."""
         rows = table[self.unique.to(table.device)][self.index.to(table.device)]
@@ -148,3 +167,24 @@ class HomogeneitySampler:
             labels=torch.from_numpy(labels),
             same_query=torch.from_numpy(same),
         )
+
+
+class SetStepPlanner:
+    """Step -> micro-batches of sets: ``batch`` sets drawn by ``sampler`` from
+    ``numpy.random.default_rng([*seed, step])`` (so a step's sets depend on nothing else), cut into
+    micro-batches of ``micro`` sets (``SetBatch.split``)."""
+
+    def __init__(self, sampler: HomogeneitySampler, batch: int, micro: int, seed):
+        if micro < 1 or batch % micro:
+            raise ValueError(f"micro-batch of {micro} sets must divide the batch of {batch} sets")
+        self.sampler, self.batch, self.micro = sampler, int(batch), int(micro)
+        self.seed = [int(s) for s in np.atleast_1d(seed)]
+        self.micro_per_step = self.batch // self.micro
+        self.plan = lru_cache(maxsize=64)(self._plan)
+
+    def _plan(self, step: int) -> list[SetBatch]:
+        return self.sampler.sample(self.batch, np.random.default_rng([*self.seed, int(step)])).split(self.micro)
+
+    def keys(self, step: int) -> list[list[int]]:
+        """The dataset positions each micro-batch of ``step`` loads (its distinct images)."""
+        return [b.unique.tolist() for b in self.plan(step)]

@@ -10,12 +10,13 @@ periodic evaluation logged as JSON lines, and a "best" checkpoint by one metric.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import artifacts
+from .data.loading import (AugmentedView, ImageStepPlanner, LoaderSettings, MicroBatch, Step, group_steps,
+                           rank_micro_ids, step_loader)
+from .data.transforms import normalisation, recipe_for, to_float
 from .profiles import Profile, resolve_device
 
 
@@ -81,15 +85,43 @@ def read_history(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+class _LossModule(nn.Module):
+    """``loss_fn(model, batch)`` as a module's forward, so DistributedDataParallel sees every
+    forward that builds a loss (its gradient hooks need that), whatever method loss_fn calls."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor]):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch):
+        return self.loss_fn(self.model, batch)
+
+
+def micro_seed(seed: int, step: int, index: int) -> int:
+    """The torch seed of micro-batch ``index`` of ``step``: dropout then depends on neither the
+    process that runs it nor on resumption."""
+    return int(np.random.SeedSequence([int(seed), int(step), int(index)]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def finished(ckpt_path: str | Path, config: dict, steps: int) -> bool:
+    """Whether ``ckpt_path`` holds a run of ``config`` that reached ``steps``."""
+    ckpt_path = Path(ckpt_path)
+    if not ckpt_path.exists():
+        return False
+    return int(artifacts.load_torch(ckpt_path, expect_config=config)["step"]) >= steps
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     *,
-    batch_fn: Callable[[int, np.random.Generator], Any],
     loss_fn: Callable[[nn.Module, Any], torch.Tensor],
     steps: int,
     ckpt_path: str | Path,
     config: dict,
+    batch_fn: Callable[[int, np.random.Generator], Any] | None = None,
+    steps_from: Callable[[int], Iterator[Step]] | None = None,
+    seed: int | None = None,
     rng: np.random.Generator | int = 0,
     device: str = "cpu",
     amp: bool = False,
@@ -105,7 +137,14 @@ def fit(
 ) -> FitResult:
     """Trains ``model`` for ``steps`` optimizer steps, resuming from ``ckpt_path`` when it exists.
 
-    Each step draws ``batch = batch_fn(step, rng)`` and minimises ``loss_fn(model, batch)``.
+    Batches come either from ``batch_fn(step, rng)`` (one batch a step, drawn from ``rng``,
+    whose state the checkpoint keeps) or from ``steps_from(start_step)``, an iterator of
+    ``data.loading.Step``s, each the weighted micro-batches of one step (gradient accumulation:
+    the step minimises the weighted sum of ``loss_fn(model, micro.data)``, one backward per
+    micro-batch, so memory is bounded by the micro-batch). With ``seed``, torch's RNG is
+    seeded per micro-batch (``micro_seed``). Under torchrun the model is wrapped in
+    DistributedDataParallel and only rank 0 evaluates and writes files.
+
     ``config`` (JSON-able) is stored in every checkpoint; a checkpoint written for another
     config is refused (ConfigMismatchError), a truncated one too (CorruptArtifactError).
     Every ``eval_every`` steps the mean training loss and ``eval_fn(step)`` (run in eval mode
@@ -114,8 +153,12 @@ def fit(
     naming the step and leaves the last checkpoint as it was. The model ends with the
     weights of the last step; returns a FitResult.
     """
+    from . import distributed
+
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    if (batch_fn is None) == (steps_from is None):
+        raise ValueError("pass exactly one of batch_fn (one batch a step) and steps_from (micro-batched steps)")
     if best_mode not in ("max", "min"):
         raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
     if best_metric is not None and eval_fn is None:
@@ -129,12 +172,14 @@ def fit(
     best_path, history_path = best_path_for(ckpt_path), history_path_for(ckpt_path)
     use_amp = bool(amp) and str(device).startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    ctx = distributed.context()
     model.to(device)
 
     # ===== resume =====
     step, history, best = 0, [], {"step": None, "value": None}
     loss_sum, loss_count = 0.0, 0
-    if ckpt_path.exists():
+    loaded = ckpt_path.exists()
+    if loaded:
         state = artifacts.load_torch(ckpt_path, expect_config=config)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -148,25 +193,33 @@ def fit(
         if step > steps:
             raise ValueError(f"checkpoint {ckpt_path} is at step {step}, beyond the requested {steps} steps")
     resumed_from = step
-    # the log on disk may hold evals made after the checkpoint; they will be redone
-    artifacts.atomic_write_text(history_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
+    if ctx.is_main:  # the log on disk may hold evals made after the checkpoint; they will be redone
+        artifacts.atomic_write_text(history_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
+    if loaded and step >= steps:  # finished: nothing to draw, no process group to build
+        return FitResult(step, history, best["step"], best["value"], best_path if best["step"] is not None else None,
+                         resumed_from, 0.0)
 
     def save(at_step: int) -> None:
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "scaler": scaler.state_dict() if use_amp else None,
-            "rng": _rng_state(rng),
-            "step": at_step,
-            "history": history,
-            "best": best,
-            "loss_window": (loss_sum, loss_count),
-        }
-        artifacts.atomic_save_torch(state, ckpt_path, config=config)
+        if ctx.is_main:
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if use_amp else None,
+                "rng": _rng_state(rng),
+                "step": at_step,
+                "history": history,
+                "best": best,
+                "loss_window": (loss_sum, loss_count),
+            }
+            artifacts.atomic_save_torch(state, ckpt_path, config=config)
+        distributed.barrier()
 
     def evaluate(at_step: int) -> None:
         nonlocal loss_sum, loss_count, best
+        if not ctx.is_main:  # rank 0 evaluates; the others wait at the next barrier
+            loss_sum, loss_count = 0.0, 0
+            return
         model.eval()
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             metrics = dict(eval_fn(at_step)) if eval_fn is not None else {}
@@ -189,44 +242,64 @@ def fit(
                     {"model": model.state_dict(), "step": at_step, best_metric: value}, best_path, config=config
                 )
 
+    def legacy_steps(start: int) -> Iterator[Step]:
+        for s in range(start, steps):
+            yield Step(1, iter([MicroBatch(batch_fn(s, rng), 1.0, 0)]))
+
     # ===== train =====
     start_time = time.perf_counter()
+    loss_module = _LossModule(model, loss_fn)
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        dev = torch.device(device)
+        loss_module = DistributedDataParallel(loss_module, device_ids=[dev.index] if dev.type == "cuda" else None)
     model.train()
     if step == 0 and eval_fn is not None and not history:
         evaluate(0)
         save(0)
     last_saved = step
-    bar = tqdm(total=steps, initial=step, desc=desc, disable=not progress, leave=False)
+    bar = tqdm(total=steps, initial=step, desc=desc, disable=not (progress and ctx.is_main), leave=False)
+    step_iter = steps_from(step) if steps_from is not None else legacy_steps(step)
+    rng_devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
     try:
-        while step < steps:
-            batch = batch_fn(step, rng)
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                loss = loss_fn(model, batch)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"{desc}: loss is {value} at step {step + 1} of {steps}; nothing was saved, the last good "
-                    f"checkpoint {ckpt_path} (step {last_saved}) is kept. Lower the learning rate or check the "
-                    "batch, then rerun to resume from it."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            step += 1
-            loss_sum, loss_count = loss_sum + value, loss_count + 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
-            if step % eval_every == 0 or step == steps:
-                evaluate(step)
-            if step % checkpoint_every == 0 or step == steps:
-                save(step)
-                last_saved = step
+        with torch.random.fork_rng(devices=rng_devices, enabled=seed is not None):
+            while step < steps:
+                this = next(step_iter)
+                optimizer.zero_grad(set_to_none=True)
+                total = torch.zeros((), device=device)
+                for n, micro in enumerate(this.micro):
+                    if seed is not None:
+                        torch.manual_seed(micro_seed(seed, step, micro.index))
+                    sync = n == this.count - 1 or not ctx.distributed
+                    with (contextlib.nullcontext() if sync else loss_module.no_sync()), \
+                            torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                        loss = loss_module(micro.data) * micro.weight
+                    scaler.scale(loss).backward()
+                    total += loss.detach().float()
+                value = float(distributed.mean_over_ranks(total))
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"{desc}: loss is {value} at step {step + 1} of {steps}; nothing was saved, the last good "
+                        f"checkpoint {ckpt_path} (step {last_saved}) is kept. Lower the learning rate or check the "
+                        "batch, then rerun to resume from it."
+                    )
+                if grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                if scheduler is not None:
+                    scheduler.step()
+                step += 1
+                loss_sum, loss_count = loss_sum + value, loss_count + 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+                if step % eval_every == 0 or step == steps:
+                    evaluate(step)
+                if step % checkpoint_every == 0 or step == steps:
+                    save(step)
+                    last_saved = step
     finally:
         bar.close()
     return FitResult(
@@ -250,25 +323,9 @@ def load_best(model: nn.Module, ckpt_path: str | Path, config: dict) -> int:
 # ===== the ResNet-18 classifier =====
 
 
-def _image_batch(imageset, idx: np.ndarray) -> torch.Tensor:
-    """float [n, C, H, W] in [0, 1] of the images at positions ``idx``."""
-    images = getattr(imageset, "images", None)
-    if isinstance(images, torch.Tensor):
-        return images[torch.from_numpy(np.asarray(idx, dtype=np.int64))].float().div_(255.0)
-    return torch.stack([imageset[int(i)][0] for i in idx])
-
-
-def _flip_and_shift(x: torch.Tensor, rng: np.random.Generator, pad: int = 4) -> torch.Tensor:
-    """Per-image random horizontal flip and translation by up to ``pad`` px (CIFAR-style augmentation).
-
-    Written by hand because torchvision's batch transforms draw one crop for the whole batch.
-    """
-    n, _, h, w = x.shape
-    flip = torch.from_numpy(rng.random(n) < 0.5).to(x.device)
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+def training_recipe(profile: Profile, imageset) -> str:
+    """The augmentation recipe (``data.transforms``) a classifier of ``imageset`` trains with."""
+    return recipe_for(profile.augmentation, getattr(imageset, "name", ""), int(imageset[0][0].shape[0]))
 
 
 def classifier_config(profile: Profile, imageset, *, seed: int, key_extra: Any = None) -> dict:
@@ -281,28 +338,44 @@ def classifier_config(profile: Profile, imageset, *, seed: int, key_extra: Any =
         "resnet_width": profile.resnet_width,
         "small_stem": profile.small_stem,
         "batch_size": profile.batch_size,
+        "micro_batch": profile.micro_batch_images,
+        "world_size": profile.world_size,  # DDP keeps rank 0's BatchNorm statistics: another run
+        "sampler": "step-seeded",  # batches drawn from (seed, step): data.loading.ImageStepPlanner
         "steps": profile.pretrain_steps,
         "lr": profile.lr_pretrain,
-        "augment": _augments(profile, imageset),
+        "augment": training_recipe(profile, imageset),
         "seed": int(seed),
         "extra": key_extra,
     }
 
 
-def _augments(profile: Profile, imageset) -> bool:
-    # flips would change digits' meaning; natural RGB images get flip + shift
-    return bool(profile.extra.get("augment", imageset[0][0].shape[0] == 3))
+def classifier_optimizer(model: nn.Module, profile: Profile):
+    """(optimizer, cosine scheduler over ``pretrain_steps``): SGD with momentum 0.9 and weight decay
+    1e-4 for lr >= 0.01 (the ImageNet recipe), Adam below."""
+    if profile.lr_pretrain >= 0.01:
+        optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr_pretrain, momentum=0.9, weight_decay=1e-4)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_pretrain)
+    total = max(profile.pretrain_steps, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
+    return optimizer, scheduler
 
 
-def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = None, progress: bool = True) -> nn.Module:
+def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = None, progress: bool = True,
+                     launch_job: list[str] | None = None) -> nn.Module:
     """A ResNet-18 trained to classify ``imageset`` (labels 0..C-1), in eval mode, on the CPU.
 
     Loaded from ``artifacts/<profile>/classifier/<hash>.pt`` when a finished run with the same
     config exists (data fingerprint, widths, steps, lr, seed, ``key_extra``), else trained with
-    ``fit`` (resuming an interrupted run). The optimizer follows the profile's learning rate:
-    SGD with momentum for lr >= 0.01 (the ImageNet recipe), Adam below; cosine decay over
-    ``profile.pretrain_steps``. The returned module carries ``cache_key`` (its config hash).
+    ``fit`` (resuming an interrupted run): per-sample augmentation (``training_recipe``) in
+    DataLoader workers, ``profile.batch_size`` images a step split into micro-batches of
+    ``micro_batch_images``. With ``world_size`` > 1, ``launch_job`` (the ``ood_helpers.distributed``
+    arguments that rebuild this call) is run under torchrun first. The returned module carries
+    ``cache_key`` (its config hash).
     """
+    from . import distributed
     from .models import build_resnet18
 
     if len(imageset) == 0:
@@ -310,37 +383,49 @@ def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = 
     config = classifier_config(profile, imageset, seed=seed, key_extra=key_extra)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile.name, "classifier", key, ".pt")
+    ctx = distributed.context()
+    batch = profile.batch_size
+    if batch > len(imageset):
+        if profile.world_size > 1 or profile.micro_batch_images:
+            raise ValueError(f"batch_size={batch} exceeds the {len(imageset)} images of {imageset.name!r}; "
+                             "a smaller batch_size is needed with world_size or micro_batch_images")
+        batch = len(imageset)  # small test sets: every image each step
+    if profile.world_size > 1 and not ctx.distributed and not finished(ckpt, config, profile.pretrain_steps):
+        if launch_job is None:
+            raise ValueError(f"world_size={profile.world_size} needs launch_job, the ood_helpers.distributed "
+                             "arguments that rebuild this classifier in each torchrun rank")
+        distributed.launch(profile, launch_job)
     torch.manual_seed(int(seed))
-    channels = config["image_shape"][0]
-    model = build_resnet18(config["num_classes"], channels, profile.resnet_width, profile.small_stem)
-    if profile.lr_pretrain >= 0.01:
-        optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr_pretrain, momentum=0.9, weight_decay=1e-4)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_pretrain)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, profile.pretrain_steps) / max(profile.pretrain_steps, 1)))
-    )
+    recipe = config["augment"]
+    channels, height, width = config["image_shape"]
+    model = build_resnet18(config["num_classes"], channels, profile.resnet_width, profile.small_stem,
+                           normalize=normalisation(recipe))
+    optimizer, scheduler = classifier_optimizer(model, profile)
     device = resolve_device(profile)
-    targets = imageset.targets.numpy() if hasattr(imageset, "targets") else np.array([imageset[i][1] for i in range(len(imageset))])
-    augment = config["augment"]
-    batch = min(profile.batch_size, len(imageset))
+    per_process = batch // profile.world_size
+    planner = ImageStepPlanner(len(imageset), batch, profile.micro_batch_images or per_process, seed)
+    dataset = AugmentedView(imageset, recipe, (height, width))
+    settings = LoaderSettings.for_profile(profile, device)
+    ids = rank_micro_ids(planner.micro_per_step, ctx.rank, ctx.world_size)
 
-    def batch_fn(step: int, rng: np.random.Generator):
-        idx = rng.choice(len(imageset), size=batch, replace=False)
-        x = _image_batch(imageset, idx)
-        if augment:
-            x = _flip_and_shift(x, rng)
-        return x.to(device, non_blocking=True), torch.from_numpy(targets[idx]).to(device)
+    def prepare(step: int, j: int, loaded):
+        x, y = loaded
+        return to_float(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+
+    def steps_from(start: int):
+        loader = step_loader(dataset, planner.plan, planner.micro_per_step, start, profile.pretrain_steps, settings,
+                             ctx.rank, ctx.world_size)
+        return group_steps(loader, start, profile.pretrain_steps, ids, prepare)
 
     def loss_fn(net: nn.Module, data) -> torch.Tensor:
         x, y = data
         return F.cross_entropy(net(x), y)
 
     fit(
-        model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=profile.pretrain_steps, ckpt_path=ckpt,
-        config=config, rng=np.random.default_rng(seed), device=device, amp=profile.amp, scheduler=scheduler,
-        checkpoint_every=max(profile.pretrain_steps // 4, 1), eval_every=max(profile.pretrain_steps // 10, 1), desc=f"classifier {len(imageset.classes)} classes",
-        progress=progress,
+        model, optimizer, steps_from=steps_from, loss_fn=loss_fn, steps=profile.pretrain_steps, ckpt_path=ckpt,
+        config=config, seed=seed, device=device, amp=profile.amp, scheduler=scheduler,
+        checkpoint_every=max(profile.pretrain_steps // 4, 1), eval_every=max(profile.pretrain_steps // 10, 1),
+        desc=f"classifier {len(imageset.classes)} classes", progress=progress,
     )
     model.to("cpu").eval()
     model.cache_key = key

@@ -182,6 +182,10 @@ def test_imagenet_from_env_in_kaggle_layout(tmp_path, monkeypatch):
     root = tmp_path / "kaggle"
     make_imagenet_train(root / "ILSVRC" / "Data" / "CLS-LOC", rng, n=2)
     monkeypatch.setenv("OOD_IMAGENET_DIR", str(root))
+    # a folder without val/ is refused whatever split is asked, before any training could start
+    with pytest.raises(FileNotFoundError, match=r"has no val/ folder .*CLS-LOC/val"):
+        load_dataset("imagenet", "train", per_class=(0, 1, 0))
+    (root / "ILSVRC" / "Data" / "CLS-LOC" / "val").mkdir()
     ds = load_dataset("imagenet", "val", per_class=(0, 1, 0))
     assert len(ds) == 3 and ds.targets.tolist() == [0, 1, 2]
 
@@ -212,6 +216,7 @@ def test_lazy_file_lists_are_cached_and_refreshed(tmp_path, data_dir, monkeypatc
     rng = np.random.default_rng(8)
     root = tmp_path / "imagenet"
     make_imagenet_train(root, rng, n=2)
+    (root / "val").mkdir()
     first = load_dataset("imagenet", "train", root=root, per_class=(0, 1, 0))
     assert len(list((data_dir / "cache").glob("scan-*.json"))) == 1
 

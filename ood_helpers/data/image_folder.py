@@ -196,26 +196,39 @@ def load_folder_copy(folder: Path, split: str, *, name: str, val_per_class: int)
 class FolderImageSet(ImageSet):
     """An ImageSet whose images stay on disk: ``samples`` = [(path, label)], decoded in ``ds[i]``.
 
-    Each image is converted to ``channels`` (None = the files' own) and, with an int
-    ``image_size``, resized so its shorter side is ``image_size`` then centre-cropped square
-    (a (height, width) pair resizes exactly). ``.images`` decodes everything into memory.
+    ``decode(i)``: the file converted to ``channels`` (None = the files' own), full size;
+    ``load(i)``: the evaluation view: with an int ``image_size`` S, resized so its shorter
+    side is S * ``eval_resize_ratio`` then centre-cropped to S x S (ImageNet's 256 / 224);
+    a (height, width) pair resizes exactly. Stream it with a DataLoader (``data.loading``):
+    ``.images`` refuses to decode more than ``OOD_DECODE_LIMIT`` images at once.
     """
 
-    def __init__(self, samples, classes, name, *, base: Path, channels=None, image_size=None):
+    in_memory = False
+
+    def __init__(self, samples, classes, name, *, base: Path, channels=None, image_size=None,
+                 eval_resize_ratio: float = 1.0):
         check_channels(channels)
         target_hw((1, 1), image_size)
+        if not eval_resize_ratio >= 1.0:
+            raise ValueError(f"eval_resize_ratio must be >= 1 (resize, then centre-crop), got {eval_resize_ratio!r}")
         self.samples = [(str(p), int(t)) for p, t in samples]
         self.base = Path(base)
         self.channels = channels
         self.image_size = image_size
+        self.eval_resize_ratio = float(eval_resize_ratio)
         self._init_labels(torch.tensor([t for _, t in self.samples], dtype=torch.int64), classes, name, None)
 
-    def load(self, index: int) -> torch.Tensor:
-        """uint8 [C, H, W] of image ``index`` after the channel / size conversion."""
+    def decode(self, index: int) -> torch.Tensor:
+        """uint8 [C, H, W] of file ``index`` at its own size, in ``channels``."""
         path = self.samples[index][0]
-        img = decode_file(path, "gray" if self.channels == 1 else "rgb" if self.channels == 3 else image_mode(path))
+        return decode_file(path, "gray" if self.channels == 1 else "rgb" if self.channels == 3 else image_mode(path))
+
+    def load(self, index: int) -> torch.Tensor:
+        """uint8 [C, H, W] of image ``index``: the evaluation view (see the class docstring)."""
+        img = self.decode(index)
         if isinstance(self.image_size, (int, np.integer)):
-            img = TF.center_crop(TF.resize(img, int(self.image_size), antialias=True), int(self.image_size))
+            size = int(self.image_size)
+            img = TF.center_crop(TF.resize(img, round(size * self.eval_resize_ratio), antialias=True), size)
         elif self.image_size is not None:
             img = adapt_images(img[None], image_size=tuple(self.image_size))[0]
         return img
@@ -225,7 +238,16 @@ class FolderImageSet(ImageSet):
 
     @property
     def images(self) -> torch.Tensor:
-        """uint8 [N, C, H, W]: every image decoded (needs one common size; memory!)."""
+        """uint8 [N, C, H, W]: every image decoded; refused above ``OOD_DECODE_LIMIT`` images."""
+        from .loading import DECODE_LIMIT_ENV, decode_limit
+
+        limit = decode_limit()
+        if len(self) > limit:
+            raise MemoryError(
+                f"{self.name}: refusing to decode all {len(self):,} images of this on-disk set into memory "
+                f"(limit {limit:,}, {DECODE_LIMIT_ENV}); stream it instead: ood_helpers.data.loading.eval_loader "
+                "for evaluation views, embed.encode_dataset for embeddings, train.fit with a step_loader for training"
+            )
         loaded = [self.load(i) for i in tqdm(range(len(self)), desc=f"decoding {self.name}", leave=False)]
         shapes = {tuple(x.shape) for x in loaded}
         if len(shapes) > 1:
@@ -240,14 +262,16 @@ class FolderImageSet(ImageSet):
     def fingerprint(self) -> str:
         """16 hex digits of sha256 over relative paths, labels, class names and the conversion."""
         if self._fingerprint is None:
-            h = hashlib.sha256(repr((self.name, self.classes, self.channels, self.image_size)).encode())
+            view = (self.name, self.classes, self.channels, self.image_size, self.eval_resize_ratio)
+            h = hashlib.sha256(repr(view).encode())
             h.update(files_fingerprint([p for p, _ in self.samples], self.base, stat=False).encode())
             h.update(self.targets.numpy().tobytes())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
     def _like(self, samples, classes) -> "FolderImageSet":
-        return FolderImageSet(samples, classes, self.name, base=self.base, channels=self.channels, image_size=self.image_size)
+        return FolderImageSet(samples, classes, self.name, base=self.base, channels=self.channels,
+                              image_size=self.image_size, eval_resize_ratio=self.eval_resize_ratio)
 
     def subset(self, indices) -> "FolderImageSet":
         return self._like([self.samples[i] for i in self._check_indices(indices).tolist()], self.classes)

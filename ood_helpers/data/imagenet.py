@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import paths
 from .image_folder import FolderImageSet, env_dir, scan_class_folders_cached, split_train_val
+from .transforms import EVAL_RESIZE_RATIO
 
 IMAGENET_LAYOUT = (
     "<folder>/train/<wnid>/*.JPEG, and the validation images either in class folders "
@@ -27,14 +28,16 @@ TINYIMAGENET_LAYOUT = (
 )
 
 
-def _split_folder_set(train_samples, test_samples, split, *, classes, names, name, base, val_per_class, channels, image_size):
+def _split_folder_set(train_samples, test_samples, split, *, classes, names, name, base, val_per_class, channels,
+                      image_size, eval_resize_ratio=1.0):
     if split == "test":
         samples = test_samples
     else:
         labels = np.array([t for _, t in train_samples], dtype=np.int64)
         idx = split_train_val(labels, split, val_per_class, classes, name)
         samples = [train_samples[i] for i in idx]
-    return FolderImageSet(samples, names, name, base=base, channels=channels, image_size=image_size)
+    return FolderImageSet(samples, names, name, base=base, channels=channels, image_size=image_size,
+                          eval_resize_ratio=eval_resize_ratio)
 
 
 def _read_names(path: Path, sep: str | None) -> dict[str, str]:
@@ -55,6 +58,11 @@ def load_imagenet(split, *, root=None, val_per_class=50, channels=None, image_si
     the rest, "test" = ImageNet's validation set. Folder: ``root``, OOD_IMAGENET_DIR or data/imagenet."""
     folder = Path(root) if root is not None else env_dir("imagenet") or paths.data_root() / "imagenet"
     data = folder / "ILSVRC" / "Data" / "CLS-LOC" if (folder / "ILSVRC" / "Data" / "CLS-LOC").is_dir() else folder
+    # both halves are checked whatever the split, so a missing val/ is reported before hours of training
+    for part in ("train", "val"):
+        if not (data / part).is_dir():
+            raise FileNotFoundError(f"ImageNet: {folder} has no {part}/ folder (looked for {data / part}); "
+                                    f"expected {IMAGENET_LAYOUT}")
     classes, train_samples = scan_class_folders_cached(data / "train", what="ImageNet", layout=IMAGENET_LAYOUT)
     index = {c: i for i, c in enumerate(classes)}
     names = _read_names(folder / "LOC_synset_mapping.txt", None) or _read_names(data / "LOC_synset_mapping.txt", None)
@@ -90,7 +98,7 @@ def load_imagenet(split, *, root=None, val_per_class=50, channels=None, image_si
     return _split_folder_set(
         train_samples, test_samples, split,
         classes=classes, names=[names.get(c, c) for c in classes], name="imagenet", base=data,
-        val_per_class=val_per_class, channels=channels, image_size=image_size,
+        val_per_class=val_per_class, channels=channels, image_size=image_size, eval_resize_ratio=EVAL_RESIZE_RATIO,
     )  # fmt: skip
 
 

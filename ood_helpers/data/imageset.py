@@ -70,6 +70,8 @@ class ImageSet(Dataset):
     ``ds[i]`` is (float image in [0, 1] [C, H, W], int label).
     """
 
+    in_memory = True
+
     def __init__(
         self,
         images: torch.Tensor,
@@ -122,6 +124,12 @@ class ImageSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self._images[index].float().div_(255.0), int(self.targets[index])
+
+    def load(self, index: int) -> torch.Tensor:
+        """uint8 [C, H, W] of image ``index`` (what DataLoader workers read)."""
+        return self._images[index]
+
+    decode = load  # in memory, the full image is the evaluation view
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {len(self)} images, {self.num_classes} classes)"

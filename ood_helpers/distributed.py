@@ -1,0 +1,162 @@
+"""Training on several processes with PyTorch's own engine: torchrun + DistributedDataParallel.
+
+A notebook (or any caller of ``pipeline``) asks for a network as usual; when the profile's
+``world_size`` is above 1 and the network is not trained yet, ``launch`` runs
+
+    torchrun --standalone --nproc_per_node W -m ood_helpers.distributed <job> --profile NAME --overrides JSON
+
+and waits. Every rank runs the same ``pipeline`` call: ``train.fit`` wraps the model in DDP
+(NCCL on GPUs, gloo on CPU), each rank takes every W-th micro-batch of the global batch, rank 0
+writes checkpoints, history and logs, and a killed run resumes from its last checkpoint. The
+caller then loads the finished checkpoint in its own process.
+
+Several machines: start the same job on each node with torchrun's rendezvous flags, e.g.
+
+    torchrun --nnodes 2 --node_rank R --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \\
+        -m ood_helpers.distributed classifier --profile paper --overrides '{"world_size": 16}' --which seen
+
+with a checkpoint folder (``OOD_ARTIFACTS_DIR``) all nodes share; then run the notebooks with
+``--set world_size=16``: they find the finished checkpoints and train nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from .profiles import PROFILES, Profile
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where this process stands: its ``rank`` among ``world_size`` training processes."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def context() -> Context:
+    """The current process group's rank and size (rank 0 of 1 outside torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        return Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return Context()
+
+
+def barrier() -> None:
+    """Waits for every rank (a no-op in a single process)."""
+    if context().distributed:
+        dist.barrier()
+
+
+def mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
+    """The mean of a scalar tensor over the ranks (the tensor itself in a single process)."""
+    if not context().distributed:
+        return value
+    value = value.detach().clone().float()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / dist.get_world_size()
+
+
+def check_world_size(profile: Profile) -> None:
+    """Raises ValueError when the profile asks for more training processes than this machine has
+    devices (GPUs for a CUDA run, cores for a CPU run)."""
+    from .profiles import resolve_device
+
+    if profile.world_size <= 1:
+        return
+    device = resolve_device(profile)
+    if device.startswith("cuda"):
+        have, what = torch.cuda.device_count(), "CUDA GPUs"
+    else:
+        have, what = os.cpu_count() or 1, "CPU cores"
+    if profile.world_size > have:
+        raise ValueError(
+            f"profile {profile.name!r} asks for world_size={profile.world_size} training processes on {device}, "
+            f"but this machine has {have} {what}; use --set world_size=N with N <= {have}, or start torchrun "
+            "on several machines (see ood_helpers/distributed.py)"
+        )
+
+
+def profile_overrides(profile: Profile) -> dict:
+    """The fields of ``profile`` that differ from the named profile it came from."""
+    base = PROFILES[profile.name].to_dict()
+    return {k: v for k, v in profile.to_dict().items() if v != base[k]}
+
+
+def launch(profile: Profile, job: list[str]) -> None:
+    """Runs ``job`` (e.g. ["classifier", "--which", "seen", "--trial", "0"]) on ``profile.world_size``
+    local processes under torchrun, and waits; raises RuntimeError naming the command if it fails."""
+    check_world_size(profile)
+    env = dict(os.environ)
+    if not str(profile.device).startswith("cuda") and not torch.cuda.is_available():
+        # W processes on a CPU: one BLAS / OpenMP thread each per core share, else they fight for cores
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // profile.world_size))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={profile.world_size}",
+           "-m", "ood_helpers.distributed", *job, "--profile", profile.name,
+           "--overrides", json.dumps(profile_overrides(profile), sort_keys=True)]
+    print(f"launching {profile.world_size} training processes: {' '.join(cmd[2:])}", flush=True)
+    done = subprocess.run(cmd, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"torchrun exited with status {done.returncode}: {' '.join(cmd)}; its ranks' errors are "
+                           "printed above; rerun to resume from the last checkpoint")
+
+
+def _init_process_group() -> Context:
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend)
+    return context()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of each torchrun rank: trains one network of ``pipeline`` and exits."""
+    parser = argparse.ArgumentParser(prog="torchrun ... -m ood_helpers.distributed",
+                                     description="Train one network of the pipeline on every rank (DDP).")
+    parser.add_argument("job", choices=["classifier", "homogeneity"])
+    parser.add_argument("--profile", required=True, help=f"one of {', '.join(PROFILES)}")
+    parser.add_argument("--overrides", default="{}", help="profile fields to replace, as a JSON object")
+    parser.add_argument("--which", default="seen", help="classifier: seen | all")
+    parser.add_argument("--variant", type=int, default=1, help="homogeneity: set variant 1 | 2")
+    parser.add_argument("--trial", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.profile not in PROFILES:
+        parser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
+    profile = Profile.from_dict({**PROFILES[args.profile].to_dict(), **json.loads(args.overrides)})
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world != profile.world_size:
+        parser.error(f"torchrun started {world} processes but the profile says world_size={profile.world_size}; "
+                     "pass --overrides '{\"world_size\": N}' with the total number of processes")
+    ctx = _init_process_group() if world > 1 else context()
+    try:
+        from . import pipeline
+
+        if args.job == "classifier":
+            pipeline.get_classifier(profile, args.which, args.trial, progress=ctx.is_main)
+        else:
+            pipeline.get_homogeneity_model(profile, args.variant, args.trial, progress=ctx.is_main)
+        barrier()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
