@@ -177,6 +177,15 @@ def format_summary(results: list[NotebookResult]) -> str:
     return tabulate(rows, headers=["notebook", "status", "seconds"], tablefmt="simple")
 
 
+def check_profile(profile: str, fields: dict) -> None:
+    """Raises ValueError when the profile with ``fields`` replaced cannot run here: batches that do
+    not split into micro-batches or over the processes, more processes than devices."""
+    from .distributed import check_world_size
+    from .profiles import get_profile
+
+    check_world_size(get_profile(profile, **fields))
+
+
 def run_all(
     profile: str,
     notebooks: list[Path],
@@ -202,6 +211,7 @@ def run_all(
         raise ValueError("pass profile fields with --set FIELD=VALUE (run_all's `overrides`), not -p overrides")
     encoded = encode_overrides(overrides)  # validates every field and value before anything runs
     fields = decode_overrides(encoded)
+    check_profile(profile, fields)
     for name, value in extra.items():  # a notebook would refuse the pair; say so before anything runs
         if value and name in fields and coerce_field(name, value) != fields[name]:
             raise ValueError(f"-p {name} {value!r} and --set {name}={fields[name]!r} disagree; give the field one way")

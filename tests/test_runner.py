@@ -206,3 +206,18 @@ def test_list_shows_the_overrides(nb_dir, capsys):
     assert '--set, every notebook\'s `overrides` parameter: {"pretrain_steps": 2}' in out
     assert f"pretrain_steps = 2  (profile paper: {PROFILES['paper'].pretrain_steps!r})" in out
     assert 'overrides: str = ""' in out
+
+
+def test_a_profile_that_cannot_run_here_is_refused_before_any_notebook(tmp_path, monkeypatch):
+    import os
+
+    calls = []
+    monkeypatch.setattr(run, "run_notebook", lambda *a, **k: calls.append(a))
+    notebooks = run.find_notebooks()[:1]
+    with pytest.raises(ValueError, match=r"micro_batch_sets=5 does not divide the 16 sets"):
+        run.run_all("smoke", notebooks, overrides={"set_batch_size": 16, "micro_batch_sets": 5})
+    many = (os.cpu_count() or 1) * 2
+    with pytest.raises(ValueError, match=rf"world_size={many} training processes on cpu"):
+        run.run_all("smoke", notebooks, overrides={"world_size": many, "batch_size": 32 * many,
+                                                   "set_batch_size": 4 * many})
+    assert calls == []
