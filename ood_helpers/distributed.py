@@ -129,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of each torchrun rank: trains one network of ``pipeline`` and exits."""
     parser = argparse.ArgumentParser(prog="torchrun ... -m ood_helpers.distributed",
                                      description="Train one network of the pipeline on every rank (DDP).")
-    parser.add_argument("job", choices=["classifier", "homogeneity"])
+    parser.add_argument("job", choices=["classifier", "homogeneity", "own-classifier"])
     parser.add_argument("--profile", required=True, help=f"one of {', '.join(PROFILES)}")
     parser.add_argument("--overrides", default="{}", help="profile fields to replace, as a JSON object")
     parser.add_argument("--which", default="seen", help="classifier: seen | all")
     parser.add_argument("--variant", type=int, default=1, help="homogeneity: set variant 1 | 2")
     parser.add_argument("--trial", type=int, default=0)
+    parser.add_argument("--dataset", default=None, help="own-classifier: Table 3's dataset, e.g. cifar10")
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
@@ -149,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.job == "classifier":
             pipeline.get_classifier(profile, args.which, args.trial, progress=ctx.is_main)
+        elif args.job == "own-classifier":
+            from .evaluate.classification import own_classifier
+
+            own_classifier(profile, args.dataset, progress=ctx.is_main)
         else:
             pipeline.get_homogeneity_model(profile, args.variant, args.trial, progress=ctx.is_main)
         barrier()

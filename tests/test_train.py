@@ -218,3 +218,39 @@ def test_homogeneity_optimizer_splits_encoder_and_transformer_learning_rates():
         assert groups[0].isdisjoint(groups[1]) and groups[0] | groups[1] == {id(p) for p in model.parameters()}
         assert [g["lr"] for g in opt.param_groups] == [expected, 2e-3]
         assert opt.param_groups[1]["betas"] == (0.9, 0.999)
+
+
+def test_table3_classifiers_get_their_own_size_and_steps():
+    from ood_helpers.evaluate.classification import own_classifier_profile
+    from ood_helpers.profiles import get_profile
+
+    paper = own_classifier_profile(get_profile("paper"))
+    assert (paper.pretrain_steps, paper.image_size, paper.small_stem) == (15_000, 32, True)
+    assert get_profile("paper").pretrain_steps == 450_000  # the ImageNet classifiers keep the paper's schedule
+    quick = get_profile("quick")
+    assert own_classifier_profile(quick) == quick
+    custom = own_classifier_profile(get_profile("cifar", own_classifier_image_size=96, own_classifier_steps=7))
+    assert (custom.pretrain_steps, custom.image_size, custom.small_stem) == (7, 96, False)
+
+
+def test_classifier_training_is_bit_identical_in_separate_processes(tmp_path):
+    """Two fresh processes train the same classifier from scratch: the same bytes of weights."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from ood_helpers.pipeline import get_classifier\n"
+        "from ood_helpers.profiles import get_profile\n"
+        "torch.set_num_threads(1)\n"
+        "model, _ = get_classifier(get_profile('smoke', pretrain_steps=3, augmentation='digits'), 'seen', progress=False)\n"
+        "torch.save(model.state_dict(), sys.argv[1])\n"
+    )
+    states = []
+    for run_id in range(2):
+        env = {**__import__("os").environ, "OOD_ARTIFACTS_DIR": str(tmp_path / f"artifacts{run_id}")}
+        out = tmp_path / f"weights{run_id}.pt"
+        subprocess.run([sys.executable, "-c", script, str(out)], env=env, check=True, timeout=300)
+        states.append(torch.load(out))
+    for name in states[0]:
+        assert torch.equal(states[0][name], states[1][name]), name
