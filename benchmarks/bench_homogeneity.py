@@ -22,12 +22,12 @@ import torch
 
 from ood_helpers import artifacts, paths
 from ood_helpers.data import class_split
+from ood_helpers.data.transforms import to_float
 from ood_helpers.losses import homogeneity_bce
 from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_classifier, feature_dim
 from ood_helpers.pipeline import many_class_split
 from ood_helpers.profiles import get_profile
 from ood_helpers.sampling import HomogeneitySampler
-from ood_helpers.train import _image_batch
 
 
 def throughput(profile, distinct_once: bool, steps: int, warmup: int = 2, n_classes: int | None = None) -> dict:
@@ -45,7 +45,7 @@ def throughput(profile, distinct_once: bool, steps: int, warmup: int = 2, n_clas
     encoded, seconds, cpu = [], 0.0, 0.0
     for step in range(warmup + steps):
         batch = sampler.sample(profile.set_batch_size, rng)
-        pool = _image_batch(train, batch.unique.numpy())
+        pool = to_float(train.images[batch.unique])  # each distinct image of the step, once
         start, start_cpu = time.perf_counter(), time.process_time()
         if distinct_once:
             logits = model.pool_logits(pool, batch.index, batch.lengths)
