@@ -156,7 +156,7 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
         "set_batch_size": profile.set_batch_size,
         "micro_batch_sets": profile.micro_batch_sets,
         "world_size": profile.world_size,
-        "sampler": "step-seeded",  # sets drawn from (seed, variant, step): sampling.SetStepPlanner
+        "sampler": "step-seeded",  # sets drawn from (seed, variant, 2, step): sampling.SetStepPlanner
         "steps": profile.homogeneity_steps,
         "lr": profile.lr_homogeneity,
         "lr_encoder": encoder_lr(profile),
@@ -215,8 +215,9 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
     optimizer = homogeneity_optimizer(model, profile)
     settings = LoaderSettings.for_profile(profile, device)
     per_process = profile.per_process(profile.set_batch_size)
+    # [seed, variant, 1] draws the validation sets; training sets come from [seed, variant, 2, step]
     planner = SetStepPlanner(train_sampler, profile.set_batch_size, profile.micro_batch_sets or per_process,
-                             [seed, variant])
+                             [seed, variant, 2])
     ids = rank_micro_ids(planner.micro_per_step, ctx.rank, ctx.world_size)
     train_view = EvalView(train)  # sets see the evaluation view of each image, as in the paper: no augmentation
     val_loader = []  # built at the first evaluation (rank 0 only) and reused: its workers persist
