@@ -62,7 +62,8 @@ from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_cl
 from ood_helpers.pipeline import homogeneity_optimizer
 from ood_helpers.profiles import Profile, get_profile
 from ood_helpers.sampling import HomogeneitySampler, SetStepPlanner
-from ood_helpers.train import classifier_optimizer, fit
+from ood_helpers.classifier import classifier_optimizer
+from ood_helpers.train import fit
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -116,7 +117,7 @@ def fit_walls(model, optimizer, loss_fn, steps_from, args, device: str, schedule
 
 
 def classifier_parts(work: Workload, batch: int, settings: LoaderSettings, device: str):
-    """(planner, view, steps_from(start, stop)) as ``train.train_classifier`` builds them."""
+    """(planner, view, steps_from(start, stop)) as ``classifier.train_classifier`` builds them."""
     planner = ImageStepPlanner(len(work.data), batch, batch, seed=0)
     view = AugmentedView(work.data, work.recipe, work.size)
 

@@ -158,7 +158,7 @@ def subset_classifier(profile, subset: str, *, trial: int = 0, progress: bool = 
     from .data import class_split, select_classes
     from .pipeline import get_classifier, many_class_split
     from .seeding import trial_seed
-    from .train import train_classifier
+    from .classifier import train_classifier
 
     subsets = class_subsets(profile)
     if subset not in subsets:

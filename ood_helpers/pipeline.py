@@ -25,7 +25,8 @@ from .models import HomogeneityModel, encoder_from_classifier, feature_dim
 from .profiles import Profile, resolve_device
 from .sampling import HomogeneitySampler, SetStepPlanner
 from .seeding import trial_seed
-from .train import finished, fit, load_best, train_classifier
+from .classifier import train_classifier
+from .train import finished, fit, load_best
 
 CLASSIFIER_KINDS = ("seen", "all")
 VARIANTS = (1, 2)

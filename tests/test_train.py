@@ -162,23 +162,23 @@ def tiny_imageset(n_per_class=6, classes=3):
 
 
 def test_train_classifier_is_cached_by_config(tmp_path, monkeypatch):
-    from ood_helpers import train as train_mod
+    from ood_helpers import classifier as classifier_mod
     from ood_helpers.profiles import get_profile
 
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
     profile = get_profile("smoke", pretrain_steps=3, batch_size=8)
     ds = tiny_imageset()
-    first = train_mod.train_classifier(profile, ds, seed=1, progress=False)
+    first = classifier_mod.train_classifier(profile, ds, seed=1, progress=False)
     assert not first.training and first.fc.out_features == 3
 
     calls = []
-    real_fit = train_mod.fit
-    monkeypatch.setattr(train_mod, "fit", lambda *a, **k: calls.append(k["ckpt_path"]) or real_fit(*a, **k))
-    again = train_mod.train_classifier(profile, ds, seed=1, progress=False)
+    real_fit = classifier_mod.fit
+    monkeypatch.setattr(classifier_mod, "fit", lambda *a, **k: calls.append(k["ckpt_path"]) or real_fit(*a, **k))
+    again = classifier_mod.train_classifier(profile, ds, seed=1, progress=False)
     assert again.cache_key == first.cache_key
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
     # another seed is another network, under another key
-    other = train_mod.train_classifier(profile, ds, seed=2, progress=False)
+    other = classifier_mod.train_classifier(profile, ds, seed=2, progress=False)
     assert other.cache_key != first.cache_key
     assert not torch.equal(other.fc.weight, first.fc.weight)
 

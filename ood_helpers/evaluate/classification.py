@@ -579,7 +579,7 @@ def own_classifier(profile, name: str, *, progress: bool = True):
     trained under ``own_classifier_profile(profile)``; feed it that profile's images."""
     from ..data import load_dataset
     from ..seeding import trial_seed
-    from ..train import train_classifier
+    from ..classifier import train_classifier
 
     own = own_classifier_profile(profile)
     train = load_dataset(name, "train", profile=own)
