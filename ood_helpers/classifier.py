@@ -18,7 +18,7 @@ from . import artifacts
 from .data.loading import AugmentedView, ImageStepPlanner, LoaderSettings, group_steps, rank_micro_ids, step_loader
 from .data.transforms import normalisation, recipe_for, to_float
 from .profiles import Profile, resolve_device
-from .train import finished, fit
+from .train import fit
 
 
 def training_recipe(profile: Profile, imageset) -> str:
@@ -88,11 +88,7 @@ def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = 
             raise ValueError(f"batch_size={batch} exceeds the {len(imageset)} images of {imageset.name!r}; "
                              "a smaller batch_size is needed with world_size or micro_batch_images")
         batch = len(imageset)  # small test sets: every image each step
-    if profile.world_size > 1 and not ctx.distributed and not finished(ckpt, config, profile.pretrain_steps):
-        if launch_job is None:
-            raise ValueError(f"world_size={profile.world_size} needs launch_job, the ood_helpers.distributed "
-                             "arguments that rebuild this classifier in each torchrun rank")
-        distributed.launch(profile, launch_job)
+    distributed.train_elsewhere_unless_finished(profile, ckpt, config, profile.pretrain_steps, launch_job)
     torch.manual_seed(int(seed))
     recipe = config["augment"]
     channels, height, width = config["image_shape"]

@@ -117,6 +117,19 @@ def launch(profile: Profile, job: list[str]) -> None:
                            "printed above; rerun to resume from the last checkpoint")
 
 
+def train_elsewhere_unless_finished(profile: Profile, ckpt_path, config: dict, steps: int,
+                                   job: list[str] | None) -> None:
+    """With ``world_size`` > 1, outside torchrun, and no finished run of ``config`` at ``ckpt_path``:
+    ``launch(profile, job)``, so the caller's ``fit`` then only loads the result."""
+    from .train import finished  # train imports this module lazily; importing it here keeps start-up light
+
+    if profile.world_size > 1 and not context().distributed and not finished(ckpt_path, config, steps):
+        if job is None:
+            raise ValueError(f"world_size={profile.world_size} needs a job: the ood_helpers.distributed "
+                             "arguments that rebuild this network in each torchrun rank")
+        launch(profile, job)
+
+
 def _init_process_group() -> Context:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from sklearn.metrics import top_k_accuracy_score
 
-from . import artifacts
+from . import artifacts, distributed
+from .classifier import train_classifier
 from .data import class_split, load_dataset, select_classes
-from . import distributed
 from .data.loading import EvalView, LoaderSettings, eval_loader, group_steps, rank_micro_ids, step_loader
 from .data.transforms import to_float
 from .embed import encode_dataset, encode_images
@@ -25,8 +25,7 @@ from .models import HomogeneityModel, encoder_from_classifier, feature_dim
 from .profiles import Profile, resolve_device
 from .sampling import HomogeneitySampler, SetStepPlanner
 from .seeding import trial_seed
-from .classifier import train_classifier
-from .train import finished, fit, load_best
+from .train import fit, load_best
 
 CLASSIFIER_KINDS = ("seen", "all")
 VARIANTS = (1, 2)
@@ -205,8 +204,8 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
     ctx = distributed.context()
-    if profile.world_size > 1 and not ctx.distributed and not finished(ckpt, config, profile.homogeneity_steps):
-        distributed.launch(profile, ["homogeneity", "--variant", str(variant), "--trial", str(trial)])
+    distributed.train_elsewhere_unless_finished(profile, ckpt, config, profile.homogeneity_steps,
+                                                ["homogeneity", "--variant", str(variant), "--trial", str(trial)])
 
     torch.manual_seed(seed)
     model = HomogeneityModel(
