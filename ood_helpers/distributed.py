@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.job == "classifier":
             pipeline.get_classifier(profile, args.which, args.trial, progress=ctx.is_main)
         elif args.job == "own-classifier":
-            from .evaluate.classification import own_classifier
+            from .trained_models import own_classifier
 
             own_classifier(profile, args.dataset, progress=ctx.is_main)
         else:

@@ -8,15 +8,13 @@ of being trained again.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 from sklearn.metrics import top_k_accuracy_score
 
 from . import artifacts, distributed
 from .classifier import train_classifier
-from .data import class_split, load_dataset, select_classes
+from .data import class_split, many_class_split, range_labels, select_classes
 from .data.loading import EvalView, LoaderSettings, eval_loader, group_steps, rank_micro_ids, step_loader
 from .data.transforms import to_float
 from .embed import encode_dataset, encode_images
@@ -29,28 +27,6 @@ from .train import fit, load_best
 
 CLASSIFIER_KINDS = ("seen", "all")
 VARIANTS = (1, 2)
-
-
-@lru_cache(maxsize=8)
-def _load(name: str, split: str, per_class: tuple, channels: int, image_size, seed: int):
-    return load_dataset(name, split, per_class=per_class, channels=channels, image_size=image_size, seed=seed)
-
-
-def many_class_split(profile: Profile, split: str):
-    """The profile's many-class dataset (MNIST-pairs, CIFAR-100, ImageNet), one split, all classes;
-    loaded once per process."""
-    return _load(profile.many_class, split, tuple(profile.per_class), profile.channels, profile.image_size, profile.seed)
-
-
-def range_labels(profile: Profile) -> dict[str, str]:
-    """Class range name -> the paper's 1-based notation, e.g. {"seen": "1-80", "val": "81-90", ...}."""
-    seen, val, test = profile.class_split
-    return {
-        "seen": f"1-{seen}",
-        "val": f"{seen + 1}-{seen + val}",
-        "test": f"{seen + val + 1}-{seen + val + test}",
-        "all": f"1-{seen + val + test}",
-    }
 
 
 def get_classifier(profile: Profile, which: str, trial: int = 0, progress: bool = True):

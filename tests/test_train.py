@@ -221,7 +221,7 @@ def test_homogeneity_optimizer_splits_encoder_and_transformer_learning_rates():
 
 
 def test_table3_classifiers_get_their_own_size_and_steps():
-    from ood_helpers.evaluate.classification import own_classifier_profile
+    from ood_helpers.trained_models import own_classifier_profile
     from ood_helpers.profiles import get_profile
 
     paper = own_classifier_profile(get_profile("paper"))

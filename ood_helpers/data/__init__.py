@@ -11,8 +11,8 @@ caching image folders; the lazy ``FolderImageSet``), ``imagenet`` (ImageNet, Tin
 from .embedded import SPLITS
 from .image_folder import FolderImageSet
 from .imageset import ImageSet, adapt_images, select_classes
-from .registry import DATASETS, load_dataset
-from .splits import ClassSplit, class_split, open_set_splits, paper_class_order, test_ranges
+from .registry import DATASETS, load_dataset, many_class_split
+from .splits import ClassSplit, class_split, open_set_splits, paper_class_order, range_labels, test_ranges
 
 __all__ = [
     "DATASETS",
@@ -23,8 +23,10 @@ __all__ = [
     "adapt_images",
     "class_split",
     "load_dataset",
+    "many_class_split",
     "open_set_splits",
     "paper_class_order",
+    "range_labels",
     "select_classes",
     "test_ranges",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -77,4 +78,16 @@ def load_dataset(
     return ImageSet(adapt_images(ds.images, channels=channels, image_size=image_size), ds.targets, ds.classes, ds.name, ds.extra)
 
 
-__all__ = ["DATASETS", "SPLITS", "load_dataset"]
+
+@lru_cache(maxsize=8)
+def _load(name: str, split: str, per_class: tuple, channels: int, image_size, seed: int):
+    return load_dataset(name, split, per_class=per_class, channels=channels, image_size=image_size, seed=seed)
+
+
+def many_class_split(profile, split: str):
+    """The profile's many-class dataset (MNIST-pairs, CIFAR-100, ImageNet), one split, all classes;
+    loaded once per process."""
+    return _load(profile.many_class, split, tuple(profile.per_class), profile.channels, profile.image_size, profile.seed)
+
+
+__all__ = ["DATASETS", "SPLITS", "load_dataset", "many_class_split"]

@@ -117,3 +117,14 @@ def open_set_splits(num_classes: int, num_known: int, trials: int, seed: int = 0
         perm = rng.permutation(int(num_classes))
         splits.append((np.sort(perm[:num_known]).astype(np.int64), np.sort(perm[num_known:]).astype(np.int64)))
     return splits
+
+
+def range_labels(profile) -> dict[str, str]:
+    """Class range name -> the paper's 1-based notation, e.g. {"seen": "1-80", "val": "81-90", ...}."""
+    seen, val, test = profile.class_split
+    return {
+        "seen": f"1-{seen}",
+        "val": f"{seen + 1}-{seen + val}",
+        "test": f"{seen + val + 1}-{seen + val + test}",
+        "all": f"1-{seen + val + test}",
+    }

@@ -343,25 +343,6 @@ class Models:
     keys: dict
 
 
-def load_models(profile, *, progress: bool = True) -> Models:
-    """The profile's trained networks, from the cache of notebooks 02-03 (or trained now)."""
-    from ..models import encoder_from_classifier
-    from ..pipeline import get_classifier, get_homogeneity_model
-
-    clf_all, meta_all = get_classifier(profile, "all", progress=progress)
-    clf_seen, meta_seen = get_classifier(profile, "seen", progress=progress)
-    hom, _ = get_homogeneity_model(profile, 1, progress=progress)
-    return Models(
-        profile=profile.name,
-        homogeneity=hom,
-        pretrained=encoder_from_classifier(clf_seen),
-        classifiers={M_ALL: (clf_all, np.asarray(meta_all["class_ids"])),
-                     M_SEEN: (clf_seen, np.asarray(meta_seen["class_ids"]))},
-        keys={"finetuned": hom.cache_key, "pretrained": meta_seen["key"], M_ALL: meta_all["key"],
-              M_SEEN: meta_seen["key"]},
-    )
-
-
 def _first_conv(module: torch.nn.Module) -> torch.nn.Conv2d:
     return next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
 
@@ -536,7 +517,7 @@ class ManyClassResult:
 def evaluate_many_class(profile, models: Models, *, trials: int | None = None, progress: bool = True) -> ManyClassResult:
     """Tables 1 and 2 on the many-class test split: queries of every class against every class."""
     from ..data import class_split
-    from ..pipeline import many_class_split, range_labels
+    from ..data import many_class_split, range_labels
     from ..seeding import seed_everything, trial_seed
 
     split = class_split(profile)
@@ -558,40 +539,13 @@ def evaluate_many_class(profile, models: Models, *, trials: int | None = None, p
                            [test.classes[c] for c in split.test], seeds)
 
 
-def own_classifier_profile(profile):
-    """The profile Table 3's per-dataset classifiers train under: ``own_classifier_steps`` steps
-    (0: ``pretrain_steps``) at ``own_classifier_image_size`` px (0: ``image_size``), with the small stem
-    at 64 px and below. The paper's ImageNet schedule (450k steps at 224 px) would waste days on
-    MNIST-sized data."""
-    import dataclasses
-
-    size = profile.own_classifier_image_size or profile.image_size
-    return dataclasses.replace(
-        profile,
-        pretrain_steps=profile.own_classifier_steps or profile.pretrain_steps,
-        image_size=size,
-        small_stem=size <= 64 if profile.own_classifier_image_size else profile.small_stem,
-    )
-
-
-def own_classifier(profile, name: str, *, progress: bool = True):
-    """(ResNet-18 trained on dataset ``name``'s train split, its class ids): Table 3's upper bound,
-    trained under ``own_classifier_profile(profile)``; feed it that profile's images."""
-    from ..data import load_dataset
-    from ..seeding import trial_seed
-    from ..classifier import train_classifier
-
-    own = own_classifier_profile(profile)
-    train = load_dataset(name, "train", profile=own)
-    net = train_classifier(own, train, seed=trial_seed(profile.seed, 0), key_extra={"table3": name},
-                           progress=progress, launch_job=["own-classifier", "--dataset", name])
-    return net, np.arange(len(train.classes))
-
-
-def evaluate_ood_datasets(profile, models: Models, *, datasets=None, trials: int | None = None,
+def evaluate_ood_datasets(profile, models: Models, own_classifier, *, datasets=None, trials: int | None = None,
                           progress: bool = True) -> list[dict]:
     """Table 3 records: top-1 accuracy (fraction) on each dataset never trained on, every
-    method comparing queries of all its classes against all its classes."""
+    method comparing queries of all its classes against all its classes.
+
+    ``own_classifier(name) -> (net, class ids, profile its inputs follow)`` gives the upper bound
+    trained on each dataset (``trained_models.own_classifier``)."""
     from ..data import load_dataset
     from ..embed import embed_dataset
     from ..seeding import seed_everything, trial_seed
@@ -600,8 +554,8 @@ def evaluate_ood_datasets(profile, models: Models, *, datasets=None, trials: int
     for name in datasets or profile.ood_datasets:
         test = load_dataset(name, "test", profile=profile)
         feats = dataset_features(models, test, profile)
-        net, class_ids = own_classifier(profile, name, progress=progress)
-        own_test = load_dataset(name, "test", profile=own_classifier_profile(profile))
+        net, class_ids, own_profile = own_classifier(name)
+        own_test = load_dataset(name, "test", profile=own_profile)
         if not np.array_equal(own_test.targets.numpy(), test.targets.numpy()):
             raise RuntimeError(f"{name}: the test split at the own classifier's size lists other images")
         feats.logits[M_OWN] = (embed_dataset(net, own_test, profile=profile, key=f"logits-{net.cache_key}"), class_ids)
@@ -617,7 +571,7 @@ def evaluate_ood_datasets(profile, models: Models, *, datasets=None, trials: int
 
 def paper_table1(profile) -> dict:
     """PAPER_TABLE1 with the paper's ranges renamed to ours ("1-800" sits beside "1-80")."""
-    from ..pipeline import range_labels
+    from ..data import range_labels
 
     labels = range_labels(profile)
     return {m: {(metric, labels[r]): v for (metric, r), v in cells.items()} for m, cells in PAPER_TABLE1.items()}

@@ -342,38 +342,6 @@ class ClusteringInputs:
     history: dict  # training history of the homogeneity model (best step, validation accuracy)
 
 
-def load_clustering_inputs(profile, *, progress: bool = True) -> ClusteringInputs:
-    """Loads (or trains, through ``pipeline``) the variant-2 homogeneity model and the seen / all
-    classifiers, and encodes every test-split image of the profile's test classes with each."""
-    from .. import pipeline
-    from ..data import class_split, select_classes, test_ranges
-    from ..embed import embed_dataset
-    from ..models import encoder_from_classifier
-    from ..profiles import resolve_device
-
-    split = class_split(profile)
-    full = pipeline.many_class_split(profile, "test")
-    test = select_classes(full, split.test, relabel=False)
-    model, history = pipeline.get_homogeneity_model(profile, 2, progress=progress)
-    features = {}
-    for which, name in (("all", "all"), ("seen", "pretrained")):
-        classifier, meta = pipeline.get_classifier(profile, which, progress=progress)
-        features[name] = embed_dataset(encoder_from_classifier(classifier), test, profile=profile, key=meta["key"])
-    features["fine-tuned"] = embed_dataset(model, test, profile=profile, key=model.cache_key)
-    features["images"] = test.float_images()
-    device = resolve_device(profile)
-    model.to(device)
-    return ClusteringInputs(
-        labels=test.targets.numpy().astype(np.int64),
-        class_names=list(full.classes),
-        ranges=test_ranges(split, profile.eval_ranges),
-        features=features,
-        emb=features["fine-tuned"].to(device),
-        score_sets=model_scorer(model),
-        history=history,
-    )
-
-
 def pair_summary(pair_probs: np.ndarray, labels) -> "pd.DataFrame":
     """Table of the eq. 3 pair test: for same-class and different-class pairs, their count,
     mean probability and the percentage judged homogeneous (probability > 0.5)."""
