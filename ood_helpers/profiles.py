@@ -46,6 +46,9 @@ class Profile:
     # 52% at 1e-3/1e-6, 43% at 1e-3/3e-5, 29% at 3e-4/3e-4, 6% at 3e-3/3e-5; see issue 3's note)
     lr_homogeneity: float = 1e-3
     lr_homogeneity_encoder: float = 1e-6  # the pretrained ResNet's lr inside the homogeneity model; 0 = lr_homogeneity
+    # steps of the Transformer alone on cached embeddings of the frozen encoder before joint training
+    # (hundreds of times cheaper a step than through the ResNet); 0 = none, as in the paper
+    head_pretrain_steps: int = 0
     amp: bool = True  # mixed precision, only used on cuda
     # ----- scale: streaming, micro-batches, processes -----
     augmentation: str = "auto"  # classifier training recipe: auto | imagenet | cifar | digits | none (see data/transforms.py)
@@ -57,18 +60,19 @@ class Profile:
     own_classifier_image_size: int = 0  # their input size in px; 0 = image_size (paper: the datasets' own 28-32 px)
     # ----- evaluation -----
     trials: int = 5
-    queries_per_class: int = 10  # paper: 1000 (Table 1) / all test images
+    queries_per_class: int = 10  # paper: 1000 (Table 1) / all test images; beyond a class's test images, drawn again
+    eval_batch_sets: int = 4096  # sets scored per forward pass by eq. 1 and the pair matrix
     eval_ranges: tuple[int, ...] = (2, 4, 6, 8, 10)  # Tables 2 and 4: growing ranges of test classes
     seed: int = 0
     extra: dict = field(default_factory=dict)  # method-specific knobs of later notebooks
 
     def __post_init__(self):
-        for name in ("batch_size", "set_batch_size", "world_size"):
+        for name in ("batch_size", "set_batch_size", "world_size", "eval_batch_sets"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"profile {self.name!r}: {name} must be an int >= 1, got {value!r}")
         for name in ("num_workers", "micro_batch_images", "micro_batch_sets", "own_classifier_steps",
-                     "own_classifier_image_size"):
+                     "own_classifier_image_size", "head_pretrain_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"profile {self.name!r}: {name} must be an int >= 0, got {value!r}")
