@@ -6,6 +6,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
+from ood_helpers import attribution as gbp
 from ood_helpers.evaluate import attribution_similarity as sim
 from ood_helpers.models.resnet import build_resnet18
 from ood_helpers.plots import attribution as attr
@@ -42,7 +43,7 @@ class _GuidedReLUModule(nn.Module):
 
 
 def _manual_guided_backprop(model, x, target):
-    net = attr.guided_backprop_model(model)
+    net = gbp.guided_backprop_model(model)
     for module in list(net.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, nn.ReLU):
@@ -53,7 +54,7 @@ def _manual_guided_backprop(model, x, target):
 
 
 def test_maps_have_the_input_shape_and_are_not_zero(resnet, images):
-    maps, targets = attr.guided_backprop(resnet, images, batch_size=4)
+    maps, targets = gbp.guided_backprop(resnet, images, batch_size=4)
     assert maps.shape == images.shape and maps.dtype == torch.float32
     assert torch.isfinite(maps).all()
     assert (maps.abs().flatten(1).sum(1) > 0).all(), "every image must get a non-zero map"
@@ -62,7 +63,7 @@ def test_maps_have_the_input_shape_and_are_not_zero(resnet, images):
 
 
 def test_maps_equal_guided_backprop_written_out(resnet, images):
-    maps, targets = attr.guided_backprop(resnet, images)
+    maps, targets = gbp.guided_backprop(resnet, images)
     expected = _manual_guided_backprop(resnet, images, targets)
     torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-6)
     plain = images.clone().requires_grad_(True)  # and differ from the plain gradient
@@ -74,7 +75,7 @@ def test_explicit_target_and_rgb_input():
     torch.manual_seed(3)
     net = build_resnet18(4, in_channels=3, width=4, small_stem=True).eval()
     x = torch.rand(3, 3, 16, 16)
-    maps, targets = attr.guided_backprop(net, x, target=2)
+    maps, targets = gbp.guided_backprop(net, x, target=2)
     assert maps.shape == x.shape and targets.tolist() == [2, 2, 2]
     torch.testing.assert_close(maps, _manual_guided_backprop(net, x, targets), rtol=1e-4, atol=1e-6)
 
@@ -82,26 +83,26 @@ def test_explicit_target_and_rgb_input():
 def test_original_model_is_left_alone(resnet, images):
     before = {k: v.clone() for k, v in resnet.state_dict().items()}
     resnet.train()
-    attr.guided_backprop(resnet, images[:2])
+    gbp.guided_backprop(resnet, images[:2])
     assert resnet.training
     resnet.eval()
     assert all(torch.equal(before[k], v) for k, v in resnet.state_dict().items())
-    assert attr.relu_reuse(resnet, images[:2]), "torchvision blocks reuse self.relu; the copy must not"
-    assert attr.relu_reuse(attr.guided_backprop_model(resnet), images[:2]) == []
+    assert gbp.relu_reuse(resnet, images[:2]), "torchvision blocks reuse self.relu; the copy must not"
+    assert gbp.relu_reuse(gbp.guided_backprop_model(resnet), images[:2]) == []
 
 
 def test_reused_relu_outside_torchvision_blocks_is_refused():
     relu = nn.ReLU()
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 4), relu, nn.Linear(4, 4), relu, nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"ReLU module\(s\) \['2'\] are called more than once"):
-        attr.guided_backprop_model(net, torch.rand(2, 1, 2, 2))
+        gbp.guided_backprop_model(net, torch.rand(2, 1, 2, 2))
 
 
 def test_bad_images_are_refused(resnet):
     with pytest.raises(ValueError, match=r"images must be a float tensor \[N, C, H, W\], got \(1, 28, 56\)"):
-        attr.guided_backprop(resnet, torch.rand(1, 28, 56))
+        gbp.guided_backprop(resnet, torch.rand(1, 28, 56))
     with pytest.raises(ValueError, match="images must be floats in"):
-        attr.guided_backprop(resnet, torch.zeros(1, 1, 28, 56, dtype=torch.uint8))
+        gbp.guided_backprop(resnet, torch.zeros(1, 1, 28, 56, dtype=torch.uint8))
 
 
 def test_rank_similarity_is_spearman_of_absolute_maps():
@@ -146,15 +147,15 @@ def test_sample_class_images_draws_only_the_asked_classes():
     targets = torch.arange(5).repeat_interleave(4)
     images = (torch.arange(20, dtype=torch.uint8) * 10).reshape(20, 1, 1, 1).expand(20, 1, 2, 2).contiguous()
     ds = ImageSet(images, targets, [str(c) for c in range(5)], "toy")
-    x, y = sim.sample_class_images(ds, [1, 3], n=6, seed=0)
+    x, y = gbp.sample_class_images(ds, [1, 3], n=6, seed=0)
     assert x.shape == (6, 1, 2, 2) and x.dtype == torch.float32
     assert sorted(y.tolist()) == [1, 1, 1, 3, 3, 3]
     rows = (x[:, 0, 0, 0] * 255 / 10).round().long()
     assert torch.equal(targets[rows], y)  # each image is the row of its label
-    x_all, _ = sim.sample_class_images(ds, [2], n=100)
+    x_all, _ = gbp.sample_class_images(ds, [2], n=100)
     assert len(x_all) == 4
     with pytest.raises(ValueError, match=r"no image of class\(es\) \[7\]"):
-        sim.sample_class_images(ds, [7], n=1)
+        gbp.sample_class_images(ds, [7], n=1)
 
 
 def test_figure1_grid_lays_out_three_rows(resnet, images):
@@ -163,7 +164,7 @@ def test_figure1_grid_lays_out_three_rows(resnet, images):
     matplotlib.use("agg")
     import matplotlib.pyplot as plt
 
-    maps, _ = attr.guided_backprop(resnet, images[:4])
+    maps, _ = gbp.guided_backprop(resnet, images[:4])
     fig = attr.figure1_grid(images[:4], maps, torch.zeros_like(maps), column_titles=list("abcd"))
     assert len(fig.axes) == 12
     assert [fig.axes[0].get_ylabel(), fig.axes[4].get_ylabel(), fig.axes[8].get_ylabel()] == [

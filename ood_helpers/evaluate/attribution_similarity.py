@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from ..attribution import guided_backprop, sample_class_images
+
 IMAGE = "input image (pixel intensity)"
 
 
@@ -71,30 +73,6 @@ def similarity_records(
     return records
 
 
-def sample_class_images(imageset, class_ids, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images float [n', C, H, W] in [0, 1], original labels int64 [n']): up to ``n`` images drawn
-    without replacement, evenly over ``class_ids``, from ``imageset`` (an ImageSet)."""
-    ids = np.asarray(class_ids, dtype=np.int64).ravel()
-    if len(ids) == 0:
-        raise ValueError("class_ids is empty; expected the ids of the classes to draw images from")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    targets = imageset.targets.numpy()
-    missing = [int(c) for c in ids if not (targets == c).any()]
-    if missing:
-        raise ValueError(f"{imageset.name}: no image of class(es) {missing}")
-    rng = np.random.default_rng(seed)
-    # Round-robin over shuffled per-class pools, so every class is represented as evenly as n allows.
-    pools = [list(rng.permutation(np.flatnonzero(targets == c))) for c in ids]
-    picked = []
-    while len(picked) < n and any(pools):
-        for pool in pools:
-            if pool and len(picked) < n:
-                picked.append(pool.pop())
-    chosen = imageset.subset(np.sort(np.array(picked, dtype=np.int64)))
-    return chosen.float_images(), chosen.targets.clone()
-
-
 def gbp_similarity(
     models: dict,
     test_set,
@@ -119,8 +97,6 @@ def gbp_similarity(
     A fourth row compares the reference maps with the images themselves (``IMAGE``).
     ``models``: name -> (classifier, class ids) as from ``class_groups.experiment_models``.
     """
-    from ..plots.attribution import guided_backprop
-
     missing = [m for m in (reference, ceiling, floor, *subsets) if m not in models]
     if missing:
         raise ValueError(f"models lack {missing}; they have {list(models)}")
