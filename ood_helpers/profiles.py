@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 
 AUGMENTATIONS = ("auto", "imagenet", "cifar", "digits", "none")
+# classes of the many-class sets (``Profile.validate`` checks class_split against them; others unchecked)
+MANY_CLASS_COUNTS = {"mnist-pairs": 100, "cifar100": 100, "tinyimagenet": 200, "imagenet": 1000}
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Profile:
     set_batch_size: int = 16  # sets per homogeneity step (paper: 2048)
     pretrain_steps: int = 600
     homogeneity_steps: int = 300
-    eval_every: int = 25  # homogeneity validation points for Fig. 2
+    eval_every: int = 25  # homogeneity validation points for Fig. 2 (above homogeneity_steps: step 0 and the last only)
     lr_pretrain: float = 1e-3
     # paper: one lr, 3e-5 at batch 2048. With 400 CPU steps of 32 sets, 1e-3 for the Transformer and a
     # near-frozen ResNet gave the best quick-profile Table 1 (class homogeneity top-1 on 1-100, 2 trials:
@@ -89,6 +91,76 @@ class Profile:
                     f"use a divisor of {batch // self.world_size}, or 0 for the whole batch")
         if self.augmentation not in AUGMENTATIONS:
             raise ValueError(f"profile {self.name!r}: augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
+        self._check_counts()
+
+    def _check_counts(self) -> None:
+        """Field-local checks of the step, trial and class counts (``__post_init__``, so also under
+        ``dataclasses.replace``). Checks between fields are in :meth:`validate`."""
+
+        def whole(value, low: int) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+        for name, low in (("trials", 1), ("queries_per_class", 1), ("eval_every", 1),
+                          ("pretrain_steps", 0), ("homogeneity_steps", 0)):
+            if not whole(getattr(self, name), low):
+                raise ValueError(f"profile {self.name!r}: {name} must be an int >= {low}, got {getattr(self, name)!r}")
+        if not whole(self.set_size, 0):
+            raise ValueError(f"profile {self.name!r}: set_size must be an int (images per set), got {self.set_size!r}")
+        for name, low, what in (("class_split", 1, "seen / validation / test class counts"),
+                                ("per_class", 0, "train / val / test images a class, 0 = every image")):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != 3 or not all(whole(v, low) for v in value):
+                raise ValueError(f"profile {self.name!r}: {name} must be three ints >= {low} ({what}), got {value!r}")
+        ranges = self.eval_ranges
+        if (not isinstance(ranges, (tuple, list)) or not ranges or not all(whole(n, 1) for n in ranges)
+                or any(b <= a for a, b in zip(ranges, ranges[1:]))):
+            raise ValueError(f"profile {self.name!r}: eval_ranges must be increasing ints >= 1 (test classes of each "
+                             f"growing range, e.g. (2, 4, 6)), got {ranges!r}")
+
+    def validate(self) -> "Profile":
+        """``self`` when its fields fit together, else a ValueError naming the fields; called by
+        ``get_profile``, ``from_dict`` and ``run.check_profile`` before anything trains.
+
+        - set_size in 2..25 (``sampling.check_set_size``);
+        - per_class vs set_size: a training set and a validation set (Fig. 2) hold set_size images of
+          one class, eq. 1 compares a test query with set_size - 1 other test images of its class, so
+          each nonzero per_class entry must be >= set_size (0 = every image of the split);
+        - mnist-pairs composes per_class pairs a class: no 0 there;
+        - eval_ranges (growing ranges of test classes) end at or below class_split[2];
+        - class_split sums to at most the classes of the many-class set.
+
+        ``eval_every`` above ``homogeneity_steps`` is allowed: ``train.fit`` then evaluates at step 0
+        and at the last step only.
+        """
+        from .sampling import check_set_size
+
+        where = f"profile {self.name!r}: "
+        try:
+            k = check_set_size(self.set_size, what="set_size")
+        except ValueError as err:
+            raise ValueError(where + str(err)) from None
+        needs = (("train", "a training set holds set_size images of one seen class"),
+                 ("val", "a validation set of Fig. 2 holds set_size images of one class"),
+                 ("test", "eq. 1 compares a query with set_size - 1 other images of its class"))
+        short = [f"per_class[{i}] = {n} {split} images a class, but {why}"
+                 for i, ((split, why), n) in enumerate(zip(needs, self.per_class)) if 0 < n < k]
+        if short:
+            raise ValueError(where + f"set_size={k} does not fit per_class={tuple(self.per_class)}: " + "; ".join(short)
+                             + f". Use set_size <= {min(n for n in self.per_class if n)} or per_class entries "
+                             f">= {k} (0 = every image)")
+        if self.many_class == "mnist-pairs" and 0 in self.per_class:
+            raise ValueError(where + f"per_class={tuple(self.per_class)}: many_class 'mnist-pairs' composes that many "
+                             "pairs a class and has no 'every image' (0); give three positive counts")
+        test = self.class_split[2]
+        if self.eval_ranges[-1] > test:
+            raise ValueError(where + f"eval_ranges={tuple(self.eval_ranges)} reaches {self.eval_ranges[-1]} test classes "
+                             f"but class_split={tuple(self.class_split)} has {test} (class_split[2]); every range must "
+                             f"be <= {test}")
+        available = MANY_CLASS_COUNTS.get(self.many_class)
+        if available is not None and self.num_classes > available:
+            raise ValueError(where + f"class_split={tuple(self.class_split)} needs {self.num_classes} classes but "
+                             f"many_class {self.many_class!r} has {available}")
+        return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -97,7 +169,7 @@ class Profile:
     def from_dict(cls, data: dict) -> "Profile":
         """The Profile whose ``to_dict()`` is ``data`` (lists back to tuples), e.g. after JSON."""
         tuples = {f.name for f in dataclasses.fields(cls) if isinstance(f.default, tuple)}
-        return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items()})
+        return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items()}).validate()
 
     def per_process(self, count: int) -> int:
         """``count`` (a global batch) divided by ``world_size``: what one training process takes."""
@@ -207,7 +279,7 @@ def get_profile(name: str, **overrides) -> Profile:
     if unknown:
         raise ValueError(f"unknown profile field(s) {unknown}; known fields: {sorted(known)}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(PROFILES[name], **overrides)
+    return dataclasses.replace(PROFILES[name], **overrides).validate()
 
 
 def resolve_device(profile: Profile) -> str:

@@ -177,13 +177,20 @@ def format_summary(results: list[NotebookResult]) -> str:
     return tabulate(rows, headers=["notebook", "status", "seconds"], tablefmt="simple")
 
 
-def check_profile(profile: str, fields: dict) -> None:
-    """Raises ValueError when the profile with ``fields`` replaced cannot run here: batches that do
-    not split into micro-batches or over the processes, more processes than devices."""
+def check_profile(profile: str, fields: dict, parameters: dict | None = None) -> None:
+    """Raises ValueError when the profile with ``fields`` (``--set``) replaced cannot run here, before
+    any notebook starts: a field out of its range or fields that do not fit together
+    (``Profile.validate``: set_size against per_class, eval_ranges against class_split, ...), batches
+    that do not split into micro-batches or over the processes, more processes than devices.
+    ``parameters`` (``-p``) that name profile fields (``trials``, ``set_size``, ...) are applied the
+    way a notebook applies them (``overrides.notebook_profile``: 0 / None / "" keep the profile's value)."""
     from .distributed import check_world_size
-    from .profiles import get_profile
+    from .overrides import field_types, notebook_profile
 
-    check_world_size(get_profile(profile, **fields))
+    known = field_types()
+    named = {k: v for k, v in (parameters or {}).items() if k in known}
+    resolved = notebook_profile(profile, encode_overrides(fields), **named).validate()
+    check_world_size(resolved)
 
 
 def run_all(
@@ -211,10 +218,10 @@ def run_all(
         raise ValueError("pass profile fields with --set FIELD=VALUE (run_all's `overrides`), not -p overrides")
     encoded = encode_overrides(overrides)  # validates every field and value before anything runs
     fields = decode_overrides(encoded)
-    check_profile(profile, fields)
     for name, value in extra.items():  # a notebook would refuse the pair; say so before anything runs
         if value and name in fields and coerce_field(name, value) != fields[name]:
             raise ValueError(f"-p {name} {value!r} and --set {name}={fields[name]!r} disagree; give the field one way")
+    check_profile(profile, fields, extra)
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     for nb, params in declared.items():
         for name in ("profile", "overrides"):

@@ -1,11 +1,34 @@
 """Class-subset selections: each group and each subset excludes exactly what it says."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ood_helpers import class_groups as cg
 from ood_helpers.profiles import get_profile
+
+
+@contextlib.contextmanager
+def count_training():
+    """{"steps": optimizer steps, "backward": backward passes} made inside the block (any optimizer,
+    any tensor): a network loaded from its checkpoint makes neither, a deterministic retrain makes both."""
+    counts = {"steps": 0, "backward": 0}
+    real_backward = torch.Tensor.backward
+
+    def backward(self, *args, **kwargs):
+        counts["backward"] += 1
+        return real_backward(self, *args, **kwargs)
+
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: counts.__setitem__("steps", counts["steps"] + 1))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(torch.Tensor, "backward", backward)
+            yield counts
+    finally:
+        handle.remove()
 
 
 def test_imagenet_wnids_are_the_standard_order():
@@ -112,12 +135,32 @@ def test_unknown_many_class_set_is_refused():
         cg.class_subsets(profile)
 
 
-def test_subset_classifier_never_sees_its_held_out_classes():
-    profile = get_profile("smoke", pretrain_steps=1)
-    model, ids = cg.subset_classifier(profile, "minus_tens1", progress=False)
+def test_subset_classifier_never_sees_its_held_out_classes(tmp_path, monkeypatch):
+    from ood_helpers import classifier as classifier_mod
+
+    monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))  # an empty cache: the first call must train
+    results = []
+    real_fit = classifier_mod.fit
+    monkeypatch.setattr(classifier_mod, "fit", lambda *a, **k: results.append(real_fit(*a, **k)) or results[-1])
+    seen_labels = []
+    real_loss = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy",
+                        lambda logits, y, *a, **k: seen_labels.append(y.clone()) or real_loss(logits, y, *a, **k))
+    profile = get_profile("smoke", pretrain_steps=2)
+    with count_training() as trained:
+        model, ids = cg.subset_classifier(profile, "minus_tens1", progress=False)
     assert ids.tolist() == [c for c in range(12) if c not in (10, 11)]
     assert model.fc.out_features == 10 and not model.training
-    again, _ = cg.subset_classifier(profile, "minus_tens1", progress=False)  # loaded from the cache
+    assert trained == {"steps": 2, "backward": 2}  # 120 images, batches of 32: one backward a step
+    assert (results[0].resumed_from, results[0].step) == (0, 2)
+    # labels are positions in ids (0..9): classes 10 and 11 never reach the loss
+    assert len(seen_labels) == 2 and all(0 <= int(y.min()) and int(y.max()) <= 9 for y in seen_labels)
+
+    with count_training() as trained:
+        again, _ = cg.subset_classifier(profile, "minus_tens1", progress=False)
+    # loaded from the cache: no backward pass, no optimizer step, fit started at its last step
+    assert trained == {"steps": 0, "backward": 0}
+    assert (results[1].resumed_from, results[1].step) == (2, 2) and len(seen_labels) == 2
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="unknown class subset 'minus_cats'"):
         cg.subset_classifier(profile, "minus_cats")

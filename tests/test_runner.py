@@ -221,3 +221,35 @@ def test_a_profile_that_cannot_run_here_is_refused_before_any_notebook(tmp_path,
         run.run_all("smoke", notebooks, overrides={"world_size": many, "batch_size": 32 * many,
                                                    "set_batch_size": 4 * many})
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        # before validation this ran notebook 04 until "need at least one array to concatenate"
+        (["--only", "04", "-p", "trials", "-3"], "profile 'smoke': trials must be an int >= 1, got -3"),
+        (["--only", "04", "--set", "trials=-3"], "profile 'smoke': trials must be an int >= 1, got -3"),
+        (["--only", "03", "-p", "set_size", "9"], "profile 'smoke': set_size=9 does not fit per_class=(12, 8, 8)"),
+        (["--only", "05", "--set", "eval_ranges=1,3"], "eval_ranges=(1, 3) reaches 3 test classes but class_split=(8, 2, 2)"),
+        (["--only", "04", "--set", "class_split=8,2,1"], "eval_ranges=(1, 2) reaches 2 test classes but class_split=(8, 2, 1)"),
+    ],
+)
+def test_an_inconsistent_profile_exits_2_before_any_notebook(monkeypatch, capsys, args, message):
+    monkeypatch.setattr(run, "run_notebook", lambda *a, **k: pytest.fail("no notebook should run"))
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(["--profile", "smoke", "--no-progress", *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_parameter_naming_a_profile_field_is_checked_like_set(monkeypatch):
+    calls = []
+    monkeypatch.setattr(run, "run_notebook", lambda nb, out, params, **k: calls.append(params) or
+                        run.NotebookResult(nb.name, "ok", 0.01, str(out)))
+    notebooks = run.select_notebooks(run.find_notebooks(), only=["04"])
+    run.run_all("smoke", notebooks, {"trials": 0}, progress=False, log=lambda *a, **k: None)  # 0: the profile's value
+    run.run_all("smoke", notebooks, {"trials": 3}, progress=False, log=lambda *a, **k: None)
+    assert [c["trials"] for c in calls] == [0, 3]
+    with pytest.raises(ValueError, match="trials must be an int >= 1, got -1"):
+        run.run_all("smoke", notebooks, {"trials": -1}, progress=False, log=lambda *a, **k: None)
+    assert len(calls) == 2

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ood_helpers.artifacts import ConfigMismatchError, CorruptArtifactError
 from ood_helpers.train import best_path_for, fit, history_path_for, load_best, read_history
@@ -152,6 +155,39 @@ def test_bad_arguments(tmp_path):
 # ===== the cached classifier and homogeneity models =====
 
 
+@contextlib.contextmanager
+def count_training():
+    """{"steps": optimizer steps, "backward": backward passes} made inside the block, by any optimizer
+    and any tensor: a run loaded from its checkpoint makes neither, a deterministic retrain makes both."""
+    counts = {"steps": 0, "backward": 0}
+    real_backward = torch.Tensor.backward
+
+    def backward(self, *args, **kwargs):
+        counts["backward"] += 1
+        return real_backward(self, *args, **kwargs)
+
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: counts.__setitem__("steps", counts["steps"] + 1))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(torch.Tensor, "backward", backward)
+            yield counts
+    finally:
+        handle.remove()
+
+
+def recording_fit(monkeypatch, module):
+    """Wraps ``module.fit`` so every FitResult it returns is appended to the returned list."""
+    results = []
+    real_fit = module.fit
+
+    def wrapper(*args, **kwargs):
+        results.append(real_fit(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(module, "fit", wrapper)
+    return results
+
+
 def tiny_imageset(n_per_class=6, classes=3):
     from ood_helpers.data import ImageSet
 
@@ -165,20 +201,32 @@ def test_train_classifier_is_cached_by_config(tmp_path, monkeypatch):
     from ood_helpers import classifier as classifier_mod
     from ood_helpers.profiles import get_profile
 
+    from ood_helpers.artifacts import cache_path
+
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
     profile = get_profile("smoke", pretrain_steps=3, batch_size=8)
-    ds = tiny_imageset()
-    first = classifier_mod.train_classifier(profile, ds, seed=1, progress=False)
+    ds = tiny_imageset()  # 18 images: one micro-batch of 8 a step
+    results = recording_fit(monkeypatch, classifier_mod)
+    with count_training() as trained:
+        first = classifier_mod.train_classifier(profile, ds, seed=1, progress=False)
     assert not first.training and first.fc.out_features == 3
+    assert trained == {"steps": 3, "backward": 3}  # the counters see a real run
+    assert (results[0].resumed_from, results[0].step) == (0, 3)
+    ckpt = cache_path(profile.name, "classifier", first.cache_key, ".pt")
+    stamp = ckpt.stat().st_mtime_ns, ckpt.read_bytes()
 
-    calls = []
-    real_fit = classifier_mod.fit
-    monkeypatch.setattr(classifier_mod, "fit", lambda *a, **k: calls.append(k["ckpt_path"]) or real_fit(*a, **k))
-    again = classifier_mod.train_classifier(profile, ds, seed=1, progress=False)
+    with count_training() as trained:
+        again = classifier_mod.train_classifier(profile, ds, seed=1, progress=False)
+    # loaded, not retrained: no backward pass, no optimizer step, fit started at its last step, file untouched
+    assert trained == {"steps": 0, "backward": 0}
+    assert (results[1].resumed_from, results[1].step, results[1].seconds) == (3, 3, 0.0)
+    assert (ckpt.stat().st_mtime_ns, ckpt.read_bytes()) == stamp
     assert again.cache_key == first.cache_key
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
-    # another seed is another network, under another key
-    other = classifier_mod.train_classifier(profile, ds, seed=2, progress=False)
+    # another seed is another network, under another key, and is trained
+    with count_training() as trained:
+        other = classifier_mod.train_classifier(profile, ds, seed=2, progress=False)
+    assert trained == {"steps": 3, "backward": 3}
     assert other.cache_key != first.cache_key
     assert not torch.equal(other.fc.weight, first.fc.weight)
 
@@ -191,7 +239,10 @@ def test_homogeneity_model_keeps_best_unseen_step(tmp_path, monkeypatch):
 
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
     profile = get_profile("smoke", pretrain_steps=2, homogeneity_steps=4, eval_every=2)
-    model, history = get_homogeneity_model(profile, 2, progress=False)
+    with count_training() as trained:
+        model, history = get_homogeneity_model(profile, 2, progress=False)
+    # 2 classifier steps (96 seen-class images, batches of 32) + 4 homogeneity steps of 4 sets, one backward each
+    assert trained == {"steps": 6, "backward": 6}
     assert history["step"] == [0, 2, 4]
     best = int(np.argmax(history["val_unseen_acc"]))  # first maximum wins ties
     assert history["best_step"] == history["step"][best]
@@ -200,6 +251,12 @@ def test_homogeneity_model_keeps_best_unseen_step(tmp_path, monkeypatch):
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in stored["model"].items())
     summary = overfitting_summary(history)
     assert summary["unseen_best"] == pytest.approx(100 * max(history["val_unseen_acc"]))
+    # asked again, the classifier and the homogeneity model come from their checkpoints: nothing trains
+    with count_training() as trained:
+        again, history_again = get_homogeneity_model(profile, 2, progress=False)
+    assert trained == {"steps": 0, "backward": 0}
+    assert history_again == history and again.cache_key == model.cache_key
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
     with pytest.raises(ValueError, match="variant must be 1"):
         get_homogeneity_model(profile, 3)
 
