@@ -8,10 +8,12 @@ an interrupted run never leaves half a file behind or clobbers an older good one
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -98,9 +100,48 @@ def canonical_json(obj: Any) -> str:
 
 def config_hash(*parts: Any) -> str:
     """16 hex digits hashing ``parts`` (config dicts, profiles, strings, data fingerprints) and
-    the ood_helpers version, so a changed config or code version never reuses a stale cache."""
+    the ood_helpers version. Configs of cached artifacts carry a ``code_fingerprint`` of the
+    modules that made them, so a code change never reuses a stale cache."""
     text = canonical_json({"ood_helpers": __version__, "parts": list(parts)})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _module_source(name: str) -> str:
+    """Source text of ``ood_helpers.<name>`` (e.g. "losses.homogeneity"), read from its file."""
+    spec = importlib.util.find_spec(f"{__package__}.{name}")
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise ValueError(f"no module ood_helpers.{name} with a .py source; name modules like 'train' or 'models.resnet'")
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@functools.lru_cache(maxsize=None)
+def _module_code_hash(name: str, source: str) -> str:
+    tree = _strip_docstrings(ast.parse(source, filename=name))
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode("utf-8")).hexdigest()
+
+
+def code_fingerprint(*module_names: str) -> str:
+    """16 hex digits of the code of the named ood_helpers modules ("train", "models.homogeneity").
+
+    Hashes each module's syntax tree without docstrings and comments: editing a comment or a
+    docstring keeps every cache, any change to code (a loss, a sampler, a default) makes a new
+    key. Put it in the config of every cached artifact, naming the modules that made it. The
+    tree's text can change between Python minor versions, so a new Python retrains too.
+    """
+    if not module_names:
+        raise ValueError("name at least one module, e.g. code_fingerprint('train', 'models.resnet')")
+    hashes = {name: _module_code_hash(name, _module_source(name)) for name in sorted(set(module_names))}
+    return hashlib.sha256(canonical_json(hashes).encode("utf-8")).hexdigest()[:16]
 
 
 def cache_path(profile: Any, kind: str, key: str, suffix: str = ".pt") -> Path:

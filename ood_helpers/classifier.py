@@ -26,10 +26,16 @@ def training_recipe(profile: Profile, imageset) -> str:
     return recipe_for(profile.augmentation, getattr(imageset, "name", ""), int(imageset[0][0].shape[0]))
 
 
+# The modules whose code makes a classifier: an edit to any of them retrains (artifacts.code_fingerprint).
+CLASSIFIER_CODE = ("classifier", "train", "models.resnet", "data.loading", "data.transforms")
+
+
 def classifier_config(profile: Profile, imageset, *, seed: int, key_extra: Any = None) -> dict:
     """Everything that determines a trained classifier: the config its checkpoint is keyed by."""
     return {
         "kind": "resnet18-classifier",
+        "code": artifacts.code_fingerprint(*CLASSIFIER_CODE),
+        "amp": bool(profile.amp and resolve_device(profile).startswith("cuda")),  # fit uses amp on CUDA only
         "data": imageset.fingerprint(),
         "num_classes": len(imageset.classes),
         "image_shape": list(imageset[0][0].shape),

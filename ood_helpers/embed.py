@@ -113,10 +113,10 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
         return encode_dataset(None, imageset)
     module = encoder if isinstance(encoder, nn.Module) else getattr(encoder, "encoder", None)
     weights = weights_fingerprint(module) if isinstance(module, nn.Module) else "no-weights"
-    cache_key = artifacts.config_hash({"kind": "embeddings", "model_key": key, "weights": weights,
-                                       "data": imageset.fingerprint()})
+    expect = {"model_key": key, "weights": weights, "data": imageset.fingerprint(),
+              "code": artifacts.code_fingerprint("embed", "data.loading", "data.transforms")}
+    cache_key = artifacts.config_hash({"kind": "embeddings", **expect})
     path = artifacts.cache_path(profile.name, "embeddings", cache_key, ".pt")
-    expect = {"model_key": key, "weights": weights, "data": imageset.fingerprint()}
     if path.exists():
         return artifacts.load_torch(path, expect_config=expect)["embeddings"]
     from .data.loading import LoaderSettings

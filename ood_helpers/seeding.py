@@ -1,8 +1,10 @@
-"""One seed per trial: Python, NumPy and torch generators set together."""
+"""One seed per trial: Python, NumPy and torch generators set together; bit-identical CPU training."""
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -30,3 +32,27 @@ def trial_seed(base_seed: int, trial: int) -> int:
     if trial < 0:
         raise ValueError(f"trial must be >= 0, got {trial}")
     return int(base_seed) * 1000 + int(trial)
+
+
+@contextlib.contextmanager
+def deterministic_on_cpu(device) -> Iterator[None]:
+    """Within the block, torch picks deterministic kernels when ``device`` is the CPU.
+
+    oneDNN's default kernels (e.g. the backward of the Transformer's linear layers) may sum in
+    a thread-dependent order, so two identical CPU runs drifted apart in the last bits and then
+    in their best step; ``torch.use_deterministic_algorithms`` removes that at no measured cost.
+    On CUDA the setting would need ``CUBLAS_WORKSPACE_CONFIG`` and slower kernels, so GPU runs
+    stay fast and are reproducible only up to floating-point order. The previous setting is restored.
+    """
+    import torch
+
+    if not str(device).startswith("cpu"):
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=warn_only)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from . import artifacts
 from .data.loading import MicroBatch, Step
+from .seeding import deterministic_on_cpu
 
 
 @dataclass
@@ -261,7 +262,7 @@ def fit(
     step_iter = steps_from(step) if steps_from is not None else legacy_steps(step)
     rng_devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
     try:
-        with torch.random.fork_rng(devices=rng_devices, enabled=seed is not None):
+        with torch.random.fork_rng(devices=rng_devices, enabled=seed is not None), deterministic_on_cpu(device):
             while step < steps:
                 this = next(step_iter)
                 optimizer.zero_grad(set_to_none=True)

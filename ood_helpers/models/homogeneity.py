@@ -47,6 +47,10 @@ class HomogeneityModel(nn.Module):
         )
         self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, 1)
+        # every architecture choice, for the cache key of a trained model
+        self.architecture = {"embed_dim": embed_dim, "layers": layers, "heads": heads, "head_dim": head_dim,
+                             "marker_dim": marker_dim, "ffn_dim": 4 * d_model, "dropout": dropout,
+                             "norm_first": False, "activation": "relu"}
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Embeddings [N, D] of images [N, C, H, W]."""
