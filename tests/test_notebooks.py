@@ -1,15 +1,22 @@
 """Every notebook in notebooks/ (picked up automatically, in name order): a papermill
-parameters cell with `profile` and `overrides`, committed clean, and an execution in the smoke profile.
-Notebooks run in order in one session, so later ones reuse the caches of earlier ones."""
+parameters cell with `profile` and `overrides`, committed clean, and an execution in the smoke profile
+whose written tables (figures/smoke/*.csv, read back from disk) hold one row per expected method and
+values in range. Each notebook runs once (module fixture ``smoke_run``), in name order, so later ones
+reuse the caches of earlier ones."""
 
 import ast
+import importlib
+import time
+from collections import Counter
 
 import nbformat
+import numpy as np
+import pandas as pd
 import papermill
 import pytest
 
 from ood_helpers import paths, run
-from ood_helpers.profiles import PROFILES
+from ood_helpers.profiles import PROFILES, get_profile
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
@@ -62,14 +69,306 @@ def test_committed_clean(notebook):
     assert len(tagged) == 1, f"{notebook.name}: expected one cell tagged 'parameters', found {len(tagged)}"
 
 
+@pytest.fixture(scope="module")
+def smoke_run(ood_dirs):
+    """``execute(notebook) -> (result, error, started_ns)``: runs the notebook in the smoke profile the
+    first time it is asked for, then hands back the same outcome (the execution and the table tests
+    share one run). The output roots are already in os.environ (conftest), which the kernel inherits."""
+    done = {}
+
+    def execute(notebook):
+        if notebook not in done:
+            output = ood_dirs["runs"] / "smoke" / notebook.name
+            started = time.time_ns()
+            try:
+                result = run.run_notebook(notebook, output, {"profile": "smoke"}, timeout=SMOKE_CELL_TIMEOUT,
+                                          progress=False)
+                done[notebook] = (result, None, started)
+            except run.NotebookFailed as err:
+                done[notebook] = (None, err, started)
+        return done[notebook]
+
+    return execute
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
-def test_executes_in_smoke_profile(notebook, ood_dirs):
-    # The output roots are already in os.environ (conftest), which the papermill kernel inherits.
-    output = ood_dirs["runs"] / "smoke" / notebook.name
-    try:
-        result = run.run_notebook(notebook, output, {"profile": "smoke"}, timeout=SMOKE_CELL_TIMEOUT, progress=False)
-    except run.NotebookFailed as err:
-        pytest.fail(str(err), pytrace=False)
-    assert output.is_file()
+def test_executes_in_smoke_profile(notebook, smoke_run, ood_dirs):
+    result, error, _ = smoke_run(notebook)
+    if error is not None:
+        pytest.fail(str(error), pytrace=False)
+    assert (ood_dirs["runs"] / "smoke" / notebook.name).is_file()
     print(f"{notebook.name}: {result.seconds:.1f} s")
+
+
+# ===== the tables each notebook writes, read back from figures/smoke =====
+
+
+def _constants(names, modules):
+    """The named constants from the first of ``modules`` defining all of them (method names are
+    moving between modules; any home will do)."""
+    for module in modules:
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            continue
+        if all(hasattr(found, n) for n in names):
+            return [getattr(found, n) for n in names]
+    pytest.fail(f"none of {modules} defines {names}; update the table checks of tests/test_notebooks.py")
+
+
+CLASSIFICATION_MODULES = ("ood_helpers.evaluate.paper_values", "ood_helpers.evaluate.classification")
+CLUSTERING_MODULES = ("ood_helpers.evaluate.paper_values", "ood_helpers.evaluate.clustering")
+
+
+class Tables:
+    """The CSV tables one notebook run wrote, each checked to come from this run."""
+
+    def __init__(self, folder, started_ns, notebook):
+        self.folder, self.started_ns, self.notebook = folder, started_ns, notebook
+
+    def __call__(self, name: str) -> pd.DataFrame:
+        path = self.folder / f"{name}.csv"
+        assert path.is_file(), f"{self.notebook}: {name}.csv was not written to {self.folder}"
+        # 1 s of slack for the file system's coarse clock; an older file is a leftover, not this run's
+        assert path.stat().st_mtime_ns >= self.started_ns - 10**9, f"{path} is older than the run of {self.notebook}"
+        # a trials_table summary (<table>_summary.csv) shares its table's sidecar
+        sidecars = [self.folder / f"{name}.json", self.folder / f"{name.removesuffix('_summary')}.json"]
+        assert any(f.is_file() for f in sidecars), f"{self.notebook}: {name}.csv has no JSON sidecar"
+        return pd.read_csv(path)
+
+
+def one_row_each(df, keys, expected, where):
+    """``df`` has exactly one row per tuple of ``expected`` in its ``keys`` columns, and no other row."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    got = Counter(tuple(str(v) for v in row) for row in df[keys].itertuples(index=False))
+    want = Counter(tuple(str(v) for v in (e if isinstance(e, tuple) else (e,))) for e in expected)
+    missing, extra = sorted(want - got), sorted(got - want)
+    assert not missing and not extra, f"{where}: rows by {keys} missing {missing}, unexpected or repeated {extra}"
+
+
+def in_range(df, column, low, high, where):
+    """Every value of ``column`` is a number (no NaN) within [low, high]."""
+    values = pd.to_numeric(df[column], errors="coerce")
+    bad = df[values.isna() | (values < low) | (values > high)]
+    assert bad.empty, f"{where}: {column!r} not a number in [{low}, {high}]:\n{bad.to_string()}"
+
+
+def positive_ints(df, column, where):
+    values = pd.to_numeric(df[column], errors="coerce")
+    ok = values.notna() & (values >= 1) & (values == values.round())
+    assert ok.all(), f"{where}: {column!r} must hold positive counts:\n{df[~ok].to_string()}"
+
+
+def check_summary(summary, keys, expected, trials, low, high, where):
+    """A ``tables.trials_table`` summary: one row per expected key, means within [low, high], ``n`` =
+    the trials behind each mean and a finite std >= 0 when there are several."""
+    one_row_each(summary, keys, expected, where)
+    in_range(summary, "mean", low, high, where)
+    assert (summary["n"] == trials).all(), f"{where}: every mean should average {trials} trial(s):\n{summary}"
+    if trials > 1:
+        in_range(summary, "std", 0, high - low, where)
+
+
+def check_means_of_trials(summary, trials_df, keys, value, scale, where):
+    """Each summary mean equals ``scale`` x the mean of its rows in the raw per-trial records."""
+    recomputed = trials_df.groupby(keys)[value].mean() * scale
+    for _, row in summary.iterrows():
+        key = tuple(row[k] for k in keys) if len(keys) > 1 else row[keys[0]]
+        assert row["mean"] == pytest.approx(recomputed.loc[key], abs=1e-6), f"{where}: mean of {key}"
+
+
+def range_names(p):
+    seen, val, test = p.class_split
+    c = p.num_classes
+    return {"seen": f"1-{seen}", "val": f"{seen + 1}-{seen + val}", "test": f"{seen + val + 1}-{c}", "all": f"1-{c}"}
+
+
+def check_00(p, table):
+    sizes = table("dataset_sizes")
+    datasets = list(dict.fromkeys([p.many_class, *p.ood_datasets, *p.noise_datasets]))
+    one_row_each(sizes, ["dataset", "split"], [(d, s) for d in datasets for s in ("train", "val", "test")], "dataset_sizes")
+    positive_ints(sizes, "images", "dataset_sizes")
+    positive_ints(sizes, "classes", "dataset_sizes")
+    many = sizes[sizes["dataset"] == p.many_class].set_index("split")
+    for split, n in zip(("train", "val", "test"), p.per_class):
+        assert many.loc[split, "classes"] == p.num_classes, f"{p.many_class} {split}: classes"
+        assert many.loc[split, "images"] == n * p.num_classes, f"{p.many_class} {split}: {n} images a class"
+
+    splits = table("class_splits")
+    assert splits["position"].tolist() == list(range(1, p.num_classes + 1))
+    # the paper's rule (appendix A.2): numpy.random.seed(0); rand(C).argsort()
+    assert splits["class id"].tolist() == np.random.RandomState(0).rand(p.num_classes).argsort().tolist()
+    seen, val, test = p.class_split
+    assert splits["range"].tolist() == ["seen"] * seen + ["val"] * val + ["test"] * test
+
+    protocol = table("class_split_protocol").set_index("setting")
+    ours = protocol[f"ours ({p.name})"]
+    names = range_names(p)
+    assert ours["training classes"] == names["seen"]
+    assert ours["validation classes"].startswith(names["val"]) and ours["test classes"].startswith(names["test"])
+
+
+def check_01(p, table):
+    (image,) = _constants(["IMAGE"], ("ood_helpers.evaluate.attribution_similarity", "ood_helpers.attribution"))
+    groups = {"tens": lambda c: c // 10, "units": lambda c: c % 10}
+    classifiers = table("table_gbp_classifiers")
+    subsets = classifiers["classifier"].tolist()
+    assert subsets[:2] == ["all", "random80"] and len(subsets) == 4, subsets
+    expected_counts = {"all": p.num_classes, "random80": p.class_split[0]}
+    for name in subsets[2:]:  # "minus_tens1": every class whose tens digit is 1 left out
+        position, digit = name.removeprefix("minus_")[:-1], int(name[-1])
+        expected_counts[name] = sum(groups[position](c) != digit for c in range(p.num_classes))
+    assert dict(zip(subsets, classifiers["trained classes"])) == expected_counts
+    in_range(classifiers, "test top-1, trained classes (%)", 0, 100, "table_gbp_classifiers")
+
+    images = ["random80", *subsets[2:]]
+    comparisons = ["subset model", "all classes, other seed", "untrained", image]
+    keys = [(c, i) for i in images for c in comparisons]
+    summary = table("table_gbp_similarity_summary")
+    check_summary(summary, ["comparison", "images"], keys, p.trials, -1, 1, "table_gbp_similarity_summary")
+    trials = table("table_gbp_similarity_trials")
+    one_row_each(trials, ["comparison", "images", "trial"], [(*k, t) for k in keys for t in range(p.trials)],
+                 "table_gbp_similarity_trials")
+    in_range(trials, "spearman", -1, 1, "table_gbp_similarity_trials")
+    positive_ints(trials, "n_images", "table_gbp_similarity_trials")
+    check_means_of_trials(summary, trials, ["comparison", "images"], "spearman", 1, "table_gbp_similarity")
+    one_row_each(table("table_gbp_similarity"), "comparison", comparisons, "table_gbp_similarity")
+
+    position = table("table_gbp_similarity_position").set_index("images")
+    assert sorted(position.index) == sorted(images)
+    means = summary.set_index(["comparison", "images"])["mean"]
+    for img in images:
+        for column, comparison in (("subset model", "subset model"), ("ceiling", "all classes, other seed"),
+                                   ("floor", "untrained")):
+            assert position.loc[img, column] == pytest.approx(means[(comparison, img)], abs=6e-4), (img, column)
+
+
+def check_02(p, table):
+    m_all, m_seen = _constants(["M_ALL", "M_SEEN"], CLASSIFICATION_MODULES)
+    names = range_names(p)
+    order = [names[r] for r in ("seen", "val", "test", "all")]
+    metrics = ("top-1", "top-5")
+    keys = [(m_seen, m, names["seen"]) for m in metrics] + [(m_all, m, r) for m in metrics for r in order]
+    summary = table("table_pretrain_accuracy_summary")
+    check_summary(summary, ["network", "metric", "range"], keys, 1, 0, 100, "table_pretrain_accuracy_summary")
+    one_row_each(table("table_pretrain_accuracy"), ["network", "metric"],
+                 [(n, m) for n in (m_seen, m_all) for m in metrics], "table_pretrain_accuracy")
+    acc = summary.set_index(["network", "metric", "range"])["mean"]
+    for net, ranges in ((m_seen, [names["seen"]]), (m_all, order)):
+        for r in ranges:
+            assert acc[(net, "top-1", r)] <= acc[(net, "top-5", r)] + 1e-9, (net, r)
+    # every test image counts once: the whole range is the image-weighted mean of its three parts
+    for metric in metrics:
+        parts = [acc[(m_all, metric, names[r])] for r in ("seen", "val", "test")]
+        assert acc[(m_all, metric, names["all"])] == pytest.approx(np.average(parts, weights=p.class_split), abs=1e-6)
+
+
+def check_03(p, table):
+    summary = table("fig2_overfitting_summary")
+    one_row_each(summary, "variant", [1, 2], "fig2_overfitting_summary")
+    evals = set(range(0, p.homogeneity_steps + 1, p.eval_every)) | {p.homogeneity_steps}
+    assert (summary["last_step"] == p.homogeneity_steps).all()
+    assert set(summary["best_step"]) <= evals, summary["best_step"].tolist()
+    for column in ("unseen_start", "unseen_best", "unseen_end", "seen_start", "seen_at_best", "seen_end"):
+        in_range(summary, column, 0, 100, "fig2_overfitting_summary")
+    in_range(summary, "noise_margin", 1e-9, 100, "fig2_overfitting_summary")
+    # the table is rounded to 2 decimals: differences agree within 0.01
+    assert np.allclose(summary["unseen_drop_after_best"], summary["unseen_best"] - summary["unseen_end"], atol=0.011)
+    assert np.allclose(summary["seen_gain_after_best"], summary["seen_end"] - summary["seen_at_best"], atol=0.011)
+    assert (summary["unseen_best"] >= summary[["unseen_start", "unseen_end"]].max(axis=1) - 0.011).all()
+
+
+def check_04(p, table):
+    m_all, m_seen, m_own, nn, m_hom = _constants(["M_ALL", "M_SEEN", "M_OWN", "NN_METHODS", "M_HOM"],
+                                                CLASSIFICATION_MODULES)
+    names = range_names(p)
+    order = [names[r] for r in ("seen", "val", "test", "all")]
+    metrics = ("top-1", "top-5")
+    methods1 = [m_all, m_seen, *nn, m_hom]
+    keys1 = [(m, k, r) for m in methods1 for k in metrics for r in (order if m != m_seen else order[:1])]
+    t1 = table("table1_ood_classification_summary")
+    check_summary(t1, ["method", "metric", "range"], keys1, p.trials, 0, 100, "table1 summary")
+    one_row_each(table("table1_ood_classification"), "method", methods1, "table1")
+    t1_trials = table("table1_ood_classification_trials")
+    one_row_each(t1_trials, ["method", "metric", "range", "trial"],
+                 [(*k, t) for k in keys1 for t in range(p.trials)], "table1 trials")
+    in_range(t1_trials, "accuracy", 0, 1, "table1 trials")
+    check_means_of_trials(t1, t1_trials, ["method", "metric", "range"], "accuracy", 100, "table1")
+    # every class sends min(queries_per_class, its test images) queries: "all" is their class-weighted mean
+    per_class = min(p.queries_per_class, p.per_class[2] or p.queries_per_class)
+    acc = t1_trials.set_index(["method", "metric", "range", "trial"])["accuracy"]
+    for m in (m_all, *nn, m_hom):
+        for k in metrics:
+            for t in range(p.trials):
+                parts = [acc[(m, k, names[r], t)] for r in ("seen", "val", "test")]
+                assert acc[(m, k, names["all"], t)] == pytest.approx(
+                    np.average(parts, weights=[c * per_class for c in p.class_split]), abs=1e-9), (m, k, t)
+
+    first = sum(p.class_split[:2]) + 1
+    ranges2 = [f"{first}-{first + n - 1}" for n in p.eval_ranges]
+    methods2 = [m_all, *nn, m_hom]
+    t2 = table("table2_ood_classification_ranges_summary")
+    check_summary(t2, ["method", "range"], [(m, r) for m in methods2 for r in ranges2], p.trials, 0, 100, "table2 summary")
+    one_row_each(table("table2_ood_classification_ranges"), "method", methods2, "table2")
+    for n, label in zip(p.eval_ranges, ranges2):
+        if n == 1:  # one candidate class: every query is right
+            assert (t2.loc[t2["range"] == label, "mean"] == 100).all(), t2
+
+    methods3 = [m_own, *nn, m_hom]
+    t3 = table("table3_ood_datasets_summary")
+    check_summary(t3, ["method", "dataset"], [(m, d) for m in methods3 for d in p.ood_datasets], p.trials, 0, 100,
+                  "table3 summary")
+    one_row_each(table("table3_ood_datasets"), "method", methods3, "table3")
+    t3_trials = table("table3_ood_datasets_trials")
+    in_range(t3_trials, "accuracy", 0, 1, "table3 trials")
+    check_means_of_trials(t3, t3_trials, ["method", "dataset"], "accuracy", 100, "table3")
+
+
+def check_05(p, table):
+    kmeans, features, greedy, agglomerative = _constants(
+        ["KMEANS_ROW", "FEATURE_ROWS", "GREEDY_ROW", "AGGLOMERATIVE_ROW"], CLUSTERING_MODULES)
+    methods = [kmeans, *features.values(), greedy, agglomerative]
+    labels = {n: f"{n} class" if n == 1 else f"{n} classes" for n in p.eval_ranges}
+    keys = [(m, labels[n]) for m in methods for n in p.eval_ranges]
+    summary = table("table4_ood_clustering_summary")
+    check_summary(summary, ["method", "classes"], keys, p.trials, 0, 100, "table4 summary")
+    one_row_each(table("table4_ood_clustering"), "method", methods, "table4")
+    trials = table("table4_ood_clustering_trials")
+    one_row_each(trials, ["method", "classes", "trial"], [(*k, t) for k in keys for t in range(p.trials)], "table4 trials")
+    in_range(trials, "accuracy", 0, 100, "table4 trials")
+    in_range(trials, "largest_cluster", 1e-9, 1, "table4 trials")
+    positive_ints(trials, "n_clusters", "table4 trials")
+    assert (trials["n_classes"].map(labels) == trials["classes"]).all()
+    samples = trials["n_classes"] * p.per_class[2]
+    assert (trials["n_clusters"] <= samples).all() and (trials["largest_cluster"] * samples >= 1 - 1e-9).all()
+    one_class = trials[trials["n_classes"] == 1]  # eq. 2 with one class: the share of the largest cluster
+    assert np.allclose(one_class["accuracy"], 100 * one_class["largest_cluster"]), one_class
+    check_means_of_trials(summary, trials, ["method", "classes"], "accuracy", 1, "table4")
+
+    counts = table("table4_cluster_counts").set_index("method")
+    assert sorted(counts.index) == sorted(["true classes", *methods])
+    for n in p.eval_ranges:
+        assert counts.loc["true classes", f"{labels[n]}: clusters"] == f"{n:.1f} ± 0.0"
+
+
+TABLE_CHECKS = {
+    "00_data_and_splits": check_00,
+    "01_guided_backprop": check_01,
+    "02_pretrain_classifiers": check_02,
+    "03_class_homogeneity": check_03,
+    "04_ood_classification": check_04,
+    "05_ood_clustering": check_05,
+}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_smoke_tables_hold_every_method_in_range(notebook, smoke_run, ood_dirs):
+    assert notebook.stem in TABLE_CHECKS, (
+        f"{notebook.name} has no table checks: add the tables it writes and their expected rows to TABLE_CHECKS")
+    _, error, started = smoke_run(notebook)
+    if error is not None:
+        pytest.fail(f"{notebook.name} failed, so its tables cannot be checked (see test_executes_in_smoke_profile)",
+                    pytrace=False)
+    TABLE_CHECKS[notebook.stem](get_profile("smoke"), Tables(ood_dirs["figures"] / "smoke", started, notebook.name))
