@@ -15,7 +15,8 @@ from .classifier import train_classifier
 from .data import class_split, load_dataset, many_class_split, select_classes, test_ranges
 from .embed import embed_dataset
 from .evaluate.classification import M_ALL, M_SEEN, Models
-from .evaluate.clustering import ClusteringInputs, model_scorer
+from .evaluate.clustering import ClusteringInputs
+from .evaluate.pair_matrix import model_scorer
 from .models import encoder_from_classifier
 from .pipeline import get_classifier, get_homogeneity_model
 from .profiles import resolve_device
@@ -86,4 +87,5 @@ def load_clustering_inputs(profile, *, progress: bool = True) -> ClusteringInput
         emb=features["fine-tuned"].to(device),
         score_sets=model_scorer(model),
         history=history,
+        model_key=model.cache_key,
     )

@@ -11,6 +11,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from ..evaluate.cluster_metrics import matched_clusters
+from ..evaluate.embedding_clustering import tsne_2020
 from .style import PALETTE, use_style
 
 METHODS = ("tsne", "umap")
@@ -19,24 +20,20 @@ MAX_LEGEND = 20  # more labels than this and the legend would hide the points
 
 
 def embed_2d(x, method: str, *, seed: int) -> np.ndarray:
-    """[N, 2] coordinates of rows of ``x`` by t-SNE (perplexity min(30, N - 1)) or UMAP (n_neighbors min(15, N - 1))."""
+    """[N, 2] coordinates of rows of ``x`` by t-SNE (``evaluate.embedding_clustering.tsne_2020``: the
+    paper's 2020 scikit-learn defaults, perplexity min(30, N - 1)) or UMAP (n_neighbors min(15, N - 1))."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().float().numpy()
-    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
     n = len(x)
     if n < 3:
         raise ValueError(f"a 2-D map needs at least 3 samples, got {n}")
     if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        from threadpoolctl import threadpool_limits
-
-        tsne = TSNE(n_components=2, perplexity=float(min(30, n - 1)), init="pca", random_state=seed)
-        with threadpool_limits(1):  # OpenMP/BLAS threads spin on shared cores: see evaluate.clustering
-            return tsne.fit_transform(x)
+        return tsne_2020(x, seed=seed)  # in float64, as Table 4's t-SNE: the map depends on the dtype
     import umap
+
+    x = np.asarray(x, dtype=np.float32).reshape(n, -1)
 
     # spectral initialisation needs more points than neighbours; tiny sets start at random
     init = "spectral" if n > 20 else "random"
