@@ -13,6 +13,7 @@ says nothing useful:
 
     python benchmarks/bench_clustering.py --sizes 100 200 500 1000 --rule oracle collapse
     python benchmarks/bench_clustering.py --tsne   # DBSCAN clusters, learning rate 'auto' vs 200
+    python benchmarks/bench_clustering.py --tsne-profile quick   # the same on Table 4's real features
 """
 
 from __future__ import annotations
@@ -110,6 +111,32 @@ def tsne_rows(sizes, classes_per: int, seeds: int) -> list[dict]:
     return rows
 
 
+def tsne_profile_rows(profile_name: str) -> list[dict]:
+    """Table 4's PCA + t-SNE + DBSCAN rows on a profile's real features (trained or loaded through
+    ``trained_models``), every range and trial, t-SNE learning rate 'auto' vs 200."""
+    from ood_helpers.evaluate.clustering import FEATURE_ROWS
+    from ood_helpers.seeding import trial_seed
+    from ood_helpers.trained_models import load_clustering_inputs
+
+    profile = get_profile(profile_name)
+    inputs = load_clustering_inputs(profile, progress=False)
+    rows = []
+    for name in FEATURE_ROWS:
+        params = embedding_clustering.DBSCAN_IMAGES if name == "images" else embedding_clustering.DBSCAN_EMBEDDINGS
+        for classes in inputs.ranges:
+            idx = np.flatnonzero(np.isin(inputs.labels, classes))
+            for lr in ("auto", 200.0):
+                for t in range(profile.trials):
+                    seed = trial_seed(profile.seed, t)
+                    coords = embedding_clustering.pca_tsne(inputs.features[name][idx], seed=seed, learning_rate=lr)
+                    pred = embedding_clustering.dbscan_labels(coords, **params)
+                    rows.append({"features": name, "samples": len(idx), "classes": len(classes),
+                                 "learning_rate": str(lr), "seed": seed, "clusters": len(np.unique(pred)),
+                                 "accuracy": clustering_accuracy(inputs.labels[idx], pred),
+                                 "map_width": float(np.ptp(coords, axis=0).mean())})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 500, 1000])
@@ -124,12 +151,15 @@ def main() -> None:
     parser.add_argument("--tsne", action="store_true",
                         help="instead of timing: DBSCAN clusters of blobs (20 samples a class) at --sizes, "
                              "t-SNE learning rate 'auto' vs 200, 3 seeds")
+    parser.add_argument("--tsne-profile", metavar="PROFILE",
+                        help="the same on the profile's real Table 4 features, every range and trial")
     args = parser.parse_args()
     import pandas as pd
 
-    if args.tsne:
-        df = pd.DataFrame(tsne_rows(args.sizes, 20, 3))
-        summary = df.groupby(["samples", "classes", "learning_rate"], sort=False)[["clusters", "accuracy", "map_width"]]
+    if args.tsne or args.tsne_profile:
+        df = pd.DataFrame(tsne_profile_rows(args.tsne_profile) if args.tsne_profile else tsne_rows(args.sizes, 20, 3))
+        keys = [k for k in ("features", "samples", "classes", "learning_rate") if k in df]
+        summary = df.groupby(keys, sort=False)[["clusters", "accuracy", "map_width"]]
         print()
         print(summary.mean().to_markdown(floatfmt=".1f"))
         return
