@@ -356,6 +356,9 @@ def test_clustering_trials_records_every_method_range_and_seed():
                 assert r["largest_cluster"] == pytest.approx(max(np.bincount(np.unique(p, return_inverse=True)[1])) / len(p))
     with pytest.raises(ValueError, match="features lack"):
         C.clustering_trials(labels, {"all": features["all"]}, emb, oracle, ranges, set_size=5, seeds=[0], progress=False)
+    with pytest.raises(ValueError, match="pair_logits must be"):
+        C.clustering_trials(labels, features, emb, oracle, ranges, set_size=5, seeds=[0], pair_logits=np.zeros((3, 3)),
+                            progress=False)
     with pytest.raises(ValueError, match="both profile and model_key"):
         C.clustering_trials(labels, features, emb, oracle, ranges, set_size=5, seeds=[0], profile="x", progress=False)
 

@@ -140,6 +140,10 @@ def clustering_trials(
     missing = sorted(set(FEATURE_ROWS) - set(features))
     if missing:
         raise ValueError(f"features lack {missing}; expected keys {sorted(FEATURE_ROWS)}")
+    if pair_logits is not None and np.shape(pair_logits) != (len(emb), len(emb)):
+        n = len(emb)
+        raise ValueError(f"pair_logits must be [N, N] = [{n}, {n}] (pairwise_homogeneity of emb), "
+                         f"got shape {np.shape(pair_logits)}")
     if (profile is None) != (model_key is None):
         raise ValueError("caching trials needs both profile and model_key (the homogeneity model's cache_key), "
                          f"got profile={profile!r}, model_key={model_key!r}")
