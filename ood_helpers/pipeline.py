@@ -18,6 +18,8 @@ from .data import class_split, many_class_split, range_labels, select_classes
 from .data.loading import EvalView, LoaderSettings, eval_loader, group_steps, rank_micro_ids, step_loader
 from .data.transforms import to_float
 from .embed import encode_dataset, encode_images
+from .head_pretraining import (EQ1_QUERIES_PER_CLASS, eq1_episodes, eval_set_count, pretrain_head, validation_metrics,
+                               validation_sets)
 from .losses import homogeneity_bce
 from .models import HomogeneityModel, encoder_from_classifier, feature_dim
 from .profiles import Profile, resolve_device
@@ -95,11 +97,6 @@ def classifier_accuracy(profile: Profile, model: torch.nn.Module, meta: dict) ->
 # ===== class homogeneity =====
 
 
-def eval_set_count(profile: Profile) -> int:
-    """Fixed validation sets per class group for Fig. 2 (between 32 and 1024)."""
-    return int(profile.extra.get("homogeneity_eval_sets", min(1024, max(32, 16 * profile.set_batch_size))))
-
-
 def encoder_lr(profile: Profile) -> float:
     """Learning rate of the pretrained ResNet inside the homogeneity model (the rest uses lr_homogeneity)."""
     return profile.lr_homogeneity_encoder or profile.lr_homogeneity
@@ -117,18 +114,27 @@ def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.op
     )
 
 
-def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int) -> dict:
-    """Everything that determines a trained homogeneity model: the key of its checkpoint."""
+# The modules whose code makes a homogeneity model: an edit to any of them retrains.
+HOMOGENEITY_CODE = ("pipeline", "head_pretraining", "train", "models.homogeneity", "models.resnet",
+                    "losses.homogeneity", "sampling", "data.loading", "data.transforms", "embed")
+
+
+def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int,
+                       architecture: dict | None = None, head_key: str | None = None) -> dict:
+    """Everything that determines a trained homogeneity model: the key of its checkpoint.
+    ``architecture``: ``HomogeneityModel.architecture``; ``head_key``: the config hash of the
+    pretrained head it starts from (None: trained jointly from the first step, as in the paper)."""
     return {
         "kind": "class-homogeneity",
+        "code": artifacts.code_fingerprint(*HOMOGENEITY_CODE),
+        "amp": bool(profile.amp and resolve_device(profile).startswith("cuda")),
+        "architecture": architecture,
+        "head": head_key,
         "variant": variant,
         "encoder": encoder_key,
         "train_data": train_fp,
         "val_data": val_fp,
         "k": profile.set_size,
-        "layers": profile.transformer_layers,
-        "heads": profile.transformer_heads,
-        "head_dim": profile.transformer_head_dim,
         "set_batch_size": profile.set_batch_size,
         "micro_batch_sets": profile.micro_batch_sets,
         "world_size": profile.world_size,
@@ -139,14 +145,9 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
         "betas": [0.9, 0.999],
         "eval_every": profile.eval_every,
         "eval_sets": eval_set_count(profile),
+        "eval_eq1_queries_per_class": EQ1_QUERIES_PER_CLASS,
         "seed": seed,
     }
-
-
-def set_accuracy(model: HomogeneityModel, emb: torch.Tensor, batch) -> float:
-    """Fraction of sets in ``batch`` (a SetBatch over the rows of ``emb``) judged right at position 0."""
-    probs = model.score_embeddings(batch.gather(emb), batch.lengths.to(emb.device))
-    return ((probs[:, 0] > 0.5).cpu() == (batch.targets > 0.5)).float().mean().item()
 
 
 def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progress: bool = True):
@@ -155,8 +156,10 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
 
     The encoder starts from the seen-class classifier; training uses sets of seen-class training
     images, validation fixed sets of held-out (val split) images of the seen classes and of the
-    unseen validation classes. History: lists "step", "train_loss", "val_seen_acc",
-    "val_unseen_acc" (fractions) and "best_step", "best_val_unseen_acc", "config", "key".
+    unseen validation classes. With ``profile.head_pretrain_steps`` the Transformer first trains
+    alone on cached embeddings (``head_pretraining``). History: lists "step", "train_loss",
+    "val_seen_acc", "val_unseen_acc", "val_unseen_eq1" (fractions), "head_history" (the head
+    stage's records) and "best_step", "best_val_unseen_acc", "config", "key".
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be 1 (k = {profile.set_size} images a set) or 2 (k_n uniform in 2..k), got {variant!r}")
@@ -168,26 +171,31 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
     k = profile.set_size
 
     train_sampler = HomogeneitySampler(train.targets.numpy(), k, variant, classes=split.seen)
-    eval_rng = np.random.default_rng([seed, variant, 1])
-    n_eval = eval_set_count(profile)
-    eval_batches = {
-        group: HomogeneitySampler(val.targets.numpy(), k, variant, classes=split.range(group)).sample(n_eval, eval_rng)
-        for group in ("seen", "val")
-    }
-    eval_positions = torch.unique(torch.cat([b.unique for b in eval_batches.values()]))
-
-    config = homogeneity_config(profile, variant, meta["key"], train.fingerprint(), val.fingerprint(), seed)
-    key = artifacts.config_hash(config)
-    ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
-    ctx = distributed.context()
-    distributed.train_elsewhere_unless_finished(profile, ckpt, config, profile.homogeneity_steps,
-                                                ["homogeneity", "--variant", str(variant), "--trial", str(trial)])
+    eval_batches = validation_sets(profile, variant, seed, val.targets.numpy())
+    episodes = eq1_episodes(profile, variant, seed, val.targets.numpy())
+    eval_positions = torch.unique(torch.cat([*(b.unique for b in eval_batches.values()),
+                                             torch.as_tensor(episodes.queries), torch.as_tensor(episodes.supports).flatten()]))
 
     torch.manual_seed(seed)
     model = HomogeneityModel(
         encoder_from_classifier(classifier), feature_dim(classifier),
         profile.transformer_layers, profile.transformer_heads, profile.transformer_head_dim,
     )
+    head_state, head_history, head_key = None, [], None
+    if profile.head_pretrain_steps:
+        head_state, head_history, head_key = pretrain_head(profile, variant, encoder_from_classifier(classifier),
+                                                           meta["key"], train, val, seed=seed, progress=progress)
+    config = homogeneity_config(profile, variant, meta["key"], train.fingerprint(), val.fingerprint(), seed,
+                                model.architecture, head_key)
+    key = artifacts.config_hash(config)
+    ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
+    ctx = distributed.context()
+    distributed.train_elsewhere_unless_finished(profile, ckpt, config, profile.homogeneity_steps,
+                                                ["homogeneity", "--variant", str(variant), "--trial", str(trial)])
+    if head_state is not None:  # the Transformer starts where the head stage ended; the encoder is the classifier's
+        missing, unexpected = model.load_state_dict(head_state, strict=False)
+        if unexpected or any(not name.startswith("encoder.") for name in missing):
+            raise RuntimeError(f"pretrained head does not fit the model: missing {missing}, unexpected {unexpected}")
     optimizer = homogeneity_optimizer(model, profile)
     settings = LoaderSettings.for_profile(profile, device)
     per_process = profile.per_process(profile.set_batch_size)
@@ -220,8 +228,7 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
                              device=device, loader=val_loader[0] if val_loader else None).to(device)
         table = emb.new_zeros(len(val), emb.shape[1])
         table[eval_positions.to(device)] = emb
-        return {f"val_{'seen' if g == 'seen' else 'unseen'}_acc": set_accuracy(model, table, b)
-                for g, b in eval_batches.items()}
+        return validation_metrics(model, table, eval_batches, episodes)
 
     result = fit(
         model, optimizer, steps_from=steps_from, loss_fn=loss_fn, steps=profile.homogeneity_steps, ckpt_path=ckpt,
@@ -240,6 +247,8 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
         "train_loss": [r.get("train_loss") for r in hist],
         "val_seen_acc": [r["val_seen_acc"] for r in hist],
         "val_unseen_acc": [r["val_unseen_acc"] for r in hist],
+        "val_unseen_eq1": [r.get("val_unseen_eq1") for r in hist],
+        "head_history": head_history,
         "best_step": best_step,
         "best_val_unseen_acc": result.best_value,
         "variant": variant,

@@ -51,6 +51,7 @@ class Profile:
     # steps of the Transformer alone on cached embeddings of the frozen encoder before joint training
     # (hundreds of times cheaper a step than through the ResNet); 0 = none, as in the paper
     head_pretrain_steps: int = 0
+    head_pretrain_sets: int = 0  # sets per head-pretraining step; 0 = set_batch_size
     amp: bool = True  # mixed precision, only used on cuda
     # ----- scale: streaming, micro-batches, processes -----
     augmentation: str = "auto"  # classifier training recipe: auto | imagenet | cifar | digits | none (see data/transforms.py)
@@ -74,7 +75,8 @@ class Profile:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"profile {self.name!r}: {name} must be an int >= 1, got {value!r}")
         for name in ("num_workers", "micro_batch_images", "micro_batch_sets", "own_classifier_steps",
-                     "own_classifier_image_size", "head_pretrain_steps"):
+                     "own_classifier_image_size", "head_pretrain_steps",
+                     "head_pretrain_sets"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"profile {self.name!r}: {name} must be an int >= 0, got {value!r}")

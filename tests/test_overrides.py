@@ -131,9 +131,10 @@ def test_decode_validates_hand_written_json():
 
 
 def test_notebook_profile_equals_get_profile_by_hand():
-    text = encode_overrides(parse_assignments(["pretrain_steps=2", "homogeneity_steps=2", "class_split=4,2,2"]))
+    text = encode_overrides(parse_assignments(["pretrain_steps=2", "homogeneity_steps=2", "class_split=4,2,2",
+                                                "eval_ranges=1,2"]))
     assert notebook_profile("paper", text, trials=3, queries_per_class=0) == get_profile(
-        "paper", pretrain_steps=2, homogeneity_steps=2, class_split=(4, 2, 2), trials=3)
+        "paper", pretrain_steps=2, homogeneity_steps=2, class_split=(4, 2, 2), eval_ranges=(1, 2), trials=3)
     # 0 / None / "" notebook parameters mean "the profile's value"
     assert notebook_profile("quick") == notebook_profile("quick", "", trials=0, set_size=None, device="") == get_profile("quick")
     assert notebook_profile("smoke", "", trials=4) == get_profile("smoke", trials=4)
