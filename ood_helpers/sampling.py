@@ -46,16 +46,6 @@ def class_pools(labels, classes=None, min_images: int = 1, what: str = "images")
     return pools
 
 
-def support_indices(labels, classes, n: int, rng: np.random.Generator) -> np.ndarray:
-    """int64 [len(classes), n]: for each class, ``n`` distinct positions in ``labels`` of that class.
-
-    The k - 1 comparison images of eq. 1 (OOD classification), drawn uniformly without replacement.
-    """
-    n = check_set_size(n + 1, what="k (support size n + 1)") - 1
-    pools = class_pools(labels, classes, min_images=n, what=f"images for n = {n} support images")
-    return np.stack([rng.choice(pools[int(c)], size=n, replace=False) for c in np.asarray(classes).reshape(-1)])
-
-
 @dataclass
 class SetBatch:
     """A batch of B sets of at most K images.

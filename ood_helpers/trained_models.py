@@ -14,9 +14,10 @@ import numpy as np
 from .classifier import train_classifier
 from .data import class_split, load_dataset, many_class_split, select_classes, test_ranges
 from .embed import embed_dataset
-from .evaluate.classification import M_ALL, M_SEEN, Models
+from .evaluate.classification import Models
 from .evaluate.clustering import ClusteringInputs
 from .evaluate.pair_matrix import model_scorer
+from .evaluate.paper_values import M_ALL, M_SEEN
 from .models import encoder_from_classifier
 from .pipeline import get_classifier, get_homogeneity_model
 from .profiles import resolve_device

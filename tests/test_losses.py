@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ood_helpers.losses import homogeneity_accuracy, homogeneity_bce
+from ood_helpers.losses import homogeneity_bce
 
 
 def sig(z):
@@ -53,8 +53,3 @@ def test_bad_lengths():
         homogeneity_bce(torch.zeros(2, 3), torch.zeros(2), torch.tensor([2, 4]))
     with pytest.raises(ValueError, match="expected 2 targets"):
         homogeneity_bce(torch.zeros(2, 3), torch.zeros(3), torch.tensor([2, 3]))
-
-
-def test_accuracy_reads_position_zero():
-    probs = torch.tensor([[0.9, 0.1], [0.2, 0.9], [0.7, 0.0]])
-    assert homogeneity_accuracy(probs, torch.tensor([1.0, 0.0, 0.0])) == pytest.approx(2 / 3)

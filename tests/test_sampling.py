@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from ood_helpers.sampling import HomogeneitySampler, check_set_size, support_indices
+from ood_helpers.sampling import HomogeneitySampler, check_set_size
 
 LABELS = np.repeat(np.arange(10) * 3, 30)  # class ids 0, 3, ..., 27, 30 images each
 np.random.default_rng(0).shuffle(LABELS)
@@ -107,13 +107,3 @@ def test_class_with_too_few_images_is_named():
         HomogeneitySampler(labels, k=25)
     with pytest.raises(ValueError, match="at least 2 classes"):
         HomogeneitySampler(np.zeros(30, dtype=int), k=5)
-
-
-def test_support_indices_for_classification():
-    rng = np.random.default_rng(7)
-    sup = support_indices(LABELS, [0, 12, 27], 24, rng)
-    assert sup.shape == (3, 24)
-    for row, c in zip(sup, [0, 12, 27]):
-        assert np.all(LABELS[row] == c) and len(set(row.tolist())) == 24
-    with pytest.raises(ValueError, match=r"at least 24 images.*class 1: 5"):
-        support_indices(np.array([0] * 30 + [1] * 5), [0, 1], 24, rng)

@@ -1,5 +1,5 @@
 """Training losses, one module per paper's loss."""
 
-from .homogeneity import homogeneity_accuracy, homogeneity_bce
+from .homogeneity import homogeneity_bce
 
-__all__ = ["homogeneity_accuracy", "homogeneity_bce"]
+__all__ = ["homogeneity_bce"]

@@ -27,10 +27,3 @@ def homogeneity_bce(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.
     )
     per_set = (per_output * counted).sum(1) / (lengths - 1)
     return per_set.mean()
-
-
-def homogeneity_accuracy(scores: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> float:
-    """Fraction of sets whose output at position 0 (a support position) is on the target's side
-    of ``threshold``; ``scores`` are probabilities [B, K] (use threshold 0 for logits)."""
-    pred = scores[:, 0] > threshold
-    return (pred == (torch.as_tensor(targets, device=scores.device) > 0.5)).float().mean().item()
