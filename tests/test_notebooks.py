@@ -277,6 +277,15 @@ def check_03(p, table):
     assert np.allclose(summary["unseen_drop_after_best"], summary["unseen_best"] - summary["unseen_end"], atol=0.011)
     assert np.allclose(summary["seen_gain_after_best"], summary["seen_end"] - summary["seen_at_best"], atol=0.011)
     assert (summary["unseen_best"] >= summary[["unseen_start", "unseen_end"]].max(axis=1) - 0.011).all()
+    study = table("homogeneity_vs_nn")
+    expected = ["class homogeneity, end of the head stage", "class homogeneity, checkpoint kept",
+                "cosine NN, pretrained embeddings", "cosine NN, fine-tuned embeddings"]
+    one_row_each(study, "method", expected, "homogeneity_vs_nn")
+    scored = study.dropna(subset=["eq. 1 top-1 (%)"])  # smoke has no head stage: its row is empty
+    assert len(scored) == 4 - (p.head_pretrain_steps == 0)
+    in_range(scored, "eq. 1 top-1 (%)", 0, 100, "homogeneity_vs_nn")
+    kept = study.set_index("method").loc["class homogeneity, checkpoint kept", "training sets seen"]
+    assert kept % p.set_batch_size == 0 and kept <= p.homogeneity_steps * p.set_batch_size
 
 
 def check_04(p, table):

@@ -39,3 +39,34 @@ def plot_overfitting_curves(histories: list[dict], ranges: dict[str, str] | None
     fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def plot_eq1_learning_curve(history: dict, *, head_sets: int, joint_sets: int, nn_reference: dict[str, float],
+                            val_range: str = "unseen"):
+    """Eq. 1 top-1 (%) over the validation classes against the sets seen in training, for the head
+    stage on cached embeddings (when there was one) and the joint stage after it.
+
+    ``history``: ``pipeline.get_homogeneity_model``'s dict (``head_history`` and ``val_unseen_eq1``);
+    ``head_sets`` / ``joint_sets``: sets a step of each stage; ``nn_reference``: label -> top-1
+    (fraction) of a nearest-neighbour baseline on the same episodes, drawn as horizontal lines.
+    """
+    use_style()
+    colors = sns.color_palette()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    head = history.get("head_history") or []
+    offset = head[-1]["step"] * head_sets if head else 0
+    if head:
+        ax.plot([r["step"] * head_sets for r in head], [100 * r["val_unseen_eq1"] for r in head], marker="o",
+                markersize=3, color=colors[2], label="Transformer alone, frozen encoder (cached embeddings)")
+    ax.plot([offset + s * joint_sets for s in history["step"]], [100 * v for v in history["val_unseen_eq1"]],
+            marker="o", markersize=3, color=colors[1], label="joint training through the ResNet")
+    best = history["best_step"]
+    ax.axvline(offset + best * joint_sets, color="0.4", linestyle="--", linewidth=1, label="checkpoint kept")
+    for (label, value), style in zip(nn_reference.items(), (":", "-.", "--")):
+        ax.axhline(100 * value, color="0.2", linestyle=style, linewidth=1, label=label)
+    ax.set_xscale("symlog", linthresh=max(joint_sets, 1))
+    ax.set_xlabel("training sets seen")
+    ax.set_ylabel(f"eq. 1 top-1 on {val_range} (%)")
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    return fig
