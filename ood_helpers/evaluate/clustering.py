@@ -21,6 +21,7 @@ from .cluster_metrics import clustering_accuracy
 from .embedding_clustering import (DBSCAN_EMBEDDINGS, DBSCAN_IMAGES, TSNE_2020, kmeans_clustering,
                                    tsne_dbscan_clustering)
 from .homogeneity_clustering import agglomerative_homogeneity_clustering, greedy_homogeneity_clustering
+from .paper_values import AGGLOMERATIVE_ROW, FEATURE_ROWS, GREEDY_ROW, KMEANS_ROW, PAPER_TABLE4
 from .pair_matrix import CODE_MODULES as PAIR_CODE_MODULES
 from .pair_matrix import (THRESHOLD, ScoreSets, array_fingerprint, as_embeddings, cached_pairwise_homogeneity,
                           pairwise_homogeneity)
@@ -28,32 +29,6 @@ from .pair_matrix import (THRESHOLD, ScoreSets, array_fingerprint, as_embeddings
 if TYPE_CHECKING:
     import pandas as pd
 
-# Paper 000, Table 4 (ImageNet test classes 901-910, -920, -940, -980, -1000), mean and std
-# over five trials. Columns map by position onto a profile's ``eval_ranges``.
-PAPER_TABLE4_RANGES = ("901-910", "901-920", "901-940", "901-980", "901-1000")
-PAPER_TABLE4: dict[str, list[tuple[float, float]]] = {
-    "K-means (embeddings trained on all classes)": [
-        (89.04, 3.36), (84.19, 2.50), (81.35, 2.10), (75.59, 1.59), (75.32, 1.12)],
-    "PCA + t-SNE + DBSCAN (embeddings trained on all classes)": [
-        (48.24, 2.80), (32.74, 1.31), (22.04, 0.75), (16.20, 0.63), (14.12, 0.35)],
-    "PCA + t-SNE + DBSCAN (images)": [
-        (16.48, 0.80), (9.65, 1.14), (7.53, 0.26), (5.33, 0.36), (4.22, 0.21)],
-    "PCA + t-SNE + DBSCAN (pretrained embeddings)": [
-        (47.98, 2.95), (29.22, 3.83), (20.05, 1.34), (14.79, 0.27), (13.05, 0.31)],
-    "PCA + t-SNE + DBSCAN (fine-tuned embeddings)": [
-        (53.40, 4.84), (33.47, 2.17), (21.93, 1.32), (15.25, 0.49), (13.48, 0.49)],
-    "Class Homogeneity (greedy, eq. 3-4)": [
-        (57.12, 1.99), (41.64, 4.59), (34.42, 2.99), (1.00, 0.00), (5.59, 9.18)],
-}
-FEATURE_ROWS = {  # feature name -> Table 4 row of PCA + t-SNE + DBSCAN on it
-    "all": "PCA + t-SNE + DBSCAN (embeddings trained on all classes)",
-    "images": "PCA + t-SNE + DBSCAN (images)",
-    "pretrained": "PCA + t-SNE + DBSCAN (pretrained embeddings)",
-    "fine-tuned": "PCA + t-SNE + DBSCAN (fine-tuned embeddings)",
-}
-KMEANS_ROW = "K-means (embeddings trained on all classes)"
-GREEDY_ROW = "Class Homogeneity (greedy, eq. 3-4)"
-AGGLOMERATIVE_ROW = "Class Homogeneity + average linkage (ours)"
 # the code behind a trial's records: part of each cached trial's key
 CODE_MODULES = ("evaluate.clustering", "evaluate.cluster_metrics", "evaluate.embedding_clustering",
                 "evaluate.homogeneity_clustering", *PAIR_CODE_MODULES)

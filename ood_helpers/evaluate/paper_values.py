@@ -1,5 +1,6 @@
 """The numbers paper 000 prints, as plain data: the method names of our tables and the paper's
-Tables 1-3 (top-1 / top-5 accuracy in %, "mean ± std" over five trials, copied verbatim).
+Tables 1-3 (top-1 / top-5 accuracy in %, "mean ± std" over five trials, copied verbatim) and
+Table 4 (clustering accuracy in %, (mean, std) over five trials).
 
 Nothing here computes; ``evaluate.classification`` renames the paper's columns to ours when it
 builds a table. This is the one place these numbers live (notebooks import them from here).
@@ -84,3 +85,25 @@ PAPER_TABLE3_COLUMN = {"mnist": "MNIST", "mnist5k": "MNIST", "fashion-mnist": "F
                        "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 # The paper's queries per class: 1000 for Tables 1-2, ten thousand for Table 3.
 PAPER_QUERIES_PER_CLASS = {"table1": 1000, "table2": 1000, "table3": 10_000}
+
+# ===== Table 4: OOD clustering accuracy (%) over growing ranges of test classes =====
+
+KMEANS_ROW = "K-means (embeddings trained on all classes)"
+FEATURE_ROWS = {  # feature name -> Table 4 row of PCA + t-SNE + DBSCAN on it
+    "all": "PCA + t-SNE + DBSCAN (embeddings trained on all classes)",
+    "images": "PCA + t-SNE + DBSCAN (images)",
+    "pretrained": "PCA + t-SNE + DBSCAN (pretrained embeddings)",
+    "fine-tuned": "PCA + t-SNE + DBSCAN (fine-tuned embeddings)",
+}
+GREEDY_ROW = "Class Homogeneity (greedy, eq. 3-4)"
+AGGLOMERATIVE_ROW = "Class Homogeneity + average linkage (ours)"  # beyond the paper: no paper value
+PAPER_TABLE4_RANGES = ("901-910", "901-920", "901-940", "901-980", "901-1000")
+# {row: [(mean, std) in the order of PAPER_TABLE4_RANGES]}, five trials; ours are matched by position.
+PAPER_TABLE4: dict[str, list[tuple[float, float]]] = {
+    KMEANS_ROW: [(89.04, 3.36), (84.19, 2.50), (81.35, 2.10), (75.59, 1.59), (75.32, 1.12)],
+    FEATURE_ROWS["all"]: [(48.24, 2.80), (32.74, 1.31), (22.04, 0.75), (16.20, 0.63), (14.12, 0.35)],
+    FEATURE_ROWS["images"]: [(16.48, 0.80), (9.65, 1.14), (7.53, 0.26), (5.33, 0.36), (4.22, 0.21)],
+    FEATURE_ROWS["pretrained"]: [(47.98, 2.95), (29.22, 3.83), (20.05, 1.34), (14.79, 0.27), (13.05, 0.31)],
+    FEATURE_ROWS["fine-tuned"]: [(53.40, 4.84), (33.47, 2.17), (21.93, 1.32), (15.25, 0.49), (13.48, 0.49)],
+    GREEDY_ROW: [(57.12, 1.99), (41.64, 4.59), (34.42, 2.99), (1.00, 0.00), (5.59, 9.18)],
+}
