@@ -230,7 +230,7 @@ def trained_class_accuracy(profile, model, class_ids, per_class: int = 5, seed: 
     trained on (``class_ids`` in its label order); a few a class keep the check cheap on a CPU."""
     from sklearn.metrics import accuracy_score
 
-    from .evaluate.attribution_similarity import sample_class_images
+    from .attribution import sample_class_images
     from .pipeline import many_class_split, predict_logits
     from .profiles import resolve_device
 

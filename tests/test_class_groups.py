@@ -195,6 +195,6 @@ def test_trained_class_accuracy_counts_correct_predictions(monkeypatch):
     test = pipeline.many_class_split(profile, "test")
     fake = type(test)(test.targets.to(torch.uint8).reshape(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(), test.targets, test.classes, "fake")
     monkeypatch.setattr(pipeline, "many_class_split", lambda p, split: fake)
-    monkeypatch.setattr("ood_helpers.evaluate.attribution_similarity.sample_class_images",
+    monkeypatch.setattr("ood_helpers.attribution.sample_class_images",
                         lambda ds, c, n, seed=0: (ds.images[np.isin(ds.targets, c)].float(), ds.targets[np.isin(ds.targets, c)]))
     assert cg.trained_class_accuracy(profile, Oracle(), ids) == pytest.approx(100 * 2 / 3)
