@@ -1,34 +1,13 @@
 """Class-subset selections: each group and each subset excludes exactly what it says."""
 
-import contextlib
-
 import numpy as np
 import pytest
 import torch
-from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from training_counters import count_training
 
 from ood_helpers import class_groups as cg
 from ood_helpers.profiles import get_profile
-
-
-@contextlib.contextmanager
-def count_training():
-    """{"steps": optimizer steps, "backward": backward passes} made inside the block (any optimizer,
-    any tensor): a network loaded from its checkpoint makes neither, a deterministic retrain makes both."""
-    counts = {"steps": 0, "backward": 0}
-    real_backward = torch.Tensor.backward
-
-    def backward(self, *args, **kwargs):
-        counts["backward"] += 1
-        return real_backward(self, *args, **kwargs)
-
-    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: counts.__setitem__("steps", counts["steps"] + 1))
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(torch.Tensor, "backward", backward)
-            yield counts
-    finally:
-        handle.remove()
 
 
 def test_imagenet_wnids_are_the_standard_order():

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from training_counters import count_training
 
 from ood_helpers.artifacts import ConfigMismatchError, CorruptArtifactError
 from ood_helpers.train import best_path_for, fit, history_path_for, load_best, read_history
@@ -153,26 +152,6 @@ def test_bad_arguments(tmp_path):
 
 
 # ===== the cached classifier and homogeneity models =====
-
-
-@contextlib.contextmanager
-def count_training():
-    """{"steps": optimizer steps, "backward": backward passes} made inside the block, by any optimizer
-    and any tensor: a run loaded from its checkpoint makes neither, a deterministic retrain makes both."""
-    counts = {"steps": 0, "backward": 0}
-    real_backward = torch.Tensor.backward
-
-    def backward(self, *args, **kwargs):
-        counts["backward"] += 1
-        return real_backward(self, *args, **kwargs)
-
-    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: counts.__setitem__("steps", counts["steps"] + 1))
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(torch.Tensor, "backward", backward)
-            yield counts
-    finally:
-        handle.remove()
 
 
 def recording_fit(monkeypatch, module):
