@@ -109,6 +109,15 @@ def _coerce(hint: Any, value: Any) -> Any:
     raise _Bad(value)
 
 
+def coerce_value(hint: Any, value: Any, what: str) -> Any:
+    """``value`` as a value of type ``hint``, else a ValueError naming ``what`` and the expected form
+    (for typed settings outside Profile, e.g. ``method_settings``)."""
+    try:
+        return _coerce(hint, value)
+    except _Bad:
+        raise ValueError(f"{what} expects {_describe(hint)}; got {value!r}") from None
+
+
 def coerce_field(name: str, value: Any) -> Any:
     """``value`` as the type of the Profile field ``name``; unknown fields and bad values raise ValueError."""
     known = field_types()
