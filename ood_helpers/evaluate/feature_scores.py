@@ -1,0 +1,137 @@
+"""OOD scores over cached embeddings: distance to the nearest training points (kNN, with faiss) and
+distance to cluster centres (euclidean, cosine, Mahalanobis with a shared or a per-cluster shrunk
+covariance). Every score follows ``ood_metrics``: larger = more OOD.
+
+Used by notebooks 08 (paper 001, distance to clusters) and 09 (paper 003, kNN on fine-tuned features).
+What the libraries do not give is written here: faiss returns *squared* L2 distances (we take the root
+so means over k are of distances) and inner products (we turn them into cosine distances);
+scikit-learn's covariance estimators give the precision matrices.
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+from sklearn.covariance import EmpiricalCovariance, LedoitWolf
+
+METRICS = ("euclidean", "cosine")
+REDUCTIONS = ("mean", "kth")
+
+
+def _features(x, what: str) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{what} must be a non-empty [N, D] array of embeddings, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} holds non-finite values; embeddings must be finite")
+    return arr
+
+
+def l2_normalise(x) -> np.ndarray:
+    """Rows scaled to unit length (an all-zero row stays zero)."""
+    arr = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    return np.ascontiguousarray(arr / np.maximum(norms, 1e-12))
+
+
+def knn_distances(reference, queries, k: int, metric: str = "cosine") -> np.ndarray:
+    """[Q, k] distances from each query to its ``k`` nearest ``reference`` rows, ascending (exact search,
+    faiss ``IndexFlatL2`` / ``IndexFlatIP``). ``metric``: "euclidean" (L2 on the raw features) or
+    "cosine" (1 - cosine similarity)."""
+    ref, qry = _features(reference, "reference"), _features(queries, "queries")
+    if ref.shape[1] != qry.shape[1]:
+        raise ValueError(f"reference has {ref.shape[1]} features a row but queries {qry.shape[1]}; embed both the same way")
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= ref.shape[0]:
+        raise ValueError(f"k must be an int in 1..{ref.shape[0]} (the reference rows), got {k!r}")
+    if metric == "euclidean":
+        index = faiss.IndexFlatL2(ref.shape[1])
+        index.add(ref)
+        squared, _ = index.search(qry, int(k))
+        return np.sqrt(np.maximum(squared, 0.0)).astype(np.float64)
+    if metric == "cosine":
+        index = faiss.IndexFlatIP(ref.shape[1])
+        index.add(l2_normalise(ref))
+        similarity, _ = index.search(l2_normalise(qry), int(k))
+        return (1.0 - similarity).astype(np.float64)
+    raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+
+
+def knn_score(reference, queries, k: int = 1, reduce: str = "mean", metric: str = "cosine") -> np.ndarray:
+    """The kNN OOD score of each query: the mean of its ``k`` nearest distances (DN2 / MSCL,
+    ``reduce="mean"``) or the ``k``-th distance alone (OpenOOD's KNN, ``reduce="kth"``)."""
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    dist = knn_distances(reference, queries, k, metric)
+    return dist.mean(axis=1) if reduce == "mean" else dist[:, -1]
+
+
+def cluster_means(features, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(the sorted cluster ids, [C, D] mean embedding of each) of labelled training embeddings."""
+    feats = _features(features, "features").astype(np.float64)
+    labels = np.asarray(labels)
+    if labels.shape != (feats.shape[0],):
+        raise ValueError(f"labels must hold one id per feature row ({feats.shape[0]}), got shape {labels.shape}")
+    ids = np.unique(labels)
+    return ids, np.stack([feats[labels == c].mean(axis=0) for c in ids])
+
+
+def shared_precision(features, labels) -> np.ndarray:
+    """[D, D] inverse of the covariance shared by all clusters (Lee et al. 2018): scikit-learn's
+    ``EmpiricalCovariance`` of the features centred on their own cluster's mean."""
+    feats = _features(features, "features").astype(np.float64)
+    ids, means = cluster_means(feats, labels)
+    centred = feats - means[np.searchsorted(ids, np.asarray(labels))]
+    return EmpiricalCovariance(assume_centered=True).fit(centred).precision_
+
+
+def per_cluster_precisions(features, labels) -> np.ndarray:
+    """[C, D, D] one Ledoit-Wolf shrunk precision matrix per cluster (sorted ids), for clusters with few
+    members in many dimensions, whose empirical covariance is singular."""
+    feats = _features(features, "features").astype(np.float64)
+    labels = np.asarray(labels)
+    small = [c for c in np.unique(labels) if np.sum(labels == c) < 2]
+    if small:
+        raise ValueError(f"clusters {small} have fewer than 2 members; a covariance needs at least 2")
+    return np.stack([LedoitWolf().fit(feats[labels == c]).precision_ for c in np.unique(labels)])
+
+
+def centre_distances(queries, centres, metric: str = "euclidean", precision=None) -> np.ndarray:
+    """[Q, C] distance of each query to each centre. "euclidean": ||z - mu||; "cosine": 1 - cos(z, mu)
+    (the centre normalised too); "mahalanobis": (z - mu)^T P (z - mu) with ``precision`` P either one
+    [D, D] matrix shared by all centres or [C, D, D], one a centre."""
+    z = _features(queries, "queries").astype(np.float64)
+    mu = _features(centres, "centres").astype(np.float64)
+    if z.shape[1] != mu.shape[1]:
+        raise ValueError(f"queries have {z.shape[1]} features but centres {mu.shape[1]}")
+    if metric == "euclidean":
+        return np.sqrt(np.maximum(((z[:, None, :] - mu[None]) ** 2).sum(-1), 0.0))
+    if metric == "cosine":
+        return 1.0 - l2_normalise(z).astype(np.float64) @ l2_normalise(mu).astype(np.float64).T
+    if metric == "mahalanobis":
+        if precision is None:
+            raise ValueError("metric 'mahalanobis' needs precision: shared_precision(...) or per_cluster_precisions(...)")
+        p = np.asarray(precision, dtype=np.float64)
+        d = z.shape[1]
+        if p.shape == (d, d):
+            p = np.broadcast_to(p, (mu.shape[0], d, d))
+        if p.shape != (mu.shape[0], d, d):
+            raise ValueError(f"precision must be [{d}, {d}] or [{mu.shape[0]}, {d}, {d}], got {p.shape}")
+        diff = z[:, None, :] - mu[None]  # [Q, C, D]
+        return np.einsum("qcd,cde,qce->qc", diff, p, diff)
+    raise ValueError(f"metric must be 'euclidean', 'cosine' or 'mahalanobis', got {metric!r}")
+
+
+def nearest_centre_score(distances) -> np.ndarray:
+    """min over centres of a [Q, C] distance matrix: the distance-to-clusters OOD score."""
+    d = np.asarray(distances, dtype=np.float64)
+    if d.ndim != 2 or d.shape[1] == 0:
+        raise ValueError(f"distances must be a [Q, C] array with C >= 1, got shape {d.shape}")
+    return d.min(axis=1)
+
+
+def nearest_ratio_score(distances) -> np.ndarray:
+    """d1 / d2, the nearest over the second-nearest centre distance (the "distance relationship" variant)."""
+    d = np.sort(np.asarray(distances, dtype=np.float64), axis=1)
+    if d.ndim != 2 or d.shape[1] < 2:
+        raise ValueError(f"the ratio score needs at least 2 centres, got distances of shape {d.shape}")
+    return d[:, 0] / np.maximum(d[:, 1], 1e-12)

@@ -1,0 +1,67 @@
+"""kNN and distance-to-cluster scores against brute-force NumPy loops and scikit-learn."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from ood_helpers.evaluate import feature_scores as fs
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(60, 5)).astype(np.float32)
+    qry = rng.normal(size=(7, 5)).astype(np.float32) * 2
+    labels = np.repeat([0, 1, 2], 20)
+    ref[labels == 1] += 3
+    return ref, qry, labels
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_knn_distances_match_brute_force(data, metric):
+    ref, qry, _ = data
+    full = np.sort(cdist(qry.astype(np.float64), ref.astype(np.float64), metric=metric), axis=1)
+    got = fs.knn_distances(ref, qry, 4, metric)
+    assert np.allclose(got, full[:, :4], atol=1e-5)
+    assert np.allclose(fs.knn_score(ref, qry, 4, "mean", metric), full[:, :4].mean(1), atol=1e-5)
+    assert np.allclose(fs.knn_score(ref, qry, 4, "kth", metric), full[:, 3], atol=1e-5)
+
+
+def test_centre_distances_by_hand(data):
+    ref, qry, labels = data
+    ids, means = fs.cluster_means(ref, labels)
+    assert ids.tolist() == [0, 1, 2]
+    assert np.allclose(means[1], ref[labels == 1].mean(0), atol=1e-6)
+    assert np.allclose(fs.centre_distances(qry, means, "euclidean"), cdist(qry, means), atol=1e-5)
+    assert np.allclose(fs.centre_distances(qry, means, "cosine"), cdist(qry, means, "cosine"), atol=1e-5)
+
+
+def test_mahalanobis_shared_and_per_cluster(data):
+    ref, qry, labels = data
+    _, means = fs.cluster_means(ref, labels)
+    centred = np.concatenate([ref[labels == c] - means[c] for c in range(3)]).astype(np.float64)
+    cov = centred.T @ centred / len(centred)  # maximum-likelihood covariance, as EmpiricalCovariance
+    shared = fs.shared_precision(ref, labels)
+    assert np.allclose(shared, np.linalg.inv(cov), atol=1e-6)
+    got = fs.centre_distances(qry, means, "mahalanobis", shared)
+    brute = np.array([[(z - m) @ np.linalg.inv(cov) @ (z - m) for m in means] for z in qry.astype(np.float64)])
+    assert np.allclose(got, brute, rtol=1e-6)
+    per = fs.per_cluster_precisions(ref, labels)
+    assert per.shape == (3, 5, 5)
+    got = fs.centre_distances(qry, means, "mahalanobis", per)
+    assert np.allclose(got[:, 2], [(z - means[2]) @ per[2] @ (z - means[2]) for z in qry.astype(np.float64)])
+
+
+def test_scores_and_errors(data):
+    ref, qry, labels = data
+    d = np.array([[3.0, 1.0, 2.0], [0.5, 4.0, 1.0]])
+    assert fs.nearest_centre_score(d).tolist() == [1.0, 0.5]
+    assert np.allclose(fs.nearest_ratio_score(d), [1 / 2, 0.5 / 1.0])
+    with pytest.raises(ValueError, match="k must be an int in 1..60"):
+        fs.knn_distances(ref, qry, 61)
+    with pytest.raises(ValueError, match="features a row"):
+        fs.knn_distances(ref, qry[:, :3], 1)
+    with pytest.raises(ValueError, match="needs precision"):
+        fs.centre_distances(qry, ref[:3], "mahalanobis")
+    with pytest.raises(ValueError, match="fewer than 2 members"):
+        fs.per_cluster_precisions(ref[:41], labels[:41])
