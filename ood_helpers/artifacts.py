@@ -38,7 +38,8 @@ def _read_umask() -> int:
 _FILE_MODE = 0o666 & ~_read_umask()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 # Distributions whose versions go into every sidecar (cache keys hold the ood_helpers version only).
-_PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "scipy", "pandas", "matplotlib")
+_PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "scipy", "pandas", "matplotlib", "faiss-cpu",
+             "pytorch-metric-learning", "pytorch-ood")
 
 
 class ArtifactError(RuntimeError):
