@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 
 AUGMENTATIONS = ("auto", "imagenet", "cifar", "digits", "none")
+CLASS_ORDERS = ("paper", "novel-digit")  # class orders of data/splits.py: class_order()
 # classes of the many-class sets (``Profile.validate`` checks class_split against them; others unchecked)
 MANY_CLASS_COUNTS = {"mnist-pairs": 100, "cifar100": 100, "tinyimagenet": 200, "imagenet": 1000}
 
@@ -24,6 +25,9 @@ class Profile:
     # ----- data -----
     many_class: str = "mnist-pairs"  # the many-class set playing ImageNet's part
     class_split: tuple[int, int, int] = (80, 10, 10)  # seen / validation / test class counts
+    # consecutive ranges of which class order: "paper" (appendix A.2's shuffle) | "novel-digit" (MNIST-pairs:
+    # no seen class contains the digit 9, every test class does; data/splits.py)
+    class_order: str = "paper"
     per_class: tuple[int, int, int] = (60, 20, 20)  # images per class in train / val / test (mnist-pairs)
     ood_datasets: tuple[str, ...] = ("mnist5k", "digits")  # Table 3: datasets never trained on
     noise_datasets: tuple[str, ...] = ("gaussian", "uniform")
@@ -91,6 +95,8 @@ class Profile:
                     f"profile {self.name!r}: micro_batch_{what}={micro} does not divide the {batch // self.world_size} "
                     f"{what} each of {self.world_size} process(es) takes per step ({name}={batch}); "
                     f"use a divisor of {batch // self.world_size}, or 0 for the whole batch")
+        if self.class_order not in CLASS_ORDERS:
+            raise ValueError(f"profile {self.name!r}: class_order must be one of {CLASS_ORDERS}, got {self.class_order!r}")
         if self.augmentation not in AUGMENTATIONS:
             raise ValueError(f"profile {self.name!r}: augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
         self._check_counts()
@@ -158,6 +164,11 @@ class Profile:
             raise ValueError(where + f"eval_ranges={tuple(self.eval_ranges)} reaches {self.eval_ranges[-1]} test classes "
                              f"but class_split={tuple(self.class_split)} has {test} (class_split[2]); every range must "
                              f"be <= {test}")
+        if self.class_order == "novel-digit" and (self.many_class != "mnist-pairs" or self.num_classes != 100
+                                                   or self.class_split[0] > 81):
+            raise ValueError(where + f"class_order 'novel-digit' needs many_class 'mnist-pairs' with 100 classes and at "
+                             f"most 81 seen (the numbers without a 9); got many_class={self.many_class!r}, "
+                             f"class_split={tuple(self.class_split)}")
         available = MANY_CLASS_COUNTS.get(self.many_class)
         if available is not None and self.num_classes > available:
             raise ValueError(where + f"class_split={tuple(self.class_split)} needs {self.num_classes} classes but "

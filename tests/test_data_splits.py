@@ -100,3 +100,31 @@ def test_first_per_class_matches_a_loop():
             seen[c] = seen.get(c, 0) + 1
             expected[i] = seen[c] <= n
         np.testing.assert_array_equal(first_per_class(labels, n), expected)
+
+
+def test_novel_digit_order_keeps_the_digit_out_of_the_seen_classes():
+    from ood_helpers.data import novel_digit_order
+    from ood_helpers.profiles import get_profile
+
+    order = novel_digit_order(100)
+    assert sorted(order.tolist()) == list(range(100))
+    split = class_split(get_profile("quick", class_order="novel-digit"))
+    nine = {c for c in range(100) if 9 in (c // 10, c % 10)}  # 09, 19, ..., 89, 90..99: 19 numbers
+    assert len(nine) == 19
+    assert not nine & set(split.seen.tolist())
+    assert set(split.test.tolist()) <= nine and len(nine & set(split.val.tolist())) == 9
+    # within each part the paper's shuffle is kept
+    paper = paper_class_order(100).tolist()
+    assert split.seen.tolist() == [c for c in paper if c not in nine][:80]
+    assert class_split(get_profile("quick")).seen.tolist() == paper[:80]
+
+
+def test_novel_digit_order_is_refused_where_it_is_not_defined():
+    import pytest
+
+    from ood_helpers.profiles import get_profile
+
+    with pytest.raises(ValueError, match="novel-digit' needs many_class 'mnist-pairs'"):
+        get_profile("cifar", class_order="novel-digit")
+    with pytest.raises(ValueError, match="class_order must be one of"):
+        get_profile("quick", class_order="digits")

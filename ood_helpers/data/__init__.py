@@ -12,7 +12,8 @@ from .embedded import SPLITS
 from .image_folder import FolderImageSet
 from .imageset import ImageSet, adapt_images, select_classes
 from .registry import DATASETS, load_dataset, many_class_split
-from .splits import ClassSplit, class_split, open_set_splits, paper_class_order, range_labels, test_ranges
+from .splits import (ClassSplit, class_order, class_split, novel_digit_order, open_set_splits, paper_class_order,
+                     range_labels, test_ranges)
 
 __all__ = [
     "DATASETS",
@@ -26,6 +27,8 @@ __all__ = [
     "many_class_split",
     "open_set_splits",
     "paper_class_order",
+    "class_order",
+    "novel_digit_order",
     "range_labels",
     "select_classes",
     "test_ranges",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..profiles import CLASS_ORDERS
+
 
 def paper_class_order(num_classes: int, seed: int = 0) -> np.ndarray:
     """Original class ids in the paper's shuffled order, int64 [num_classes].
@@ -22,6 +24,34 @@ def paper_class_order(num_classes: int, seed: int = 0) -> np.ndarray:
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     return np.random.RandomState(seed).rand(int(num_classes)).argsort().astype(np.int64)
+
+
+NOVEL_DIGIT = 9  # "novel-digit": no seen MNIST-pairs class contains this digit
+
+
+def novel_digit_order(num_classes: int = 100, seed: int = 0, digit: int = NOVEL_DIGIT) -> np.ndarray:
+    """MNIST-pairs classes (class c = the number c, two digits) in a harder order: the paper's shuffle,
+    stably partitioned so that every class without ``digit`` comes first. With 80 / 10 / 10, the 80 seen
+    classes never show ``digit``; 19 of the 20 unseen classes (all 10 test classes) contain it, so the
+    encoder meets a digit it was never trained on, as ImageNet's unseen classes bring unseen objects.
+    Only defined for 100 classes."""
+    if num_classes != 100:
+        raise ValueError(f"class_order 'novel-digit' is defined for MNIST-pairs' 100 classes, got {num_classes}")
+    if not isinstance(digit, (int, np.integer)) or not 0 <= digit <= 9:
+        raise ValueError(f"digit must be an int in 0..9, got {digit!r}")
+    order = paper_class_order(num_classes, seed)
+    has_digit = np.array([digit in (c // 10, c % 10) for c in order])
+    return np.concatenate([order[~has_digit], order[has_digit]])
+
+
+def class_order(num_classes: int, rule: str = "paper", seed: int = 0) -> np.ndarray:
+    """Original class ids in the order whose consecutive ranges are seen / val / test: "paper" (appendix
+    A.2's shuffle) or "novel-digit" (:func:`novel_digit_order`, MNIST-pairs only)."""
+    if rule == "paper":
+        return paper_class_order(num_classes, seed)
+    if rule == "novel-digit":
+        return novel_digit_order(num_classes, seed)
+    raise ValueError(f"class order must be one of {CLASS_ORDERS}, got {rule!r}")
 
 
 @dataclass(frozen=True)
@@ -65,15 +95,18 @@ class ClassSplit:
 
 
 def class_split(profile_or_num_classes, counts: tuple[int, int, int] | None = None, seed: int = 0) -> ClassSplit:
-    """Seen / val / test class ids: consecutive ranges of ``paper_class_order(C, seed)``.
+    """Seen / val / test class ids: consecutive ranges of ``class_order(C, rule, seed)``.
 
-    ``profile_or_num_classes`` is a Profile (C and counts from ``profile.class_split``) or
-    an int C (then ``counts`` is required). Counts must be positive and sum to at most C.
+    ``profile_or_num_classes`` is a Profile (C and counts from ``profile.class_split``, the rule from
+    ``profile.class_order``) or an int C (then ``counts`` is required, and the rule is the paper's).
+    Counts must be positive and sum to at most C.
     """
+    rule = "paper"
     if hasattr(profile_or_num_classes, "class_split"):
         profile = profile_or_num_classes
         counts = tuple(profile.class_split) if counts is None else counts
         num_classes = int(sum(profile.class_split))
+        rule = getattr(profile, "class_order", "paper")
     else:
         num_classes = profile_or_num_classes
         if counts is None:
@@ -85,7 +118,7 @@ def class_split(profile_or_num_classes, counts: tuple[int, int, int] | None = No
         raise ValueError(f"counts must be three positive ints (seen, val, test), got {counts!r}")
     if sum(counts) > num_classes:
         raise ValueError(f"counts {counts} need {sum(counts)} classes but only {num_classes} exist")
-    order = paper_class_order(num_classes, seed)
+    order = class_order(num_classes, rule, seed)
     a, b, c = counts
     return ClassSplit(order[:a], order[a : a + b], order[a + b : a + b + c], int(num_classes))
 

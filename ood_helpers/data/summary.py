@@ -7,7 +7,7 @@ import pandas as pd
 from .embedded import SPLITS
 from .imageset import ImageSet
 from .registry import load_dataset
-from .splits import ClassSplit
+from .splits import NOVEL_DIGIT, ClassSplit
 
 
 def profile_datasets(profile) -> list[str]:
@@ -72,6 +72,14 @@ def class_split_summary(table: pd.DataFrame, shown: int = 12) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _order_words(profile) -> str:
+    shuffle = f"numpy.random.seed(0); rand({profile.num_classes}).argsort()"
+    if getattr(profile, "class_order", "paper") == "novel-digit":
+        return (f"{shuffle}, classes without the digit {NOVEL_DIGIT} first (class_order 'novel-digit': no seen class "
+                f"contains a {NOVEL_DIGIT}, every test class does)")
+    return shuffle
+
+
 def protocol_table(profile) -> pd.DataFrame:
     """The main paper's modified-ImageNet protocol (section 5.1, appendix A.2) beside this profile's."""
     seen, val, test = profile.class_split
@@ -87,7 +95,7 @@ def protocol_table(profile) -> pd.DataFrame:
         test_images = "ImageNet's validation set" if profile.many_class == "imagenet" else "the official test split"
     rows = [
         ("many-class dataset", "ImageNet (1,000 classes)", dataset),
-        ("class order", "numpy.random.seed(0); rand(1000).argsort()", f"numpy.random.seed(0); rand({profile.num_classes}).argsort()"),
+        ("class order", "numpy.random.seed(0); rand(1000).argsort()", _order_words(profile)),
         ("training classes", "1-800", f"1-{seen}"),
         ("validation classes", "801-900 (validation on classes 1-900)", f"{seen + 1}-{seen + val} (validation on classes 1-{seen + val})"),
         ("test classes", "901-1000 (testing on all classes)", f"{seen + val + 1}-{seen + val + test} (testing on all classes)"),
