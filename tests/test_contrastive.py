@@ -1,0 +1,131 @@
+"""ood_helpers.contrastive: the library losses against hand-written formulas, the two views, the cached
+and bit-identical training."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ood_helpers.contrastive import (ContrastiveSpec, contrastive_loss, train_contrastive, two_view_transform,
+                                     two_views, view_labels)
+from training_counters import count_training
+
+
+def hand_nt_xent(z: np.ndarray, tau: float) -> float:
+    """SimCLR's NT-Xent written out: views i and i+B are each other's only positive; the denominator
+    runs over every other view; the mean over the 2B anchors."""
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n = len(z)
+    b = n // 2
+    sim = z @ z.T / tau
+    total = 0.0
+    for i in range(n):
+        pos = (i + b) % n
+        denom = sum(np.exp(sim[i, a]) for a in range(n) if a != i)
+        total += -np.log(np.exp(sim[i, pos]) / denom)
+    return total / n
+
+
+def hand_supcon(z: np.ndarray, labels: np.ndarray, tau: float) -> float:
+    """Khosla et al.'s L_out: for each anchor with positives, -mean_p log softmax over all others."""
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    sim = z @ z.T / tau
+    losses = []
+    for i in range(len(z)):
+        others = [a for a in range(len(z)) if a != i]
+        positives = [p for p in others if labels[p] == labels[i]]
+        if not positives:
+            continue
+        log_denom = np.log(sum(np.exp(sim[i, a]) for a in others))
+        losses.append(-np.mean([sim[i, p] - log_denom for p in positives]))
+    return float(np.mean(losses))
+
+
+def test_nt_xent_matches_the_hand_formula():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(10, 6))
+    got = contrastive_loss("simclr", 0.1)(torch.tensor(z, dtype=torch.float64), view_labels(None, 5))
+    assert float(got) == pytest.approx(hand_nt_xent(z, 0.1), rel=1e-6)
+
+
+def test_supcon_matches_the_hand_formula():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(12, 5))
+    labels = view_labels(torch.tensor([0, 1, 0, 2, 1, 1]), 6)
+    got = contrastive_loss("supcon", 0.5)(torch.tensor(z, dtype=torch.float64), labels)
+    assert float(got) == pytest.approx(hand_supcon(z, labels.numpy(), 0.5), rel=1e-6)
+
+
+def test_simclr_positives_are_the_two_views_of_one_image():
+    labels = view_labels(None, 4).numpy()
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    assert [tuple(np.flatnonzero(row)) for row in same] == [(4,), (5,), (6,), (7,), (0,), (1,), (2,), (3,)]
+    # the views come from their own image: constant images keep their value at the centre pixel
+    images = torch.stack([torch.full((1, 28, 28), 40 * (i + 1), dtype=torch.uint8) for i in range(4)])
+    torch.manual_seed(0)
+    views = two_views(images, two_view_transform("digits", (28, 28), 1))
+    centre = (views[:, 0, 14, 14] * 255).round().numpy()
+    np.testing.assert_array_equal(centre, [40, 80, 120, 160, 40, 80, 120, 160])
+    # and two views of one image differ (the augmentation is random)
+    torch.manual_seed(0)
+    digit = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    digit[0, 0, 6:22, 12:16] = 255
+    pair = two_views(digit, two_view_transform("digits", (28, 28), 1))
+    assert not torch.equal(pair[0], pair[1])
+
+
+def test_views_keep_the_aspect_of_wide_images():
+    torch.manual_seed(0)
+    wide = torch.randint(0, 255, (3, 1, 28, 56), dtype=torch.uint8)
+    assert two_views(wide, two_view_transform("digits", (28, 56), 1)).shape == (6, 1, 28, 56)
+    with pytest.raises(ValueError, match="3-channel"):
+        two_view_transform("cifar", (28, 28), 1)
+
+
+def tiny_encoder(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    net.out_dim = 4
+    return net
+
+
+def tiny_data():
+    gen = torch.Generator().manual_seed(0)
+    return torch.randint(0, 255, (16, 1, 12, 12), dtype=torch.uint8, generator=gen), torch.arange(16) % 4
+
+
+@pytest.mark.parametrize("loss", ["simclr", "supcon"])
+def test_training_is_cached_and_bit_identical(loss):
+    images, labels = tiny_data()
+    spec = ContrastiveSpec(loss=loss, steps=3, batch_size=8, head_hidden=8, head_out=4)
+    lab = labels if loss == "supcon" else None
+    a = train_contrastive(tiny_encoder(0), images, lab, spec=spec, profile="test-contrastive-a", seed=0, progress=False)
+    b = train_contrastive(tiny_encoder(0), images, lab, spec=spec, profile="test-contrastive-b", seed=0, progress=False)
+    assert a.key == b.key
+    for (name, pa), pb in zip(a.encoder.state_dict().items(), b.encoder.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.encoder[0].weight, tiny_encoder(0)[0].weight)  # it did train
+    assert a.seconds > 0
+    with count_training() as counts:
+        again = train_contrastive(tiny_encoder(0), images, lab, spec=spec, profile="test-contrastive-a", seed=0,
+                                  progress=False)
+    assert counts == {"steps": 0, "backward": 0}
+    assert torch.equal(again.encoder[0].weight, a.encoder[0].weight) and again.seconds == a.seconds
+    z = again.project(images.float() / 255)
+    np.testing.assert_allclose(z.norm(dim=1).numpy(), 1.0, rtol=1e-5)
+    # another seed is another run
+    c = train_contrastive(tiny_encoder(0), images, lab, spec=spec, profile="test-contrastive-a", seed=1, progress=False)
+    assert c.key != a.key
+
+
+def test_bad_input_is_refused_before_training():
+    images, labels = tiny_data()
+    with pytest.raises(ValueError, match="SupCon needs labels"):
+        train_contrastive(tiny_encoder(0), images, None, spec=ContrastiveSpec(loss="supcon"), profile="t", seed=0)
+    with pytest.raises(ValueError, match="self-supervised"):
+        train_contrastive(tiny_encoder(0), images, labels, spec=ContrastiveSpec(loss="simclr"), profile="t", seed=0)
+    with pytest.raises(ValueError, match="uint8"):
+        train_contrastive(tiny_encoder(0), images.float(), None, spec=ContrastiveSpec(), profile="t", seed=0)
+    with pytest.raises(ValueError, match="loss must be"):
+        ContrastiveSpec(loss="byol")
