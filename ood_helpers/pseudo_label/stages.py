@@ -1,0 +1,174 @@
+"""The trained stages of paper 003's pipeline, each through ``train.fit`` and cached by its whole config
+(settings, data digest, initial weights, seed) plus a fingerprint of the code that trains it:
+
+- ``train_source``: the "pretrained" stand-in, a small CNN trained *with labels* on the source set (spec A9.1 #1).
+- ``simclr``: SCAN's first stage, ``ood_helpers.contrastive`` (pytorch-metric-learning's NT-Xent), shared with
+  notebook 08.
+- ``scan_step``: SCAN's clustering step (``losses.scan_loss``), backbone + K-way head, all weights trained.
+  The model kept is the *last* epoch: SCAN's code picks the epoch of lowest SCAN loss on the normal *test*
+  images, which would let test images choose the model (spec A8.10); we do not copy that.
+- ``self_label``: SCAN's self-labelling (``losses.selflabel_loss``), threshold 0.99, class balancing.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import artifacts
+from ..embed import weights_fingerprint
+from ..train import fit
+from .augment import augment
+from .losses import scan_loss, selflabel_loss
+from .networks import Classifier, SmallCNN, imagenet_encoder
+
+STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "train")
+
+
+def digest(*arrays) -> str:
+    """A short hash of tensors / arrays (values, shapes, dtypes): the data part of a cache key."""
+    h = hashlib.sha256()
+    for a in arrays:
+        arr = np.ascontiguousarray(torch.as_tensor(a).cpu().numpy())
+        h.update(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode())
+    return h.hexdigest()[:16]
+
+
+def steps_for(n: int, batch: int, epochs: int) -> tuple[int, int]:
+    """(steps per epoch, total steps): full batches of ``min(batch, n)`` images, at least one a epoch."""
+    per_epoch = max(1, n // min(batch, n))
+    return per_epoch, per_epoch * int(epochs)
+
+
+def _run(model: nn.Module, *, kind: str, config: dict, profile, loss_fn, batch_fn, steps: int, lr: float,
+         seed: int, weight_decay: float = 0.0, progress: bool = False) -> dict:
+    """Adam, constant lr, through ``fit``; returns the run's meta (wall seconds, extra counters)."""
+    config = {**config, "kind": kind, "code": artifacts.code_fingerprint(*STAGE_CODE), "seed": int(seed)}
+    ckpt = artifacts.cache_path(profile, f"pseudo-label-{kind}", artifacts.config_hash(config))
+    meta_path = ckpt.with_suffix(".meta.json")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    result = fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
+                 seed=seed, rng=int(seed), desc=kind, progress=progress, eval_every=max(steps, 1))
+    if result.resumed_from < steps or not meta_path.exists():
+        counters = getattr(loss_fn, "counters", {})
+        artifacts.atomic_write_text(meta_path, json.dumps({"seconds": result.seconds, "steps": steps, **counters}))
+    model.eval()
+    return json.loads(meta_path.read_text())
+
+
+def fresh_backbone(s, channels: int, seed: int) -> nn.Module:
+    """A seeded, randomly initialised small CNN (the architecture of every offline stage)."""
+    torch.manual_seed(int(seed))
+    return SmallCNN(channels, s.width)
+
+
+def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progress: bool = False) -> Classifier:
+    """The "pretrained" network: ``s.pretrained`` = "source" trains a small CNN with the source's labels (CE,
+    Adam ``source_lr``, weak augmentation); "imagenet-*" loads torchvision's ImageNet ResNet (no training)."""
+    if s.pretrained != "source":
+        enc = imagenet_encoder(s.pretrained)
+        return Classifier(enc, 1000).eval()
+    classes, y = np.unique(np.asarray(labels), return_inverse=True)
+    y = torch.as_tensor(y)
+    model = Classifier(fresh_backbone(s, images.shape[1], seed), len(classes))
+    n, flip = len(images), s.data != "digits"
+    _, steps = steps_for(n, s.source_batch, s.source_epochs)
+    batch = min(s.source_batch, n)
+
+    def batch_fn(step, rng):
+        idx = rng.choice(n, size=batch, replace=False)
+        return augment(images[idx], rng, flip=flip), y[idx]
+
+    def loss_fn(net, data):
+        return F.cross_entropy(net(data[0]), data[1])
+
+    config = {"data": digest(images, y), "width": s.width, "epochs": s.source_epochs, "batch": s.source_batch,
+              "lr": s.source_lr, "init": weights_fingerprint(model)}
+    _run(model, kind="source", config=config, profile=profile, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps,
+         lr=s.source_lr, seed=seed, progress=progress)
+    return model
+
+
+def simclr(s, images: torch.Tensor, encoder: nn.Module, *, profile, seed: int, progress: bool = False):
+    """SCAN's SimCLR stage on the unlabelled normal images (float [0, 1]) through ``contrastive.train_contrastive``
+    (per-image torchvision v2 views, NT-Xent, temperature ``simclr_temperature``, Adam + cosine)."""
+    from ..contrastive import ContrastiveSpec, train_contrastive
+
+    _, steps = steps_for(len(images), s.simclr_batch, s.simclr_epochs)
+    spec = ContrastiveSpec(loss="simclr", steps=steps, batch_size=min(s.simclr_batch, len(images)), lr=s.simclr_lr,
+                           temperature=s.simclr_temperature, augment="digits" if s.data == "digits" else "cifar")
+    uint8 = (images * 255.0).round().clamp(0, 255).to(torch.uint8)
+    return train_contrastive(encoder, uint8, spec=spec, profile=getattr(profile, "name", profile), seed=seed,
+                             progress=progress, key_extra="pseudo_label")
+
+
+class _Counted:
+    """A loss function that also counts (self-labelling: batches with no confident sample, confident samples)."""
+
+    def __init__(self, fn):
+        self.fn, self.counters = fn, {"empty_batches": 0, "confident": 0, "batches": 0}
+
+    def __call__(self, net, data):
+        return self.fn(self, net, data)
+
+
+def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Module, clusters: int, *, profile,
+              seed: int, progress: bool = False) -> tuple[Classifier, dict]:
+    """SCAN's clustering step: each anchor with one uniformly drawn mined neighbour, both strongly augmented,
+    ``scan_loss`` with ``entropy_weight``, Adam ``scan_lr`` (weight decay 1e-4 as SCAN), whole network."""
+    torch.manual_seed(int(seed))
+    model = Classifier(copy.deepcopy(backbone), clusters)
+    n, flip = len(images), s.data != "digits"
+    _, steps = steps_for(n, s.scan_batch, s.scan_epochs)
+    batch = min(s.scan_batch, n)
+    nb = torch.as_tensor(neighbours)
+
+    def batch_fn(step, rng):
+        idx = torch.as_tensor(rng.choice(n, size=batch, replace=False))
+        pick = nb[idx, torch.as_tensor(rng.integers(0, nb.shape[1], size=batch))]
+        return augment(images[idx], rng, strong=True, flip=flip), augment(images[pick], rng, strong=True, flip=flip)
+
+    def loss_fn(net, data):
+        return scan_loss(net(data[0]), net(data[1]), s.entropy_weight)[0]
+
+    config = {"data": digest(images, nb), "clusters": int(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
+              "lr": s.scan_lr, "entropy_weight": s.entropy_weight, "init": weights_fingerprint(model)}
+    meta = _run(model, kind="scan", config=config, profile=profile, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps,
+                lr=s.scan_lr, weight_decay=1e-4, seed=seed, progress=progress)
+    return model, meta
+
+
+def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed: int, progress: bool = False
+               ) -> tuple[Classifier, dict]:
+    """SCAN's self-labelling from the SCAN-step model: targets from the un-augmented image (SCAN's code uses its
+    validation transform), cross-entropy on a strong view, mask max p > ``selflabel_threshold``, class balancing.
+    Batches without a confident sample contribute a zero loss and are counted (``meta["empty_batches"]``)."""
+    model = copy.deepcopy(scan_model).train()
+    n, flip = len(images), s.data != "digits"
+    _, steps = steps_for(n, s.selflabel_batch, s.selflabel_epochs)
+    batch = min(s.selflabel_batch, n)
+
+    def batch_fn(step, rng):
+        idx = rng.choice(n, size=batch, replace=False)
+        return images[idx], augment(images[idx], rng, strong=True, flip=flip)
+
+    def loss(counted, net, data):
+        with torch.no_grad():
+            weak = net(data[0])
+        value, confident = selflabel_loss(weak, net(data[1]), s.selflabel_threshold, balance=True)
+        counted.counters["batches"] += 1
+        counted.counters["confident"] += confident
+        counted.counters["empty_batches"] += int(confident == 0)
+        return value
+
+    config = {"data": digest(images), "epochs": s.selflabel_epochs, "batch": s.selflabel_batch,
+              "threshold": s.selflabel_threshold, "init": weights_fingerprint(model)}
+    meta = _run(model, kind="selflabel", config=config, profile=profile, loss_fn=_Counted(loss), batch_fn=batch_fn,
+                steps=steps, lr=s.scan_lr, weight_decay=1e-4, seed=seed, progress=progress)
+    return model, meta
