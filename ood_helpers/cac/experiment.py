@@ -1,0 +1,128 @@
+"""The notebook's runs and tables: Tables 2-3 (+ FPR95 / AUPR / openness), the sweeps of Fig. 2 and the
+ablation of Fig. 3, every trial seeded by ``seeding.trial_seed(profile.seed, trial)``."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..evaluate.ood_metrics import COLUMNS
+from ..seeding import seed_everything, trial_seed
+from ..tables import trials_table
+from . import paper_values as PV
+from .data import load_trial
+from .settings import CACSettings
+from .splits import open_set_split
+from .training import recipe_for
+from .trials import METHOD_NAMES, run_trial
+
+QUOTED_CELL = "quoted, not re-run"
+
+
+def dataset_label(name: str, s: CACSettings) -> str:
+    """The column name of ``name``: stand-ins say what they stand in for, on which network."""
+    if name == "mnist5k":
+        epochs = "+".join(map(str, s.epochs)) if s.epochs else "35"
+        return f"MNIST-5000 stand-in for MNIST (width {s.width:g}, {epochs} ep)"
+    if name == "digits":
+        return f"digits-8x8 stand-in for MNIST (MLP, {s.digits_epochs} ep)"
+    return PV.PAPER_COLUMN[name]
+
+
+def recipe(name: str, s: CACSettings):
+    if name == "digits":
+        return recipe_for("digits", epochs=(s.digits_epochs,))
+    changes = {"width": s.width}
+    if s.epochs:
+        base = recipe_for(name)
+        changes.update(epochs=tuple(s.epochs), lrs=base.lrs[: len(s.epochs)] + (0.001,) * (len(s.epochs) - len(base.lrs)))
+    return recipe_for(name, **changes)
+
+
+def run_losses(p, s: CACSettings, name: str, losses, trials: int, device: str = "cpu", **hyper) -> list:
+    """TrialOutcomes of every loss on the first ``trials`` splits of dataset ``name``."""
+    out = []
+    for t in range(trials):
+        data = load_trial(name, t, per_class=s.per_class, version=s.split_version, download=s.download)
+        for loss in losses:
+            seed = trial_seed(p.seed, t)
+            seed_everything(seed)
+            outcome = run_trial(data, loss, recipe(name, s), profile=p, seed=seed, device=device,
+                                label=dataset_label(name, s), **hyper)
+            outcome.record["dataset_key"] = name
+            out.append(outcome)
+    return out
+
+
+def _paper_rows(records, table: dict, mapping: dict) -> dict:
+    """{our row: {our column: paper value}} for ``trials_table``."""
+    cols = _labels(records)
+    return {ours: {label: PV.paper_value(table, theirs, key) for key, label in cols.items()} for ours, theirs in mapping.items()}
+
+
+def _labels(records) -> dict:
+    """{dataset key: column label} of the records."""
+    return {r["dataset_key"]: r["dataset"] for r in records}
+
+
+def table2(records) -> pd.DataFrame:
+    """AUROC (unknown positive): our rows (mean ± std over trials) beside the paper's, then the quoted rows."""
+    mine = trials_table(records, "method", "dataset", "auroc",
+                        paper=_paper_rows(records, PV.TABLE2_AUROC, {METHOD_NAMES["cac"]: "CAC (Ours) *"}), digits=3)
+    quoted = []
+    for row in PV.QUOTED:
+        line = {}
+        for col in mine.columns:
+            if col.endswith(" (paper)"):
+                name = next(n for n, lab in _labels(records).items() if f"{lab} (paper)" == col)
+                value = PV.paper_value(PV.TABLE2_AUROC, row, name)
+                line[col] = "–" if value is None else f"{value:.3f}"
+            else:
+                line[col] = QUOTED_CELL
+        quoted.append(pd.Series(line, name=row + " (quoted)"))
+    out = pd.concat([mine, pd.DataFrame(quoted)])
+    out.index.name = "method"
+    out.attrs["summary"] = mine.attrs["summary"]
+    return out
+
+
+def table3(records) -> pd.DataFrame:
+    """Closed-set accuracy of CE and CAC beside Table 3."""
+    rows = [r for r in records if r["loss"] in ("ce", "cac")]
+    return trials_table(rows, "method", "dataset", "accuracy", digits=3, paper=_paper_rows(
+        rows, PV.TABLE3_ACCURACY, {METHOD_NAMES["cac"]: "CAC (Ours)", METHOD_NAMES["ce"]: "Cross-Entropy"}))
+
+
+def metrics_table(records) -> pd.DataFrame:
+    """Beyond the paper: AUROC, AUPR-In, AUPR-Out, FPR95 (percent, positive class named) and openness."""
+    long = [{"dataset": r["dataset"], "method": r["method"], "metric": COLUMNS[m], "value": 100 * r[m]}
+            for r in records for m in COLUMNS]
+    long += [{"dataset": r["dataset"], "method": r["method"], "metric": "openness (%)", "value": 100 * r["openness"]}
+             for r in records]
+    return trials_table(long, ["dataset", "method"], "metric", "value", digits=1)
+
+
+def openness_table(datasets=PV.PAPER_COLUMN) -> pd.DataFrame:
+    """Table 1's openness, eq. 12, for every dataset of the paper, beside the printed value."""
+    rows = []
+    for name in ("mnist", "svhn", "cifar10", "cifar+10", "cifar+50", "tinyimagenet"):
+        sp = open_set_split(name, 0)
+        rows.append({"dataset": PV.PAPER_COLUMN[name], "known": len(sp.known), "unknown": len(sp.unknown),
+                     "openness (%)": round(100 * sp.openness, 3), "paper (%)": PV.TABLE1_OPENNESS[PV.PAPER_COLUMN[name]]})
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def sweep_records(p, s: CACSettings, device: str = "cpu") -> list[dict]:
+    """Fig. 2 on the digits stand-in, trial 0: lambda at alpha 10, then alpha at lambda 0.1."""
+    out = []
+    for param, values in (("lambda", s.lambdas), ("alpha", s.alphas)):
+        for v in values:
+            hyper = {"lbda": float(v)} if param == "lambda" else {"alpha": float(v)}
+            rec = run_losses(p, s, "digits", ["cac"], 1, device, **hyper)[0].record
+            out.append({"swept": param, "value": float(v), **rec})
+    return out
+
+
+def ablation_table(records) -> pd.DataFrame:
+    """Fig. 3's numbers: accuracy and AUROC of L_A only, L_T only, CAC (and CE + MSP, extra)."""
+    long = [{"method": r["method"], "metric": m, "value": r[m]} for r in records for m in ("accuracy", "auroc")]
+    return trials_table(long, "method", "metric", "value", digits=3)
