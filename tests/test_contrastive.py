@@ -44,8 +44,12 @@ def hand_supcon(z: np.ndarray, labels: np.ndarray, tau: float) -> float:
 def test_nt_xent_matches_the_hand_formula():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(10, 6))
-    got = contrastive_loss("simclr", 0.1)(torch.tensor(z, dtype=torch.float64), view_labels(None, 5))
+    from pytorch_metric_learning.losses import NTXentLoss
+
+    zt, labels = torch.tensor(z, dtype=torch.float64), view_labels(None, 5)
+    got = contrastive_loss("simclr", 0.1)(zt, labels)
     assert float(got) == pytest.approx(hand_nt_xent(z, 0.1), rel=1e-6)
+    assert float(got) == pytest.approx(float(NTXentLoss(temperature=0.1)(zt, labels)), rel=1e-9)
 
 
 def test_supcon_matches_the_hand_formula():
