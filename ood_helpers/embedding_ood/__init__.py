@@ -1,0 +1,9 @@
+"""Paper 002 (Chen & Zhao, "Skip the question you don't know"): an autoencoder whose embedding is pulled
+into label clusters (DEC-style KL towards sharpened Student-t assignments, centres interpolated towards
+class means) while a linear classifier reads the same embedding; the OOD score is the reconstruction error.
+
+Modules: ``autoencoder`` (networks, scoring), ``clustering_loss`` (q, P, centres, J_e), ``sifting``
+(Algorithm 1's outlier sifting), ``training`` (pretraining and the joint phase through ``train.fit``),
+``datasets`` (in-distribution splits and OOD sets, stand-ins named as such), ``evaluation`` (metrics
+records), ``settings`` (per-profile settings), ``paper_values`` (Tables I-III as printed).
+"""

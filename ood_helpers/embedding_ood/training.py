@@ -1,0 +1,195 @@
+"""Training of paper 002's models through the project's loop (``train.fit``): reconstruction-only
+pretraining (Adam), k-means centres matched to labels, then the joint phase
+J = J_r + lambda_e J_e + lambda_c J_c with SGD in update intervals (Algorithm 1): at each interval start
+the whole training set is scored without gradient, the worst-reconstructed ``sift_fraction`` is left out,
+mu' and P are recomputed on the kept points and held fixed for one pass (T steps) over them.
+
+Reduction [ours, spec §1.4/§1.7]: J_r is the per-pixel mean squared error of the batch (``F.mse_loss``),
+J_e the KL summed over clusters and averaged over the batch ("batchmean"), J_c the batch-mean
+cross-entropy. Every fit call continues one checkpoint keyed by the whole config and a code fingerprint,
+so a rerun loads and a changed config or code retrains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import artifacts
+from ..seeding import seed_everything
+from ..train import fit
+from . import autoencoder as AE
+from .clustering_loss import embedding_loss, interpolate_centres, kmeans_label_centres, label_means, student_t_assignment, target_distribution
+from .sifting import sift
+
+CODE_MODULES = ("train", "embedding_ood.autoencoder", "embedding_ood.clustering_loss", "embedding_ood.sifting",
+                "embedding_ood.training")
+CACHE_KIND = "embedding-ood"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model of the ablation ladder; all start from the same pretrained weights and centres."""
+
+    name: str
+    lambda_e: float = 0.0
+    lambda_c: float = 0.0
+    alpha_interp: float = 0.5
+    sift_fraction: float = 0.0
+
+
+def ladder(lambda_e: float = 1.0, lambda_c: float = 1.0, alpha_interp: float = 0.5) -> dict[str, Variant]:
+    """AE / AE + classifier / AE + DEC (no labels, alpha 0: IDEC) / full model (spec §2.3)."""
+    return {
+        "AE": Variant("AE", alpha_interp=alpha_interp),
+        "AE + classifier": Variant("AE + classifier", lambda_c=lambda_c, alpha_interp=alpha_interp),
+        "AE + DEC": Variant("AE + DEC", lambda_e=lambda_e, alpha_interp=0.0),
+        "full": Variant("full", lambda_e=lambda_e, lambda_c=lambda_c, alpha_interp=alpha_interp),
+    }
+
+
+@dataclass(frozen=True)
+class Architecture:
+    arch: str  # "mlp" | "conv"
+    in_shape: tuple[int, ...]
+    num_classes: int
+    hidden: tuple[int, ...] = (256, 128)
+    embed_dim: int = 10
+    conv_width: int = 32
+
+    def build(self) -> AE.EmbeddingOODModel:
+        return AE.build_model(self.arch, self.in_shape, self.num_classes, hidden=self.hidden,
+                              embed_dim=self.embed_dim, conv_width=self.conv_width)
+
+
+def data_fingerprint(images: torch.Tensor, labels) -> str:
+    h = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes())
+    h.update(np.asarray(labels, np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_training_data(images: torch.Tensor, labels, num_classes: int) -> np.ndarray:
+    labels = np.asarray(labels, np.int64)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor [N, C, H, W] in [0, 1], got {type(images).__name__} "
+                         f"{getattr(images, 'shape', '')}")
+    if len(labels) != len(images) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+        raise ValueError(f"labels must be {len(images)} ints in 0..{num_classes - 1}, got {len(labels)} "
+                         f"in [{labels.min(initial=0)}, {labels.max(initial=0)}]")
+    return labels
+
+
+def _batch_fn(pool: np.ndarray, batch_size: int):
+    def draw(step: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(pool, size=min(batch_size, len(pool)), replace=False)
+    return draw
+
+
+def pretrain(images: torch.Tensor, labels, arch: Architecture, *, epochs: int, lr: float, batch_size: int, seed: int,
+             profile, kmeans_n_init: int = 20, device: str = "cpu") -> dict:
+    """Reconstruction-only pretraining (Adam), then k-means on the pretrained embeddings with centres
+    matched to labels. Returns {"state": weights with the matched centres, "kmeans": info, "key": cache key}."""
+    labels = check_training_data(images, labels, arch.num_classes)
+    config = {"stage": "pretrain", "arch": asdict(arch), "epochs": epochs, "lr": lr, "batch_size": batch_size,
+              "seed": seed, "kmeans_n_init": kmeans_n_init, "data": data_fingerprint(images, labels),
+              "code": artifacts.code_fingerprint(*CODE_MODULES)}
+    key = f"pretrain-{artifacts.config_hash(config)}"
+    result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
+    if result_path.exists():
+        return {**artifacts.load_torch(result_path, expect_config=config), "key": key}
+    seed_everything(seed)
+    model = arch.build()
+    x = images.to(device)
+    steps = epochs * math.ceil(len(images) / batch_size)
+
+    def loss_fn(m, idx):
+        xb = x[torch.from_numpy(idx)]
+        return F.mse_loss(m.autoencoder.decode(m.autoencoder.encode(xb)), xb)
+
+    fit(model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn=loss_fn, steps=steps, config=config,
+        ckpt_path=artifacts.cache_path(profile, CACHE_KIND, key), batch_fn=_batch_fn(np.arange(len(images)), batch_size),
+        rng=seed, device=device, desc="pretrain AE", progress=False)
+    z = AE.score(model, images, device=device)["z"]
+    centres, info = kmeans_label_centres(z, labels, arch.num_classes, seed=seed, n_init=kmeans_n_init)
+    with torch.no_grad():
+        model.centres.copy_(torch.from_numpy(centres))
+    out = {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "kmeans": info}
+    artifacts.atomic_save_torch(out, result_path, config=config)
+    return {**out, "config": config, "key": key}
+
+
+def joint_loss(model, x, y, p, mu_label, variant: Variant) -> torch.Tensor:
+    """J = J_r + lambda_e J_e + lambda_c J_c on one batch (reductions in the module docstring)."""
+    z, recon, logits = model(x)
+    loss = F.mse_loss(recon, x)
+    if variant.lambda_c:
+        loss = loss + variant.lambda_c * F.cross_entropy(logits, y)
+    if variant.lambda_e:
+        q = student_t_assignment(z, interpolate_centres(model.centres, mu_label, variant.alpha_interp))
+        loss = loss + variant.lambda_e * embedding_loss(q, p)
+    return loss
+
+
+def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, variant: Variant, *, epochs: int, lr: float,
+             momentum: float, batch_size: int, seed: int, profile, device: str = "cpu"):
+    """The joint phase of ``variant`` from the pretrained weights ``pre`` (Algorithm 1, one interval an epoch).
+    Returns (model, log): log["intervals"] holds per interval the dropped indices, the share of argmax-q
+    assignments that changed and the mean training loss."""
+    labels = check_training_data(images, labels, arch.num_classes)
+    n = len(images)
+    n_kept = n - int(round(variant.sift_fraction * n))
+    steps_per_interval = math.ceil(n_kept / batch_size)
+    config = {"stage": "joint", "pretrain": pre["key"], "variant": asdict(variant), "epochs": epochs, "lr": lr,
+              "momentum": momentum, "batch_size": batch_size, "seed": seed, "data": data_fingerprint(images, labels),
+              "code": artifacts.code_fingerprint(*CODE_MODULES)}
+    key = f"joint-{artifacts.config_hash(config)}"
+    ckpt = artifacts.cache_path(profile, CACHE_KIND, key)
+    result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
+    model = arch.build()
+    model.load_state_dict(pre["state"])
+    model.to(device)
+    if result_path.exists():
+        saved = artifacts.load_torch(result_path, expect_config=config)
+        model.load_state_dict(saved["state"])
+        return model, saved["log"]
+    seed_everything(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    start = 0
+    if ckpt.exists():  # resume: P of the next interval comes from the checkpointed weights
+        state = artifacts.load_torch(ckpt, expect_config=config)
+        model.load_state_dict(state["model"])
+        start = int(state["step"]) // steps_per_interval
+    x, y = images.to(device), torch.from_numpy(labels).to(device)
+    p_all = torch.zeros(n, arch.num_classes, device=device)
+    intervals, previous = [], None
+    for k in range(start, epochs):
+        scored = AE.score(model, images, device=device)
+        kept, dropped = sift(scored["error"], variant.sift_fraction)
+        z_kept = torch.from_numpy(scored["z"][kept]).to(device)
+        with torch.no_grad():
+            mu_label = label_means(z_kept, y[torch.from_numpy(kept)], arch.num_classes)
+            q = student_t_assignment(z_kept, interpolate_centres(model.centres, mu_label, variant.alpha_interp))
+            p_all.zero_()
+            p_all[torch.from_numpy(kept)] = target_distribution(q)
+        assign = q.argmax(1).cpu().numpy()
+        changed = None if previous is None or len(previous) != len(assign) else float((previous != assign).mean())
+        previous = assign
+
+        def loss_fn(m, idx, mu_label=mu_label):
+            t = torch.from_numpy(idx).to(device)
+            return joint_loss(m, x[t], y[t], p_all[t], mu_label, variant)
+
+        result = fit(model, optimizer, loss_fn=loss_fn, steps=(k + 1) * steps_per_interval, ckpt_path=ckpt,
+                     config=config, batch_fn=_batch_fn(kept, batch_size), rng=seed, device=device,
+                     desc=f"joint {variant.name}", progress=False)
+        intervals.append({"interval": k, "dropped": dropped, "assignment_change": changed,
+                          "train_loss": result.history[-1]["train_loss"] if result.history else None})
+    log = {"intervals": intervals, "resumed_at_interval": start}
+    artifacts.atomic_save_torch({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "log": log},
+                                result_path, config=config)
+    return model, log

@@ -1,0 +1,70 @@
+"""Notebook 07's data: MNIST-{a,b} splits hold exactly the held-out digits as OOD, the typeset stand-ins are
+white-on-black in [0, 1] with no empty renders, the noise sets follow their stated definitions, user folders load."""
+
+import numpy as np
+import pytest
+import torch
+
+from ood_helpers.embedding_ood import datasets as D
+from ood_helpers.embedding_ood import typeset
+
+
+def test_heldout_split_holds_exactly_the_pair():
+    x, y = D.digit_split("digits", "train")
+    xk, yk, xo, do = D.heldout(x, y, (2, 3))
+    assert sorted(set(do.tolist())) == [2, 3] and len(xo) == int(np.isin(y, [2, 3]).sum())
+    assert len(xk) + len(xo) == len(x) and sorted(set(yk.tolist())) == list(range(8))
+    kept = y[~np.isin(y, [2, 3])]
+    assert (np.array([0, 1, 4, 5, 6, 7, 8, 9])[yk] == kept).all()  # renumbered in digit order
+
+
+@pytest.mark.parametrize("kind", ["glyphs", "letters"])
+def test_typeset_sets_are_white_on_black_and_never_empty(kind):
+    base, names = typeset.base_images(kind)
+    assert len(base) >= 150 and len(names) == len(base)
+    assert ((base > 0.3).reshape(len(base), -1).sum(1) >= typeset.MIN_INK).all()
+    assert base.min() >= 0 and base.max() <= 1
+    border = np.concatenate([base[:, :2].ravel(), base[:, -2:].ravel(), base[:, :, :2].ravel(), base[:, :, -2:].ravel()])
+    assert border.max() == 0  # glyph box fitted to 20x20 inside 28x28, black around it
+    x = typeset.jittered(kind, len(base) + 20, seed=0)
+    assert x.shape == (len(base) + 20, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert torch.equal(x, typeset.jittered(kind, len(base) + 20, seed=0))
+
+
+def test_noise_definitions():
+    g = D.hg_gaussian(500, (1, 28, 28), seed=0)
+    assert g.min() < -2 and g.max() > 2 and abs(float(g.mean())) < 0.01 and abs(float(g.std()) - 1) < 0.01
+    u = D.hg_uniform(500, (1, 28, 28), seed=0)
+    assert 0 <= u.min() and u.max() < 1 and abs(float(u.mean()) - 0.5) < 0.01
+    c = D.clipped_gaussian(100, (1, 28, 28), seed=0)
+    assert 0 <= c.min() and c.max() <= 1 and float((c == 0).float().mean()) > 0.2  # clipping piles mass at 0 and 1
+
+
+def test_folder_images_and_unavailable(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.delenv("OOD_SUN_DIR", raising=False)
+    missing = D.folder_images("OOD_SUN_DIR", D.SUN, channels=3, size=32, n=5)
+    assert isinstance(missing, D.Unavailable) and "OOD_SUN_DIR" in missing.reason
+    (tmp_path / "a").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 50, 3), 60 * i, np.uint8)).save(tmp_path / "a" / f"{i}.png")
+    monkeypatch.setenv("OOD_SUN_DIR", str(tmp_path))
+    x = D.folder_images("OOD_SUN_DIR", D.SUN, channels=3, size=32, n=5)
+    assert x.shape == (3, 3, 32, 32) and float(x[2].mean()) == pytest.approx(120 / 255, abs=1e-3)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("OOD_SUN_DIR", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="holds no image files"):
+        D.folder_images("OOD_SUN_DIR", D.SUN, channels=3, size=32, n=5)
+
+
+def test_offline_sets_name_their_stand_ins(monkeypatch, tmp_path):
+    monkeypatch.setenv("OOD_DATA_DIR", str(tmp_path))  # no real copies anywhere
+    for var in ("OOD_CIFAR10_DIR", "OOD_OMNIGLOT_DIR", "OOD_NOTMNIST_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    sets = D.mnist_ood_sets(50, seed=0, offline=True, include_digits=False)
+    for real in (D.OMNIGLOT, D.NOTMNIST, D.CIFAR_GREY):
+        assert isinstance(sets[real], D.Unavailable)
+    assert typeset.GLYPHS_NAME in sets and "stand-in" in typeset.GLYPHS_NAME and "stand-in" in typeset.LETTERS_NAME
+    arrays = {k: v for k, v in sets.items() if not isinstance(v, D.Unavailable)}
+    assert all(v.shape == (50, 1, 28, 28) for v in arrays.values())

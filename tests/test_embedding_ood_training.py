@@ -1,0 +1,117 @@
+"""Paper 002's training: the loss reduction stated (J_r per-pixel mean, J_e batchmean KL, J_c batch-mean CE),
+the score = per-sample summed squared error (larger = more OOD), caching keyed by config, bit-identical reruns."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ood_helpers.embedding_ood import autoencoder as AE
+from ood_helpers.embedding_ood import training as T
+from ood_helpers.profiles import get_profile
+
+ARCH = T.Architecture("mlp", (1, 28, 28), 3, (16,), 4)
+
+
+def tiny_data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    x = np.zeros((n, 1, 28, 28), np.float32)
+    for i, c in enumerate(labels):  # a bright bar whose row depends on the class
+        x[i, 0, 4 + 8 * c: 8 + 8 * c, 4:24] = 1.0
+    x += rng.random(x.shape).astype(np.float32) * 0.1
+    return torch.from_numpy(x.clip(0, 1)), labels
+
+
+def test_joint_loss_is_the_stated_sum_of_batch_means():
+    torch.manual_seed(0)
+    model = ARCH.build().double()
+    x = torch.rand(5, 1, 28, 28, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    p = torch.softmax(torch.randn(5, 3, dtype=torch.float64), 1)
+    mu_label = torch.randn(3, 4, dtype=torch.float64)
+    v = T.Variant("full", lambda_e=0.7, lambda_c=0.3, alpha_interp=0.5)
+    z, recon, logits = model(x)
+    j_r = ((x - recon) ** 2).sum() / x.numel()
+    j_c = -torch.log_softmax(logits, 1)[torch.arange(5), y].mean()
+    c = 0.5 * model.centres + 0.5 * mu_label
+    w = 1.0 / (1.0 + ((z[:, None] - c[None]) ** 2).sum(-1))
+    q = w / w.sum(1, keepdim=True)
+    j_e = (p * (p / q).log()).sum() / 5
+    got = T.joint_loss(model, x, y, p, mu_label, v)
+    assert got.item() == pytest.approx((j_r + 0.7 * j_e + 0.3 * j_c).item(), rel=1e-10)
+    ae_only = T.joint_loss(model, x, y, p, mu_label, T.Variant("AE"))
+    assert ae_only.item() == pytest.approx(j_r.item(), rel=1e-10)
+
+
+def test_score_is_the_per_sample_summed_squared_error():
+    torch.manual_seed(1)
+    model = ARCH.build()
+    x = torch.rand(7, 1, 28, 28)
+    out = AE.score(model, x, batch_size=3)
+    with torch.no_grad():
+        recon = model.autoencoder.decode(model.autoencoder.encode(x))
+    loop = [float(((x[i] - recon[i]) ** 2).sum()) for i in range(7)]
+    assert out["error"] == pytest.approx(loop, rel=1e-5)
+    assert out["probs"].sum(1) == pytest.approx(np.ones(7))
+
+
+def test_pretrained_ae_scores_noise_as_more_ood():
+    x, y = tiny_data()
+    pre = T.pretrain(x, y, ARCH, epochs=30, lr=3e-3, batch_size=20, seed=0, profile=get_profile("smoke"), kmeans_n_init=2)
+    model = ARCH.build()
+    model.load_state_dict(pre["state"])
+    s_in = AE.score(model, tiny_data(30, seed=1)[0])["error"]
+    s_out = AE.score(model, torch.rand(30, 1, 28, 28))["error"]
+    assert s_out.min() > np.median(s_in)  # larger = more OOD
+
+
+def test_training_is_cached_bit_identical_and_keyed_by_config(monkeypatch):
+    x, y = tiny_data()
+    prof = get_profile("smoke")
+    kw = dict(epochs=2, lr=1e-3, batch_size=20, seed=5, profile=prof, kmeans_n_init=2)
+    pre = T.pretrain(x, y, ARCH, **kw)
+    v = T.Variant("full", 1.0, 1.0, 0.5, sift_fraction=0.1)
+    m1, log1 = T.finetune(pre, x, y, ARCH, v, epochs=2, lr=0.01, momentum=0.9, batch_size=20, seed=5, profile=prof)
+    assert [len(i["dropped"]) for i in log1["intervals"]] == [6, 6]
+    calls = []
+    monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(1))
+    m2, _ = T.finetune(T.pretrain(x, y, ARCH, **kw), x, y, ARCH, v, epochs=2, lr=0.01, momentum=0.9, batch_size=20,
+                       seed=5, profile=prof)
+    assert not calls  # loaded, not retrained
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(AttributeError):  # another seed is another key: it trains (the stubbed fit returns None)
+        T.finetune(pre, x, y, ARCH, v, epochs=2, lr=0.01, momentum=0.9, batch_size=20, seed=6, profile=prof)
+    assert calls
+
+
+def test_fresh_runs_are_bit_identical(tmp_path, monkeypatch):
+    x, y = tiny_data()
+    states = []
+    for run in range(2):
+        monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path / f"run{run}"))
+        prof = get_profile("smoke")
+        pre = T.pretrain(x, y, ARCH, epochs=2, lr=1e-3, batch_size=20, seed=2, profile=prof, kmeans_n_init=2)
+        m, _ = T.finetune(pre, x, y, ARCH, T.Variant("full", 1.0, 1.0, 0.5), epochs=2, lr=0.01, momentum=0.9,
+                          batch_size=20, seed=2, profile=prof)
+        states.append(m.state_dict())
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k]), k
+
+
+def test_bad_training_data_is_refused():
+    x, y = tiny_data(9)
+    with pytest.raises(ValueError, match="labels must be 9 ints in 0..2"):
+        T.pretrain(x, y + 3, ARCH, epochs=1, lr=1e-3, batch_size=4, seed=0, profile=get_profile("smoke"))
+    with pytest.raises(ValueError, match="float tensor"):
+        T.pretrain((x * 255).byte(), y, ARCH, epochs=1, lr=1e-3, batch_size=4, seed=0, profile=get_profile("smoke"))
+
+
+def test_conv_autoencoder_shapes():
+    m = AE.build_model("conv", (3, 32, 32), 10, embed_dim=16, conv_width=8)
+    z, recon, logits = m(torch.rand(2, 3, 32, 32))
+    assert z.shape == (2, 16) and recon.shape == (2, 3, 32, 32) and logits.shape == (2, 10)
+    assert 0 <= recon.min() and recon.max() <= 1
+    with pytest.raises(ValueError, match="divisible by 8"):
+        AE.build_model("conv", (3, 30, 30), 10)
