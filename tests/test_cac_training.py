@@ -1,0 +1,124 @@
+"""CAC's training recipe: data carve-outs, the checkpoint rule, stages with a fresh optimizer, the cache,
+bit-identical reruns in separate processes, and a trained net that separates known from unknown."""
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from ood_helpers.cac.data import load_trial
+from ood_helpers.cac.network import OSRCIEncoder
+from ood_helpers.cac.training import Preprocess, logits_of, recipe_for, train_trial
+from ood_helpers.cac.trials import run_trial
+from ood_helpers.profiles import get_profile
+from training_counters import count_training
+
+
+def test_mnist5k_carve_out_and_digits_split():
+    d = load_trial("mnist5k", 0)
+    assert d.split.known == (0, 1, 2, 3, 6, 9)
+    assert d.sizes() == {"train": 6 * 320, "val": 6 * 80, "test": 6 * 100, "unknown": 4 * 100}
+    assert torch.equal(torch.bincount(d.y_train), torch.full((6,), 320))
+    assert sorted(set(d.y_unknown.tolist())) == [4, 5, 7, 8]
+    # no image in two parts (compare the raw bytes)
+    seen = {hashlib.sha1(x.numpy().tobytes()).hexdigest() for x in torch.cat([d.x_train, d.x_val])}
+    assert not seen & {hashlib.sha1(x.numpy().tobytes()).hexdigest() for x in torch.cat([d.x_test, d.x_unknown])}
+    g = load_trial("digits", 1)
+    assert g.split.known == (2, 3, 5, 7, 8, 9) and g.x_train.shape[1:] == (1, 8, 8)
+    total = sum(g.sizes().values()) + int(np.isin(np.arange(10), g.split.unknown).sum()) * 0
+    assert 1797 * 0.5 * 0.6 - 10 < g.sizes()["train"] < 1797 * 0.5 * 0.6 + 10 and total > 0
+
+
+def test_preprocess_normalises_by_known_training_statistics_and_resizes_mnist_to_32():
+    d = load_trial("mnist5k", 0, per_class=(20, 5, 5))
+    pre = Preprocess(recipe_for("mnist5k"), d.x_train)
+    x = pre.eval_view(d.x_train)
+    assert x.shape[-2:] == (32, 32)
+    assert float(x.mean()) == pytest.approx(0.0, abs=1e-5) and float(x.std()) == pytest.approx(1.0, abs=1e-3)
+    a, b = pre.train_view(d.x_train[:4], 7), pre.train_view(d.x_train[:4], 7)
+    assert torch.equal(a, b) and not torch.equal(a, pre.train_view(d.x_train[:4], 8))
+
+
+def _tiny(p, loss="cac", epochs=(2,), lrs=(0.01,)):
+    d = load_trial("digits", 0)
+    return d, train_trial(d, loss, recipe_for("digits", epochs=epochs, lrs=lrs), profile=p, seed=3)
+
+
+def test_checkpoint_is_the_lowest_validation_anchor_loss_and_ce_the_best_accuracy(ood_dirs):
+    p = get_profile("smoke")
+    _, (_, info) = _tiny(p, epochs=(6,))
+    vals = [r["val_anchor"] for r in info["history"]]
+    assert info["best_epoch"] == int(np.argmin(vals))  # history[i] is the eval after epoch i
+    _, (_, info) = _tiny(p, "ce", epochs=(6,))
+    accs = [r["val_acc"] for r in info["history"]]
+    assert info["best_epoch"] == int(np.argmax(accs))
+
+
+def test_second_stage_restarts_from_the_best_with_a_fresh_optimizer_and_is_cached(ood_dirs):
+    p = get_profile("smoke")
+    with count_training() as first:
+        d, (model, info) = _tiny(p, epochs=(2, 2), lrs=(0.01, 0.001))
+    assert [r["lr"] for r in info["history"] if r["step"] > 0] == [0.01, 0.01, 0.001, 0.001]
+    assert [s["lr"] for s in info["stages"]] == [0.01, 0.001] and first["steps"] > 0
+    assert info["best_epoch"] >= 2  # the final model is the best epoch of stage 2
+    with count_training() as again:
+        _, (model2, _) = _tiny(p, epochs=(2, 2), lrs=(0.01, 0.001))
+    assert again == {"steps": 0, "backward": 0}
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+    with count_training() as changed:
+        _tiny(p, epochs=(2, 3), lrs=(0.01, 0.001))
+    assert changed["steps"] > 0  # another config trains (stage 1 is reused from the cache)
+
+
+SCRIPT = textwrap.dedent("""
+    import hashlib, os, sys
+    import torch
+    from ood_helpers.cac.data import load_trial
+    from ood_helpers.cac.training import recipe_for, train_trial
+    from ood_helpers.profiles import get_profile
+    d = load_trial("mnist5k", 0, per_class=(24, 6, 6))
+    m, _ = train_trial(d, "cac", recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=32), profile=get_profile("smoke"), seed=5)
+    h = hashlib.sha256()
+    for k, v in m.state_dict().items():
+        h.update(k.encode()); h.update(v.cpu().numpy().tobytes())
+    print(h.hexdigest())
+""")
+
+
+def test_two_processes_train_bit_identical_networks(tmp_path):
+    digests = []
+    for run in range(2):
+        env = {"OOD_ARTIFACTS_DIR": str(tmp_path / f"a{run}"), "OOD_FIGURES_DIR": str(tmp_path / "f"),
+               "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        digests.append(out.stdout.strip().splitlines()[-1])
+    assert digests[0] == digests[1]
+
+
+def test_trained_cac_separates_known_from_unknown_and_measures_by_ood_metrics(ood_dirs):
+    p = get_profile("smoke")
+    d = load_trial("digits", 0)
+    o = run_trial(d, "cac", recipe_for("digits", epochs=(15,)), profile=p, seed=0)
+    r = o.record
+    assert r["accuracy"] > 0.9 and r["auroc"] > 0.8
+    from sklearn.metrics import roc_auc_score
+
+    y = np.r_[np.zeros(len(o.s_known)), np.ones(len(o.s_unknown))]
+    assert r["auroc"] == pytest.approx(roc_auc_score(y, np.r_[o.s_known, o.s_unknown]), abs=1e-12)
+    assert r["accuracy"] == pytest.approx(float(np.mean(o.pred_known == d.y_test.numpy())))
+    assert r["openness"] == pytest.approx(0.13397, abs=1e-5)
+
+
+def test_osrci_encoder_matches_the_paper_size():
+    assert sum(q.numel() for q in OSRCIEncoder(10, 3, 32).parameters()) == pytest.approx(1.01e6, rel=0.01)
+    assert sum(q.numel() for q in OSRCIEncoder(20, 3, 64, dropout=0.3).parameters()) == pytest.approx(1.16e6, rel=0.01)
+    m = OSRCIEncoder(6, 1, 32, width=0.25)
+    assert sum(q.numel() for q in m.parameters()) == pytest.approx(66e3, rel=0.01)
+    assert logits_of(m, torch.zeros(3, 1, 32, 32)).shape == (3, 6)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        OSRCIEncoder(6, 1, 28)
