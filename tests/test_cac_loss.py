@@ -114,3 +114,9 @@ def test_peer_loss_behaves_as_its_docstring_says():
     assert crit.distance(z)[0].tolist() == pytest.approx([65.0, 125.0, 45.0], abs=1e-3)  # squared
     s = rejection_scores(crit.distance(z).double())
     assert float(crit.score(crit.distance(z))[0]) == pytest.approx(-float(s.max()), rel=1e-5)  # -max, not min
+
+
+def test_anchor_recomputation_fallback_keeps_the_original_anchor_with_a_warning():
+    with pytest.warns(UserWarning, match="class 1 keeps its original anchor"):
+        c = recompute_anchors(torch.tensor([[2.0, 1.0], [3.0, 0.0]]), torch.tensor([0, 1]), fallback=anchors(2, 10))
+    assert c.tolist() == [[2.0, 1.0], [0.0, 10.0]]

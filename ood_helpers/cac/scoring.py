@@ -8,6 +8,8 @@ argmin_i s_i (= the nearest recomputed anchor when d >= 0) is the predicted clas
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -15,10 +17,13 @@ from ..evaluate.ood_metrics import msp_score
 from .loss import distances
 
 
-def recompute_anchors(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+def recompute_anchors(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,
+                      fallback: torch.Tensor | None = None) -> torch.Tensor:
     """[N, N] float64: row k = mean logit of the class-k images whose largest logit is k.
 
-    A class without any correctly classified image is refused by name (its anchor is undefined)."""
+    A class without any correctly classified image has no defined anchor: refused by name, or, with
+    ``fallback`` (the original anchors), it keeps its row of ``fallback`` with a warning (barely trained
+    smoke-test networks)."""
     logits, labels = torch.as_tensor(logits).double(), torch.as_tensor(labels).long()
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"expected logits [B, N] and labels [B]; got {tuple(logits.shape)} and {tuple(labels.shape)}")
@@ -27,6 +32,10 @@ def recompute_anchors(logits: torch.Tensor, labels: torch.Tensor, num_classes: i
     rows = []
     for k in range(n):
         mine = logits[correct & (labels == k)]
+        if mine.shape[0] == 0 and fallback is not None:
+            warnings.warn(f"no training image of class {k} is classified correctly; class {k} keeps its original anchor")
+            rows.append(torch.as_tensor(fallback, dtype=torch.float64)[k])
+            continue
         if mine.shape[0] == 0:
             raise ValueError(f"no training image of class {k} is classified correctly, so its anchor cannot be "
                              "recomputed; train longer or check the labels")

@@ -45,11 +45,11 @@ def score_cac(model, pre: Preprocess, data: TrialData, flip: bool, alpha: float 
     views = [pre.eval_view(data.x_train)] + ([pre.eval_view(data.x_train, flip=True)] if flip else [])
     z_train = torch.cat([logits_of(model, v) for v in views])
     y_train = data.y_train.repeat(len(views))
-    centres = recompute_anchors(z_train, y_train, data.num_classes)
+    fixed = anchors(data.num_classes, alpha)
+    centres = recompute_anchors(z_train, y_train, data.num_classes, fallback=fixed)
     z_known, z_unknown = logits_of(model, pre.eval_view(data.x_test)), logits_of(model, pre.eval_view(data.x_unknown))
     s_k, p_k = cac_scores(z_known, centres)
     s_u, p_u = cac_scores(z_unknown, centres)
-    fixed = anchors(data.num_classes, alpha)
     extra = {"auroc_fixed_anchors": ood_metrics(cac_scores(z_known, fixed)[0], cac_scores(z_unknown, fixed)[0])["auroc"]}
     return s_k, s_u, p_k, p_u, extra
 
