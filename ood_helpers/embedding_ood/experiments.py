@@ -43,10 +43,10 @@ def architecture(s: EmbeddingOODSettings, num_classes: int) -> Architecture:
 
 
 def train_models(x, y, num_classes: int, s: EmbeddingOODSettings, seed: int, profile, variants, *,
-                 pretrain_on=None, device: str = "cpu") -> Trained:
+                 pretrain_on=None, device: str = "cpu", arch: Architecture | None = None) -> Trained:
     """Pretrain once (on ``pretrain_on`` = (x, y) or the training set), then fine-tune every ``variants`` entry
     from those same weights and centres, with the same seed and schedule."""
-    arch = architecture(s, num_classes)
+    arch = arch or architecture(s, num_classes)
     px, py = pretrain_on if pretrain_on is not None else (x, y)
     pre = pretrain(px, py, arch, epochs=s.pretrain_epochs, lr=s.pretrain_lr, batch_size=s.batch_size, seed=seed,
                    profile=profile, kmeans_n_init=s.kmeans_n_init, device=device)
@@ -114,7 +114,8 @@ def heldout_digit_records(s: EmbeddingOODSettings, profile, *, device: str = "cp
 
 def cross_dataset_records(s: EmbeddingOODSettings, profile, *, offline: bool, device: str = "cpu"):
     """Table I's MNIST rows: a 10-digit model per trial against every set of ``datasets.mnist_ood_sets``.
-    Returns (records, unavailable {name: reason}, the trial-0 models with their ID validation scores)."""
+    Returns (OOD records, ID accuracy records, unavailable {name: reason}, the trial-0 models with their ID
+    validation scores and the OOD sets)."""
     x, y = D.digit_split(s.id_set, "train", seed=profile.seed)
     xv, _ = D.digit_split(s.id_set, "val", seed=profile.seed)
     xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed)
@@ -207,3 +208,44 @@ def sifting_records(s: EmbeddingOODSettings, profile, *, device: str = "cpu") ->
         recs += [{"model": f"{v.name} (sift_fraction {v.sift_fraction:g})", "trial": 0, "metric": k, "value": 100.0 * val}
                  for k, val in rows.items()]
     return recs
+
+
+CIFAR_GAUSSIAN = "Gaussian: training mean + N(0, 0.5^2) per pixel (H&G's CIFAR noise on mean-subtracted inputs)"
+
+
+def cifar_records(s: EmbeddingOODSettings, profile, *, offline: bool, device: str = "cpu"):
+    """Table I's CIFAR-10 rows with the conv AE: a 10-class model vs SUN (``OOD_SUN_DIR``) and Gaussian noise,
+    and an 8-class model vs the held-out classes ``s.cifar_heldout`` (the offline analogue of SUN, not SUN).
+    Returns (records, unavailable {name: reason}); CIFAR-10 itself unreadable -> ([], {reason})."""
+    try:
+        x, y = D.cifar_colour("train", download=not offline)
+        xt, yt = D.cifar_colour("test", download=not offline)
+    except (FileNotFoundError, RuntimeError, OSError) as err:
+        return [], {"CIFAR-10": f"not readable here (set OOD_CIFAR10_DIR to an image-folder copy): {err}"}
+    if s.cifar_train_images:
+        x, y = x[: s.cifar_train_images], y[: s.cifar_train_images]
+    s_c = replace(s, pretrain_epochs=s.cifar_epochs, joint_epochs=s.cifar_epochs)
+    variants = [v for v in ladder(s.lambda_e, s.lambda_c, s.alpha_interp).values() if v.name in TABLE_VARIANTS]
+    rng = np.random.default_rng([int(profile.seed), 21])
+    noise = (x.mean(0, keepdim=True) + torch.from_numpy(rng.normal(0, 0.5, (len(xt), *x.shape[1:])).astype(np.float32)))
+    sun = D.folder_images("OOD_SUN_DIR", D.SUN, channels=3, size=32, n=10**6)
+    missing = {D.SUN: sun.reason} if isinstance(sun, D.Unavailable) else {}
+    pair = tuple(s.cifar_heldout)
+    xk, yk, _, _ = D.heldout(x, y, pair)
+    xtk, _, xto, _ = D.heldout(xt, yt, pair)
+    held_name = f"CIFAR-10 classes {pair} held out (stand-in for SUN, not SUN)"
+    records = []
+    for t in range(s.trials):
+        seed = trial_seed(profile.seed, t)
+        arch10 = Architecture("conv", (3, 32, 32), 10, embed_dim=s.cifar_embed_dim, conv_width=s.cifar_width)
+        tr = train_models(x, y, 10, s_c, seed, profile, variants, device=device, arch=arch10)
+        sin = {m: scores_of(tr.models[m], xt, device) for m in tr.models}
+        sets = {CIFAR_GAUSSIAN: noise, **({} if missing else {D.SUN: sun})}
+        for name, imgs in sets.items():
+            records += detector_records(tr, sin, {m: scores_of(tr.models[m], imgs, device) for m in tr.models},
+                                        ood_set=name, trial=t)
+        arch8 = replace(arch10, num_classes=8)
+        tr8 = train_models(xk, yk, 8, s_c, seed, profile, variants, device=device, arch=arch8)
+        records += detector_records(tr8, {m: scores_of(tr8.models[m], xtk, device) for m in tr8.models},
+                                    {m: scores_of(tr8.models[m], xto, device) for m in tr8.models}, ood_set=held_name, trial=t)
+    return records, missing

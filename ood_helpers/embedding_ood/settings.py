@@ -18,9 +18,9 @@ class EmbeddingOODSettings:
     hidden: tuple[int, ...] = (256, 128)  # MLP encoder widths (DEC/IDEC: 500, 500, 2000)
     embed_dim: int = 10  # d (DEC/IDEC: 10)
     batch_size: int = 256
-    pretrain_epochs: int = 15  # Adam 1e-3, reconstruction only
+    pretrain_epochs: int = 10  # Adam 1e-3, reconstruction only
     pretrain_lr: float = 1e-3
-    joint_epochs: int = 15  # SGD; one update interval (P, mu', sifting) per epoch over the kept set
+    joint_epochs: int = 10  # SGD; one update interval (P, mu', sifting) per epoch over the kept set
     joint_lr: float = 0.01  # paper: SGD 0.01
     momentum: float = 0.9  # DEC's reference code [inferred]
     alpha_interp: float = 0.5  # centre interpolation [ours]

@@ -1,0 +1,69 @@
+"""What Figs. 1, 4 and 5 of notebook 07 show, computed from trained models: t-SNE maps from the same settings
+and seed for every panel, silhouettes in the d-dim embedding (never in the 2-D map), ranked (not random)
+sample choices, and the skip decision against the 95th percentile of ID validation errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import silhouette_score
+
+from ..evaluate.ood_metrics import accept_threshold, auroc
+from ..plots.embedding_ood import tsne_map
+
+FIG4_MODELS = ("AE", "AE + classifier", "full")
+
+
+def fig4_inputs(kept: dict, *, seed: int, kept_digits) -> dict:
+    """maps (model -> [N, 2]), original digits, is_ood, captions with accuracy, ID silhouette by label in the
+    d-dim embedding and the AUROC of J_r, for the ID + held-out test points of one split."""
+    kept_digits = np.asarray(kept_digits)
+    digits = np.r_[kept_digits[kept["y_in"]], kept["digits_out"]]
+    is_ood = np.r_[np.zeros(len(kept["y_in"]), bool), np.ones(len(kept["digits_out"]), bool)]
+    maps, captions, stats = {}, {}, {}
+    for name in FIG4_MODELS:
+        si, so = kept["scores_in"][name], kept["scores_out"][name]
+        z = np.r_[si["z"], so["z"]]
+        maps[name] = tsne_map(z, seed=seed)
+        sil = float(silhouette_score(si["z"], kept["y_in"]))
+        au = auroc(si["error"], so["error"])
+        acc = float((si["probs"].argmax(1) == kept["y_in"]).mean()) if name != "AE" else float("nan")
+        stats[name] = {"silhouette": sil, "auroc": au, "accuracy": acc}
+        acc_text = "untrained head" if name == "AE" else f"{100 * acc:.1f}%"
+        captions[name] = f"accuracy {acc_text}, silhouette (d-dim) {sil:.3f}, AUROC J_r {100 * au:.1f}"
+    return {"maps": maps, "digits": digits, "is_ood": is_ood, "captions": captions, "stats": stats}
+
+
+def fig5_panels(kept: dict, per_panel: int = 4) -> dict:
+    """Indices (into ID + OOD test points) by rank: OOD with the largest and smallest J_r, the most confident
+    correct ID points and the most confident misclassified ones, all from the full model."""
+    si, so = kept["scores_in"]["full"], kept["scores_out"]["full"]
+    n_in = len(si["error"])
+    pred, conf = si["probs"].argmax(1), si["probs"].max(1)
+    correct = np.flatnonzero(pred == kept["y_in"])
+    wrong = np.flatnonzero(pred != kept["y_in"])
+    o = np.argsort(-so["error"], kind="stable")
+    half = per_panel // 2
+    return {
+        "(a) OOD: largest and smallest J_r": np.r_[o[:half], o[::-1][:per_panel - half]] + n_in,
+        "(b) correctly classified, most confident": correct[np.argsort(-conf[correct], kind="stable")[:per_panel]],
+        "(c) misclassified, most confident": wrong[np.argsort(-conf[wrong], kind="stable")[:per_panel]],
+    }
+
+
+@torch.no_grad()
+def reconstructions(model, images: torch.Tensor) -> np.ndarray:
+    model.eval()
+    return model.autoencoder.decode(model.autoencoder.encode(images)).numpy()
+
+
+def fig1_inputs(first: dict, image: torch.Tensor) -> dict:
+    """The AE + classifier's softmax for ``image`` [1, 1, 28, 28] and the full model's reconstruction, J_r and
+    the skip threshold (95th percentile of J_r on ID validation images)."""
+    from .autoencoder import score
+
+    cls, full = first["trained"].models["AE + classifier"], first["trained"].models["full"]
+    probs = score(cls, image)["probs"][0]
+    s = score(full, image)
+    threshold = accept_threshold(first["val_scores"]["full"]["error"], 0.95)
+    return {"probs": probs, "recon": reconstructions(full, image)[0], "error": float(s["error"][0]), "threshold": threshold}
