@@ -24,16 +24,16 @@ def fig1_toy(result: ToyResult, extent: float = 3.0, n: int = 150):
     axes[1].contourf(gx, gy, (-s_ce).reshape(gx.shape), levels=20, cmap="viridis")
     axes[1].contour(gx, gy, s_ce.reshape(gx.shape), levels=[result.theta["ce"]], colors="red")
     axes[1].scatter(*result.x.T, c=cols[result.y], s=4)
-    axes[1].set_title("(b) CE: max softmax in input space\n(red: theta accepting 95 % of training points)")
+    axes[1].set_title("(b) CE: max softmax, input space\n(red: theta accepting 95 % of train)")
     z = logits(result, "ce", result.x)
     axes[2].scatter(*z.T, c=cols[result.y], s=6)
-    axes[2].set_title("(b) CE: training points in logit space")
+    axes[2].set_title("(b) CE: training points\nin logit space")
     s_cac, _ = grid_scores(result, "cac", grid)
     axes[3].contourf(gx, gy, s_cac.reshape(gx.shape), levels=np.logspace(-8, 2, 21), norm=LogNorm(), cmap="viridis",
                      extend="both")
     axes[3].contourf(gx, gy, (s_cac > result.theta["cac"]).reshape(gx.shape), levels=[0.5, 1.5], colors="grey", alpha=0.6)
     axes[3].scatter(*result.x.T, c=cols[result.y], s=4)
-    axes[3].set_title("(c) CAC: rejected inputs (grey, s_min > theta)")
+    axes[3].set_title("(c) CAC: s_min in input space,\nrejected (s_min > theta) grey")
     zc = logits(result, "cac", result.x)
     lo, hi = min(zc.min(), -2) - 2, max(zc.max(), 12) + 2
     lg = np.linspace(lo, hi, n)
@@ -46,7 +46,7 @@ def fig1_toy(result: ToyResult, extent: float = 3.0, n: int = 150):
     c = result.centres.numpy()
     axes[4].scatter(*c.T, marker="*", s=250, c="black", label="recomputed anchors")
     axes[4].legend(loc="lower left")
-    axes[4].set_title("(c) CAC: logit space, rejected region grey")
+    axes[4].set_title("(c) CAC: logit space,\nrejected region grey")
     for ax in axes:
         ax.set_aspect("equal")
     return fig

@@ -1,0 +1,93 @@
+"""CAC's cifar / paper profile data path on real CIFAR-10 JPEGs (skipped when the copy is absent), the
+settings, and the figure helpers against brute-force counts."""
+
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ood_helpers.cac.data import load_paper_set
+from ood_helpers.cac.figures import extreme_unknowns, unknown_confusion
+from ood_helpers.cac.settings import cac_settings
+from ood_helpers.cac.splits import open_set_split
+from ood_helpers.cac.training import recipe_for
+from ood_helpers.cac.trials import TrialOutcome, run_trial
+from ood_helpers.profiles import get_profile
+
+CIFAR_JPG = Path("/work/shared/data/cifar10-jpg.tar.gz")
+
+
+@pytest.fixture(scope="module")
+def cifar_ten(tmp_path_factory):
+    """20 train and 10 test JPEGs of every CIFAR-10 class, extracted from the real copy."""
+    if not CIFAR_JPG.is_file():
+        pytest.skip(f"{CIFAR_JPG} (the workplace's CIFAR-10 JPEG copy) is absent on this machine")
+    out = tmp_path_factory.mktemp("cifar")
+    with tarfile.open(CIFAR_JPG, "r:gz") as tar:
+        members = [m for m in tar if m.isfile() and len(parts := m.name.split("/")) == 4
+                   and int(parts[3].split(".")[0]) < (20 if parts[1] == "train" else 10)]
+        tar.extractall(out, members=members, filter="data")
+    return out / "cifar10-jpg"
+
+
+def test_cifar10_trial_from_a_jpeg_folder_trains_with_the_cifar_recipe(cifar_ten, monkeypatch, ood_dirs):
+    monkeypatch.setenv("OOD_CIFAR10_DIR", str(cifar_ten))
+    d = load_paper_set("cifar10", 0, download=False)
+    assert d.names_known == ["bird", "cat", "deer", "frog", "ship", "truck"]  # old split, trial 0
+    assert d.names_unknown == {0: "airplane", 1: "automobile", 5: "dog", 7: "horse"}
+    assert d.sizes() == {"train": 6 * 16, "val": 6 * 4, "test": 6 * 10, "unknown": 4 * 10}
+    assert d.x_train.shape[1:] == (3, 32, 32) and d.x_train.dtype == torch.uint8
+    rec = recipe_for("cifar10", epochs=(1, 1), width=0.125, batch_size=32)
+    assert rec.hflip == 0.5 and rec.rotation == 10 and rec.flip_anchors and rec.lrs == (0.01, 0.001)
+    o = run_trial(d, "cac", rec, profile=get_profile("smoke"), seed=0)
+    assert 0 <= o.record["auroc"] <= 1 and len(o.s_unknown) == 40
+
+
+def test_cifar_plus_needs_cifar100_and_says_so(cifar_ten, monkeypatch, tmp_path):
+    monkeypatch.setenv("OOD_CIFAR10_DIR", str(cifar_ten))
+    monkeypatch.setenv("OOD_DATA_DIR", str(tmp_path))
+    with pytest.raises(Exception, match="(?i)cifar100|cifar-100"):
+        load_paper_set("cifar+10", 0, download=False)
+
+
+def test_settings_per_profile_and_overrides():
+    quick = cac_settings(get_profile("quick"))
+    assert quick.datasets == ("mnist5k",) and quick.width == 0.25
+    assert "tinyimagenet" in cac_settings(get_profile("paper")).datasets
+    changed = cac_settings(get_profile("quick", extra={"cac": {"trials": 2, "epochs": [4]}}))
+    assert changed.trials == 2 and changed.epochs == (4,)
+    with pytest.raises(ValueError, match="trials"):
+        cac_settings(get_profile("quick", extra={"cac": {"trials": 6}}))
+    with pytest.raises(ValueError, match="unknown cac setting"):
+        cac_settings(get_profile("quick", extra={"cac": {"epoch": 3}}))
+
+
+class _Data:
+    def __init__(self, split, y_unknown):
+        self.split, self.y_unknown = split, torch.as_tensor(y_unknown)
+
+
+def test_unknown_confusion_counts_accepted_unknowns_by_brute_force():
+    rng = np.random.default_rng(0)
+    outcomes = []
+    for t in range(3):
+        sp = open_set_split("mnist", t)
+        y_u = rng.choice(sp.unknown, 50)
+        outcomes.append(TrialOutcome({}, rng.random(40), rng.random(50), rng.integers(0, 6, 40), rng.integers(0, 6, 50),
+                                     _Data(sp, y_u)))
+    counts, seen, thetas = unknown_confusion(outcomes, keep=0.95)
+    brute = np.zeros((10, 10))
+    for o, theta in zip(outcomes, thetas):
+        assert np.mean(o.s_known <= theta) >= 0.95 and np.mean(o.s_known < theta) < 0.95
+        for u, s, k in zip(o.data.y_unknown.numpy(), o.s_unknown, o.pred_unknown):
+            if s <= theta:
+                brute[u, o.data.split.known[k]] += 1
+    assert np.array_equal(counts, brute)
+    assert not seen[np.diag_indices(10)].any() and not counts[~seen].any()
+    all_counts, _, _ = unknown_confusion(outcomes, accepted_only=False)
+    assert all_counts.sum() == 150
+    hi, lo = extreme_unknowns(outcomes[0], 3)
+    assert list(outcomes[0].s_unknown[hi]) == sorted(outcomes[0].s_unknown)[::-1][:3]
+    assert list(outcomes[0].s_unknown[lo]) == sorted(outcomes[0].s_unknown)[:3]
