@@ -63,7 +63,7 @@ def photo_crops(n: int, size: int, seed: int, channels: int = 1) -> torch.Tensor
     rng = np.random.default_rng(seed)
     photos = []
     for img in load_sample_images().images:
-        t = torch.from_numpy(img).permute(2, 0, 1).float()[None] / 255.0
+        t = torch.from_numpy(np.array(img)).permute(2, 0, 1).float()[None] / 255.0
         t = torch.nn.functional.interpolate(t, scale_factor=0.25, mode="bilinear", antialias=True)[0]
         photos.append(t if channels == 3 else t.mean(0, keepdim=True))
     crops = []
