@@ -68,3 +68,40 @@ def test_offline_sets_name_their_stand_ins(monkeypatch, tmp_path):
     assert typeset.GLYPHS_NAME in sets and "stand-in" in typeset.GLYPHS_NAME and "stand-in" in typeset.LETTERS_NAME
     arrays = {k: v for k, v in sets.items() if not isinstance(v, D.Unavailable)}
     assert all(v.shape == (50, 1, 28, 28) for v in arrays.values())
+
+
+def test_cifar_rows_run_on_a_tiny_local_folder_copy(tmp_path, monkeypatch):
+    """The cifar/paper path (conv AE, CIFAR-10 from OOD_CIFAR10_DIR, SUN from OOD_SUN_DIR, held-out classes)
+    end to end on 10 classes x 4 random images: plumbing only."""
+    from PIL import Image
+
+    from ood_helpers.embedding_ood import experiments as X
+    from ood_helpers.embedding_ood.settings import EMBEDDING_OOD
+    from ood_helpers.profiles import get_profile
+
+    rng = np.random.default_rng(0)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    for part in ("train", "test"):
+        for c in classes:
+            (tmp_path / "cifar" / part / c).mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "cifar" / part / c / f"{i}.png")
+    (tmp_path / "sun").mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)).save(tmp_path / "sun" / f"{i}.jpg")
+    monkeypatch.setenv("OOD_CIFAR10_DIR", str(tmp_path / "cifar"))
+    monkeypatch.setenv("OOD_SUN_DIR", str(tmp_path / "sun"))
+    monkeypatch.setattr(D, "CIFAR_VAL_PER_CLASS", 1)
+    from dataclasses import replace
+
+    s = replace(EMBEDDING_OOD["cifar"], trials=1, cifar_epochs=1, cifar_width=4, cifar_embed_dim=8, batch_size=8,
+                kmeans_n_init=1)
+    records, missing = X.cifar_records(s, get_profile("smoke"), offline=True)
+    assert not missing
+    sets = {r["ood_set"] for r in records}
+    assert sets == {X.CIFAR_GAUSSIAN, D.SUN, "CIFAR-10 classes (3, 5) held out (stand-in for SUN, not SUN)"}
+    assert all(0 <= r["value"] <= 100 for r in records)
+    monkeypatch.setenv("OOD_CIFAR10_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("OOD_DATA_DIR", str(tmp_path / "nodata"))
+    records, missing = X.cifar_records(s, get_profile("smoke"), offline=True)
+    assert records == [] and "OOD_CIFAR10_DIR" in missing["CIFAR-10"]

@@ -32,6 +32,7 @@ SUN = "SUN scenes (user folder OOD_SUN_DIR), 32x32"
 SAFE_ALPHABETS = ("Alphabet_of_the_Magi", "Arcadian", "Balinese", "Bengali", "Braille", "Futurama", "Grantha", "Greek",
                   "Gujarati", "Hebrew", "Inuktitut_(Canadian_Aboriginal_Syllabics)", "Japanese_(hiragana)",
                   "Japanese_(katakana)", "Latin", "Sanskrit")
+CIFAR_VAL_PER_CLASS = 500  # the first 500 training images of each class are kept out of "train" (the val split)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 
 
@@ -93,7 +94,7 @@ def clipped_gaussian(n: int, shape, *, seed: int) -> torch.Tensor:
 def _cifar(split: str, *, channels: int, size: int, download: bool):
     from ..data.torchvision_sets import load_torchvision
 
-    ds = load_torchvision("cifar10", split, val_per_class=500, download=download)
+    ds = load_torchvision("cifar10", split, val_per_class=CIFAR_VAL_PER_CLASS, download=download)
     return as_float(adapt_images(ds.images, channels=channels, image_size=size)), np.asarray(ds.targets, np.int64)
 
 

@@ -57,13 +57,17 @@ def reconstructions(model, images: torch.Tensor) -> np.ndarray:
     return model.autoencoder.decode(model.autoencoder.encode(images)).numpy()
 
 
-def fig1_inputs(first: dict, image: torch.Tensor) -> dict:
-    """The AE + classifier's softmax for ``image`` [1, 1, 28, 28] and the full model's reconstruction, J_r and
-    the skip threshold (95th percentile of J_r on ID validation images)."""
+def fig1_inputs(first: dict, candidates: torch.Tensor) -> dict:
+    """Of the OOD ``candidates`` [M, 1, 28, 28], the one the AE + classifier answers most confidently (by rank,
+    not chosen by eye): its softmax, and the full model's reconstruction, J_r and the skip threshold (95th
+    percentile of J_r on ID validation images)."""
     from .autoencoder import score
 
     cls, full = first["trained"].models["AE + classifier"], first["trained"].models["full"]
-    probs = score(cls, image)["probs"][0]
+    all_probs = score(cls, candidates)["probs"]
+    pick = int(np.argmax(all_probs.max(1)))
+    image, probs = candidates[pick:pick + 1], all_probs[pick]
     s = score(full, image)
     threshold = accept_threshold(first["val_scores"]["full"]["error"], 0.95)
-    return {"probs": probs, "recon": reconstructions(full, image)[0], "error": float(s["error"][0]), "threshold": threshold}
+    return {"image": image[0], "index": pick, "probs": probs, "recon": reconstructions(full, image)[0],
+            "error": float(s["error"][0]), "threshold": threshold}

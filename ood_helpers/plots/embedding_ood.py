@@ -91,16 +91,17 @@ def fig5_sample_types(xy, digits, is_ood, panels: dict, images, recons, errors):
     (left) and reconstruction (right) thumbnails and J_r."""
     use_style()
     palette = sns.color_palette("tab10", 10)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5))
-    span = xy.max(0) - xy.min(0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 5))
     for ax, (title, idx) in zip(np.atleast_1d(axes), panels.items()):
         _scatter(ax, xy, np.asarray(digits), np.asarray(is_ood, bool), palette)
         ax.set_title(title, fontsize=10)
         for j, i in enumerate(idx):
             pair = np.concatenate([np.asarray(images[i]).squeeze(), np.asarray(recons[i]).squeeze().clip(0, 1)], axis=1)
-            box = OffsetImage(pair, zoom=1.2, cmap="gray")
-            offset = np.array([0.28 * span[0] * (1 if j % 2 else -1), 0.12 * span[1] * (j // 2 - 1)])
-            ax.add_artist(AnnotationBbox(box, xy[i], xybox=xy[i] + offset, xycoords="data", arrowprops={"arrowstyle": "-", "lw": 0.6}))
-            ax.annotate(f"J_r {errors[i]:.0f}", xy[i] + offset + [0, 0.06 * span[1]], ha="center", fontsize=7)
+            box = OffsetImage(pair, zoom=1.1, cmap="gray")
+            spot = (1.17, 0.9 - j * (0.8 / max(1, len(idx) - 1)))  # a column of thumbnails right of the map
+            ax.add_artist(AnnotationBbox(box, xy[i], xybox=spot, xycoords="data", boxcoords="axes fraction",
+                                         arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.3"}, annotation_clip=False))
+            ax.annotate(f"J_r {errors[i]:.0f}", spot, xytext=(0, -26), textcoords="offset points", xycoords="axes fraction",
+                        ha="center", fontsize=7, annotation_clip=False)
     fig.tight_layout()
     return fig
