@@ -1,0 +1,56 @@
+"""The backbones compared in notebook 08: a small CNN and torchvision's ResNet-18 / ResNet-50, each
+without its classification layer (images [N, C, H, W] in [0, 1] -> pooled embedding [N, D], ``out_dim`` = D)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ARCHS = ("cnn", "resnet18", "resnet50")
+
+
+class SmallCNN(nn.Module):
+    """3 blocks [conv3x3, BatchNorm, ReLU, max-pool 2] of w, 2w, 4w channels, global average pool -> 4w-d."""
+
+    def __init__(self, in_channels: int, width: int):
+        super().__init__()
+        layers, c = [], in_channels
+        for out in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            c = out
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.out_dim = 4 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def _resnet50(in_channels: int, small_stem: bool) -> nn.Module:
+    from torchvision.models import resnet50
+
+    net = resnet50(weights=None)
+    if small_stem:
+        net.conv1, net.maxpool = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.Identity()
+    elif in_channels != 3:
+        net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    return net
+
+
+def build_encoder(arch: str, in_channels: int, settings, seed: int) -> nn.Module:
+    """A freshly initialised encoder (torch seeded with ``seed`` first) with ``out_dim``."""
+    from ..models import build_resnet18
+
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
+    torch.manual_seed(int(seed))
+    if arch == "cnn":
+        return SmallCNN(in_channels, settings.cnn_width)
+    if arch == "resnet18":
+        net = build_resnet18(1, in_channels, settings.resnet_width, settings.small_stem)
+    else:
+        net = _resnet50(in_channels, settings.small_stem)
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    net.out_dim = dim
+    return net

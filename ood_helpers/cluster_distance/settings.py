@@ -1,0 +1,55 @@
+"""Per-profile settings of notebook 08 (paper 001, distance to clusters), read through
+``method_settings.settings_for(profile, "cluster_distance", CLUSTER_DISTANCE)``; any field can be changed with
+``--set 'extra={"cluster_distance": {"contrastive_steps": 400}}'``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KEY = "cluster_distance"
+
+
+@dataclass(frozen=True)
+class ClusterDistanceSettings:
+    id_sets: tuple[str, ...] = ("digits6", "pairs")  # see cluster_distance.datasets.ID_SETS
+    archs: tuple[str, ...] = ("cnn", "resnet18")  # see cluster_distance.encoders.ARCHS
+    methods: tuple[str, ...] = ("ce", "supcon", "simclr")
+    trials: int = 2  # seeds; digits6 also draws its 6 ID digits per trial
+    cnn_width: int = 8  # small CNN: 3 blocks of w, 2w, 4w channels -> 4w-d embedding
+    resnet_width: int = 8  # ResNet-18 stage widths w..8w -> 8w-d embedding (torchvision: 64)
+    small_stem: bool = False  # 3x3 stride-1 stem without max-pool (CIFAR variant)
+    ce_steps: int = 80
+    contrastive_steps: int = 100
+    batch_size: int = 64  # images a step (contrastive: 2x as many views)
+    ce_lr: float = 1e-3  # Adam below 0.01, SGD momentum 0.9 from 0.01 on
+    contrastive_lr: float = 1e-3
+    temperature: float = 0.1  # SupCon paper's value (its repository: 0.07)
+    head_hidden: int = 128
+    head_out: int = 64
+    sub_clusters: tuple[int, ...] = (3, 5)  # S2: k-means sub-clusters per class
+    kmeans_factors: tuple[int, ...] = (1, 5)  # S3: K = factor x classes
+    knn_ks: tuple[int, ...] = (1, 50)  # S4: k-th nearest training point
+    kmeans_n_init: int = 10
+    projection_variant: bool = True  # also score the contrastive models' normalised head output
+    far_images: int = 600  # photo crops (far OOD stand-in)
+    ood_limit: int = 0  # at most this many images per OOD set (0 = all)
+    id_limit: int = 0  # at most this many images per ID train / val / test part (0 = all)
+    scatter_points: int = 2000  # t-SNE points per model
+    silhouette_points: int = 5000
+
+
+CLUSTER_DISTANCE = {
+    "smoke": ClusterDistanceSettings(archs=("cnn",), trials=2, cnn_width=4, ce_steps=3, contrastive_steps=3,
+                                     batch_size=16, head_hidden=8, head_out=8, sub_clusters=(2,),
+                                     kmeans_factors=(1,), knn_ks=(1, 5), kmeans_n_init=1, projection_variant=False, far_images=60,
+                                     ood_limit=60, id_limit=240, scatter_points=120, silhouette_points=300),
+    "quick": ClusterDistanceSettings(),
+    # cifar: one GPU, CIFAR-10 / CIFAR-100 through torchvision or OOD_<NAME>_DIR folders (spec B6)
+    "cifar": ClusterDistanceSettings(id_sets=("cifar10", "cifar100"), archs=("resnet18",), trials=1, resnet_width=64,
+                                     small_stem=True, ce_steps=20_000, contrastive_steps=20_000, batch_size=256,
+                                     ce_lr=0.1, contrastive_lr=0.5, head_hidden=512, head_out=128, far_images=2000),
+    "paper": ClusterDistanceSettings(id_sets=("cifar10", "cifar100"), archs=("resnet18", "resnet50"), trials=3,
+                                     resnet_width=64, small_stem=True, ce_steps=20_000, contrastive_steps=100_000,
+                                     batch_size=512, ce_lr=0.1, contrastive_lr=0.5, head_hidden=512, head_out=128,
+                                     far_images=2000),
+}

@@ -1,0 +1,150 @@
+"""The three training methods of notebook 08 on one encoder: cross-entropy, SupCon, SimCLR; cached, timed.
+
+SupCon and SimCLR are ``contrastive.train_contrastive``. Cross-entropy is trained here through the same
+``train.fit`` with the same batch drawing and seeding rather than through ``classifier.train_classifier``,
+which builds only the ResNet-18 from Profile fields: the cost comparison (claim C5) needs the three
+methods on the same encoders, batches and loop. Each model's wall-clock training time is kept beside its
+checkpoint, so a cached rerun still reports it. A linear probe (scikit-learn logistic regression on the
+frozen embedding) gives the contrastive models' accuracy and predicted classes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import artifacts
+from ..contrastive import ContrastiveSpec, train_contrastive
+from ..data.transforms import train_transform
+from ..train import fit, micro_seed
+from .encoders import build_encoder
+
+METHODS = ("ce", "supcon", "simclr")
+METHOD_NAMES = {"ce": "CE", "supcon": "SupCon", "simclr": "SimCLR"}
+CE_CODE = ("cluster_distance.training", "cluster_distance.encoders", "train", "data.transforms")
+
+
+@dataclass
+class TrainedModel:
+    method: str
+    arch: str
+    encoder: nn.Module  # eval mode, CPU
+    head: nn.Module | None  # CE: the linear classifier; contrastive: the projection head
+    key: str
+    seconds: float
+    steps: int
+
+
+class _Classifier(nn.Module):
+    def __init__(self, encoder: nn.Module, num_classes: int):
+        super().__init__()
+        self.encoder, self.fc = encoder, nn.Linear(encoder.out_dim, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.encoder(x))
+
+
+def _digest(t) -> str:
+    import hashlib
+
+    arr = np.ascontiguousarray(torch.as_tensor(t).numpy())
+    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()[:16]
+
+
+def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num_classes: int, steps: int,
+                        batch_size: int, lr: float, recipe: str, profile_name: str, seed: int,
+                        progress: bool = False) -> tuple[nn.Module, str, float]:
+    """(trained classifier (``.encoder``, ``.fc``), cache key, training seconds) of softmax cross-entropy
+    with the standard augmentation (``data.transforms``: digits = RandomCrop pad 2; cifar = crop pad 4 + flip)."""
+    from ..embed import weights_fingerprint
+
+    labels = torch.as_tensor(np.asarray(labels)).long()
+    n = len(images)
+    config = {"kind": "cluster-distance-ce", "code": artifacts.code_fingerprint(*CE_CODE),
+              "data": _digest(images), "labels": _digest(labels), "num_classes": int(num_classes),
+              "encoder": {"architecture": repr(encoder), "init_weights": weights_fingerprint(encoder)},
+              "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "recipe": recipe, "seed": int(seed)}
+    key = artifacts.config_hash(config)
+    ckpt = artifacts.cache_path(profile_name, "cluster_distance_ce", key, ".pt")
+    meta = ckpt.with_suffix(".meta.json")
+    torch.manual_seed(int(seed))
+    model = _Classifier(encoder, num_classes)
+    if lr >= 0.01:
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    total = max(steps, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    transform = train_transform(recipe, tuple(images.shape[-2:]))
+    batch = min(batch_size, n)
+
+    def batch_fn(step: int, rng: np.random.Generator):
+        idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(micro_seed(seed, step, 1 << 20))
+            x = torch.stack([transform(img) for img in images[idx]]) if transform is not None else images[idx]
+        return x.float().div_(255.0), labels[idx]
+
+    def loss_fn(net, data):
+        x, y = data
+        return F.cross_entropy(net(x), y)
+
+    result = fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
+                 seed=seed, rng=int(seed), scheduler=scheduler, checkpoint_every=max(steps // 4, 1),
+                 eval_every=max(steps // 10, 1), desc=f"CE {n} images", progress=progress)
+    if result.resumed_from < steps or not meta.exists():
+        before = json.loads(meta.read_text())["seconds"] if result.resumed_from and meta.exists() else 0.0
+        artifacts.atomic_write_text(meta, json.dumps({"seconds": before + result.seconds, "steps": steps}))
+    model.eval()
+    return model, key, float(json.loads(meta.read_text())["seconds"])
+
+
+def train_method(method: str, arch: str, split, settings, *, profile_name: str, seed: int,
+                 progress: bool = False) -> TrainedModel:
+    """``method`` ("ce" | "supcon" | "simclr") on a fresh ``arch`` encoder over ``split.train``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown training method {method!r}; expected one of {METHODS}")
+    images, labels = split.train.images, split.train.targets
+    encoder = build_encoder(arch, int(images.shape[1]), settings, seed)
+    if method == "ce":
+        model, key, seconds = train_cross_entropy(
+            encoder, images, labels, num_classes=split.num_classes, steps=settings.ce_steps,
+            batch_size=settings.batch_size, lr=settings.ce_lr, recipe=split.recipe, profile_name=profile_name,
+            seed=seed, progress=progress)
+        return TrainedModel(method, arch, model.encoder, model.fc, key, seconds, settings.ce_steps)
+    spec = ContrastiveSpec(loss=method, steps=settings.contrastive_steps, batch_size=settings.batch_size,
+                           lr=settings.contrastive_lr, optimizer="sgd" if settings.contrastive_lr >= 0.01 else "adam",
+                           temperature=settings.temperature, head_hidden=settings.head_hidden,
+                           head_out=settings.head_out, augment=split.recipe)
+    res = train_contrastive(encoder, images, labels if method == "supcon" else None, spec=spec,
+                            profile=profile_name, seed=seed, progress=progress)
+    return TrainedModel(method, arch, res.encoder, res.head, res.key, res.seconds, settings.contrastive_steps)
+
+
+class ProjectionEncoder(nn.Module):
+    """Images -> L2-normalised projection-head output of a contrastive model (the 'projection' embedding)."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, x):
+        return F.normalize(self.head(self.encoder(x).flatten(1)), dim=1)
+
+
+def linear_probe(train_feats, train_labels, *queries, seed: int = 0):
+    """(fitted scikit-learn pipeline, [predicted labels of each query array]): standardised features ->
+    multinomial logistic regression, fit on the training embeddings only."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed))
+    probe.fit(np.asarray(train_feats), np.asarray(train_labels))
+    return probe, [probe.predict(np.asarray(q)) for q in queries]
