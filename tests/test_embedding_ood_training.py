@@ -115,3 +115,37 @@ def test_conv_autoencoder_shapes():
     assert 0 <= recon.min() and recon.max() <= 1
     with pytest.raises(ValueError, match="divisible by 8"):
         AE.build_model("conv", (3, 30, 30), 10)
+
+
+def test_an_interrupted_joint_phase_resumes_bit_identical(tmp_path, monkeypatch):
+    x, y = tiny_data()
+    v = T.Variant("full", 1.0, 1.0, 0.5, sift_fraction=0.1)
+    kw = dict(epochs=4, lr=0.01, momentum=0.9, batch_size=20, seed=3)  # T = 3 steps, a checkpoint every interval
+
+    def run(folder, fail_at=None):
+        monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path / folder))
+        prof = get_profile("smoke")
+        pre = T.pretrain(x, y, ARCH, epochs=2, lr=1e-3, batch_size=20, seed=3, profile=prof, kmeans_n_init=2)
+        calls = {"n": 0}
+        real = T.joint_loss
+
+        def counting(*a, **k):
+            calls["n"] += 1
+            if fail_at is not None and calls["n"] == fail_at:
+                raise KeyboardInterrupt("simulated interruption")
+            return real(*a, **k)
+
+        monkeypatch.setattr(T, "joint_loss", counting)
+        try:
+            return T.finetune(pre, x, y, ARCH, v, profile=prof, **kw)
+        finally:
+            monkeypatch.setattr(T, "joint_loss", real)
+
+    whole, log_whole = run("whole")
+    with pytest.raises(KeyboardInterrupt):
+        run("broken", fail_at=8)  # during interval 2 (steps 6-8): the checkpoint of step 6 stays
+    resumed, log = run("broken")
+    assert log["resumed_at_interval"] == 2 and [i["interval"] for i in log["intervals"]] == [2, 3]
+    for k, val in whole.state_dict().items():
+        assert torch.equal(val, resumed.state_dict()[k]), k
+    assert [i["dropped"].tolist() for i in log_whole["intervals"][2:]] == [i["dropped"].tolist() for i in log["intervals"]]

@@ -139,7 +139,8 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
              momentum: float, batch_size: int, seed: int, profile, device: str = "cpu"):
     """The joint phase of ``variant`` from the pretrained weights ``pre`` (Algorithm 1, one interval an epoch).
     Returns (model, log): log["intervals"] holds per interval the dropped indices, the share of argmax-q
-    assignments that changed and the mean training loss."""
+    assignments (whole set) that changed and the mean training loss. One ``fit`` call; the interval's sifting,
+    mu' and P are recomputed inside ``batch_fn`` at every interval start (step % T == 0)."""
     labels = check_training_data(images, labels, arch.num_classes)
     n = len(images)
     n_kept = n - int(round(variant.sift_fraction * n))
@@ -159,36 +160,45 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
         return model, saved["log"]
     seed_everything(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    start = 0
-    if ckpt.exists():  # resume: P of the next interval comes from the checkpointed weights
-        state = artifacts.load_torch(ckpt, expect_config=config)
-        model.load_state_dict(state["model"])
-        start = int(state["step"]) // steps_per_interval
     x, y = images.to(device), torch.from_numpy(labels).to(device)
     p_all = torch.zeros(n, arch.num_classes, device=device)
-    intervals, previous = [], None
-    for k in range(start, epochs):
+    state = {"kept": None, "mu_label": None, "assign": None}
+    intervals = []
+
+    def new_interval(k: int) -> None:
+        """Algorithm 1 lines 5-10 from the current weights: score all of X without gradient, sift, recompute
+        mu' and P on the kept points; both stay fixed for the next T steps."""
         scored = AE.score(model, images, device=device)
         kept, dropped = sift(scored["error"], variant.sift_fraction)
-        z_kept = torch.from_numpy(scored["z"][kept]).to(device)
+        z = torch.from_numpy(scored["z"]).to(device)
+        kept_t = torch.from_numpy(kept).to(device)
         with torch.no_grad():
-            mu_label = label_means(z_kept, y[torch.from_numpy(kept)], arch.num_classes)
-            q = student_t_assignment(z_kept, interpolate_centres(model.centres, mu_label, variant.alpha_interp))
+            mu_label = label_means(z[kept_t], y[kept_t], arch.num_classes)
+            q = student_t_assignment(z, interpolate_centres(model.centres, mu_label, variant.alpha_interp))
             p_all.zero_()
-            p_all[torch.from_numpy(kept)] = target_distribution(q)
-        assign = q.argmax(1).cpu().numpy()
-        changed = None if previous is None or len(previous) != len(assign) else float((previous != assign).mean())
-        previous = assign
+            p_all[kept_t] = target_distribution(q[kept_t])
+        assign = q.argmax(1).cpu().numpy()  # over the whole set, so intervals compare the same points
+        changed = None if state["assign"] is None else float((state["assign"] != assign).mean())
+        state.update(kept=kept, mu_label=mu_label, assign=assign)
+        intervals.append({"interval": k, "dropped": dropped, "assignment_change": changed})
 
-        def loss_fn(m, idx, mu_label=mu_label):
-            t = torch.from_numpy(idx).to(device)
-            return joint_loss(m, x[t], y[t], p_all[t], mu_label, variant)
+    def batch_fn(step: int, rng: np.random.Generator) -> np.ndarray:
+        if step % steps_per_interval == 0 or state["kept"] is None:
+            new_interval(step // steps_per_interval)
+        return rng.choice(state["kept"], size=min(batch_size, len(state["kept"])), replace=False)
 
-        result = fit(model, optimizer, loss_fn=loss_fn, steps=(k + 1) * steps_per_interval, ckpt_path=ckpt,
-                     config=config, batch_fn=_batch_fn(kept, batch_size), rng=seed, device=device,
-                     desc=f"joint {variant.name}", progress=False)
-        intervals.append({"interval": k, "dropped": dropped, "assignment_change": changed,
-                          "train_loss": result.history[-1]["train_loss"] if result.history else None})
+    def loss_fn(m, idx):
+        t = torch.from_numpy(idx).to(device)
+        return joint_loss(m, x[t], y[t], p_all[t], state["mu_label"], variant)
+
+    # checkpoints fall on interval starts only, so a resumed run recomputes P exactly where it stopped
+    result = fit(model, optimizer, loss_fn=loss_fn, steps=epochs * steps_per_interval, ckpt_path=ckpt, config=config,
+                 batch_fn=batch_fn, rng=seed, device=device, eval_every=steps_per_interval,
+                 checkpoint_every=steps_per_interval * max(1, epochs // 4), desc=f"joint {variant.name}", progress=False)
+    start = result.resumed_from // steps_per_interval
+    losses = {r["step"] // steps_per_interval - 1: r["train_loss"] for r in result.history}
+    for rec in intervals:
+        rec["train_loss"] = losses.get(rec["interval"])
     log = {"intervals": intervals, "resumed_at_interval": start}
     artifacts.atomic_save_torch({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "log": log},
                                 result_path, config=config)
