@@ -91,3 +91,35 @@ def test_unknown_confusion_counts_accepted_unknowns_by_brute_force():
     hi, lo = extreme_unknowns(outcomes[0], 3)
     assert list(outcomes[0].s_unknown[hi]) == sorted(outcomes[0].s_unknown)[::-1][:3]
     assert list(outcomes[0].s_unknown[lo]) == sorted(outcomes[0].s_unknown)[:3]
+
+
+def test_tinyimagenet_trial_from_a_release_layout_folder(tmp_path, monkeypatch, ood_dirs):
+    """A fake 200-class TinyImageNet (10 train images and 2 val images a class, 64 px JPEGs)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "tiny-imagenet-200"
+    wnids = [f"n{k:08d}" for k in range(200)]
+    lines = []
+    for k, w in enumerate(wnids):
+        folder = root / "train" / w / "images"
+        folder.mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(folder / f"{w}_{i}.JPEG")
+        for j in range(2):
+            (root / "val" / "images").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((64, 64, 3), k, dtype=np.uint8)).save(root / "val" / "images" / f"val_{k}_{j}.JPEG")
+            lines.append(f"val_{k}_{j}.JPEG\t{w}\t0\t0\t63\t63")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("OOD_TINYIMAGENET_DIR", str(root))
+    d = load_paper_set("tinyimagenet", 0)
+    assert d.split.known[:3] == (24, 45, 46) and len(d.split.unknown) == 180
+    assert d.sizes() == {"train": 20 * 9, "val": 20 * 1, "test": 20 * 2, "unknown": 180 * 2}  # 90/10 split
+    assert d.x_train.shape[1:] == (3, 64, 64)
+    # the val images carry their class id as pixel value: the known test images are the known classes'
+    assert sorted(set(d.x_test[:, 0, 0, 0].tolist())) == [24, 45, 46, 49, 50, 58, 75, 76, 85, 87, 123, 126, 131, 142,
+                                                          146, 147, 159, 189, 192, 199]
+    rec = recipe_for("tinyimagenet", epochs=(1, 1), width=0.125, batch_size=64)
+    assert rec.image_size == 64 and rec.dropout == 0.3 and rec.weight_decay == 1e-3 and rec.rotation == 20
+    o = run_trial(d, "ce", rec, profile=get_profile("smoke"), seed=0)
+    assert o.record["openness"] == pytest.approx(0.57360, abs=1e-5)

@@ -102,38 +102,43 @@ def load_stand_in(name: str, trial: int, *, per_class=(320, 80, 100), version: s
     return _assemble(name, split, torch.from_numpy(images), labels, parts, [str(d) for d in range(10)])
 
 
-def _stack(ds) -> tuple[torch.Tensor, np.ndarray]:
+def _stack(ds, labels=None) -> tuple[torch.Tensor, np.ndarray]:
+    """(uint8 images, labels) of ``ds``, only those whose label is in ``labels`` when given; a lazy folder set
+    (TinyImageNet) decodes just those files."""
+    y = ds.targets.numpy()
+    idx = np.flatnonzero(np.isin(y, labels)) if labels is not None else np.arange(len(y))
     if getattr(ds, "in_memory", True):
-        return ds.images, ds.targets.numpy()
-    return torch.stack([ds.load(i) for i in range(len(ds))]), ds.targets.numpy()  # lazy folder set: decode each
+        return ds.images[torch.as_tensor(idx)], y[idx]
+    return torch.stack([ds.load(int(i)) for i in idx]), y[idx]
 
 
-def load_paper_set(name: str, trial: int, *, version: str = "old", image_size: int = 32, channels: int | None = None,
+def load_paper_set(name: str, trial: int, *, version: str = "old", channels: int | None = None,
                    download: bool = True) -> TrialData:
-    """A trial of one of the paper's datasets, from torchvision or a local folder (see ``data.registry``)."""
+    """A trial of one of the paper's datasets, from torchvision or a local folder (see ``data.registry``).
+    TinyImageNet is resized to 64 px by its recipe; CIFAR+ takes its unknowns from CIFAR-100's test split."""
     if name not in PAPER_SETS:
         raise ValueError(f"unknown CAC dataset {name!r}; expected one of {PAPER_SETS}")
     split = open_set_split(name, trial, version)
     source = "cifar10" if name.startswith("cifar") else name
-    kw = dict(per_class=(0, 0, 0), image_size=image_size, channels=channels, download=download)
+    kw = dict(per_class=(0, 0, 0), channels=channels, download=download)
+    if name == "tinyimagenet":
+        kw.pop("download")
     train = load_dataset(source, "train", **kw)
     test = load_dataset(source, "test", **kw)
-    x_tr, y_tr = _stack(train)
-    x_te, y_te = _stack(test)
+    x_tr, y_tr = _stack(train, split.known)  # known classes only: unknown training images are never used
+    unknown_here = split.unknown if split.unknown_source == source else ()
+    x_te, y_te = _stack(test, (*split.known, *unknown_here))
     val_share = 0.1 if name == "tinyimagenet" else 0.2
-    keep = np.flatnonzero(np.isin(y_tr, split.known))
-    tr_parts = _per_class_parts(y_tr[keep], lambda n: (n - round(n * val_share), round(n * val_share)))
-    images = torch.cat([x_tr[keep], x_te])
-    labels = np.r_[y_tr[keep], y_te]
-    test_idx = np.arange(len(keep), len(labels))
-    parts = [keep_part for keep_part in tr_parts] + [test_idx]
-    data = _assemble(name, split if split.unknown_source == source else
-                     OpenSetSplit(name, split.trial, split.known, (), source), images, labels, parts, train.classes)
+    tr, va = _per_class_parts(y_tr, lambda n: (n - round(n * val_share), round(n * val_share)))
+    images, labels = torch.cat([x_tr, x_te]), np.r_[y_tr, y_te]
+    parts = [tr, va, np.arange(len(y_tr), len(labels))]
+    data = _assemble(name, OpenSetSplit(name, split.trial, split.known, unknown_here, source), images, labels, parts,
+                     train.classes)
+    data.split = split
     if split.unknown_source != source:  # CIFAR+: the unknowns are CIFAR-100 test images
         other = load_dataset(split.unknown_source, "test", **kw)
-        x_o, y_o = _stack(other)
-        pick = np.flatnonzero(np.isin(y_o, split.unknown))
-        data.split, data.x_unknown, data.y_unknown = split, x_o[pick], torch.as_tensor(y_o[pick])
+        data.x_unknown, y_o = _stack(other, split.unknown)
+        data.y_unknown = torch.as_tensor(y_o)
         data.names_unknown = {int(c): other.classes[c] for c in split.unknown}
     return data
 
