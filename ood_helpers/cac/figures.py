@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import LogNorm
 
 from ..evaluate.ood_metrics import accept_threshold
 from .toy import ToyResult, grid_scores, logits
@@ -29,11 +28,9 @@ def fig1_toy(result: ToyResult, extent: float = 3.0, n: int = 150):
     axes[2].scatter(*z.T, c=cols[result.y], s=6)
     axes[2].set_title("(b) CE: training points\nin logit space")
     s_cac, _ = grid_scores(result, "cac", grid)
-    axes[3].contourf(gx, gy, s_cac.reshape(gx.shape), levels=np.logspace(-8, 2, 21), norm=LogNorm(), cmap="viridis",
-                     extend="both")
     axes[3].contourf(gx, gy, (s_cac > result.theta["cac"]).reshape(gx.shape), levels=[0.5, 1.5], colors="grey", alpha=0.6)
     axes[3].scatter(*result.x.T, c=cols[result.y], s=4)
-    axes[3].set_title("(c) CAC: s_min in input space,\nrejected (s_min > theta) grey")
+    axes[3].set_title("(c) CAC: input space,\nrejected (s_min > theta) grey")
     zc = logits(result, "cac", result.x)
     lo, hi = min(zc.min(), -2) - 2, max(zc.max(), 12) + 2
     lg = np.linspace(lo, hi, n)
@@ -137,5 +134,6 @@ def fig5_extremes(outcome, class_names: list[str], n: int = 6):
             ax.set_title(f"{class_names[int(outcome.data.y_unknown[i])]} -> "
                          f"{class_names[int(known[outcome.pred_unknown[i]])]}\ns = {outcome.s_unknown[i]:.3g}", fontsize=8)
             ax.axis("off")
-        axes[row][0].text(-0.3, 0.5, title, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right")
+        axes[row][0].text(-0.15, 0.5, title.replace(": ", ":\n"), transform=axes[row][0].transAxes, rotation=90,
+                          va="center", ha="right", fontsize=9)
     return fig
