@@ -4,14 +4,16 @@ file keyed by the settings, the seed and the code. Records hold percentages (AUR
 Tables (row / column names are the notebook's): ``table2`` (method x anomaly set, 1-NN cosine, mean of k),
 ``table4`` (features after each stage of single-stage SCAN from the source init), ``table5`` (scoring rules
 on the averaged fine-tuned model), ``table6`` (number of clusters K), ``averaging`` (each epoch vs the mean),
-``clustering`` (accuracy / NMI / ARI of each pseudo-labelling), ``retrieval`` (Fig. 2 analogue numbers).
+``lr`` (post-hoc fine-tuning lr sensitivity), ``coverage`` (the stand-in source's class coverage: all digits vs
+the normal digits only), ``clustering`` (accuracy / NMI / ARI of each pseudo-labelling), ``retrieval`` (Fig. 2
+analogue numbers).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -39,7 +41,7 @@ TABLE4_STAGES = ("DN2 (no adaptation)", "SimCLR from source init", "+ SCAN step"
                  "Ours (two stages)")
 LABELLINGS = ("SCAN step", "SCAN + self-labelling", "k-means on source features", "k-means on SimCLR features",
               "single-stage SCAN (source init) + self-labelling")
-TABLE_NAMES = ("table2", "table4", "table5", "table6", "averaging", "clustering", "retrieval")
+TABLE_NAMES = ("table2", "table4", "table5", "table6", "averaging", "lr", "coverage", "clustering", "retrieval")
 
 
 def table5_columns(s) -> list[str]:
@@ -99,13 +101,16 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     add("table2", _knn(_features(fresh_backbone(s, d.train.shape[1], seed + 1), d)), method=RANDOM)
     add("table2", _knn(f_dn2), method=DN2)
     lap("source + baselines")
-    # --- Stage 1: SCAN (SimCLR -> neighbours -> SCAN step -> self-labelling)
+    # --- Stage 1: SCAN (SimCLR -> neighbours -> SCAN step, one head per K of the sweep -> self-labelling)
     sim = simclr(s, d.train, fresh_backbone(s, d.train.shape[1], seed), **kw)
     f_sim = _features(sim.encoder, d)
     add("table2", _knn(f_sim), method=SIMCLR)
     neighbours = mine_neighbours(sim.project(d.train).numpy(), s.neighbours)
     lap("simclr")
-    scan_model, _ = scan_step(s, d.train, neighbours, sim.encoder, K, **kw)
+    ks = {mult: max(2, int(round(mult * K))) for mult in s.k_multipliers}
+    heads = sorted(set(ks.values()) | {K})
+    scan_models, _ = scan_step(s, d.train, neighbours, sim.encoder, heads, **kw)
+    scan_model = scan_models[heads.index(K)]
     sl_model, sl_meta = self_label(s, d.train, scan_model, **kw)
     pseudo = _labels(sl_model, d.train)
     add("table2", _knn(_features(sl_model, d)), method=SCAN_FEATS)
@@ -114,6 +119,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     ft = finetune(s, source, d.train, pseudo, tag=f"scan-K{K}", **kw)
     f_ours = _features(ft["model"], d)
     add("table2", _knn(f_ours), method=OURS)
+    add("lr", _knn(f_ours), column=f"lr {s.lr_start:g} -> {s.lr_end:g} (pre-declared)")
     for e, snap in enumerate(ft["snapshots"], 1):
         f_e = _features(with_weights(ft["template"], snap), d)
         add("averaging", _knn(f_e), column=f"epoch {e}")
@@ -122,10 +128,28 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     add("averaging", _knn(f_ours), column="average")
     km_src = kmeans_labels(f_dn2["train"], K, seed)
     km_sim = kmeans_labels(f_sim["train"], K, seed)
+    f_true = None
     for method, labels, tag in ((KM_SRC, km_src, "kmeans-source"), (KM_SIM, km_sim, "kmeans-simclr"),
                                 (TRUE, d.train_labels, "true")):
-        add("table2", _knn(_features(finetune(s, source, d.train, labels, tag=tag, **kw)["model"], d)), method=method)
+        f = _features(finetune(s, source, d.train, labels, tag=tag, **kw)["model"], d)
+        add("table2", _knn(f), method=method)
+        f_true = f if tag == "true" else f_true
+    for lr in s.lr_sweep:  # post-hoc sensitivity, never used to pick the headline
+        f = _features(finetune(s, source, d.train, pseudo, tag=f"scan-K{K}", lr_start=lr, lr_end=lr / 10, **kw)["model"], d)
+        add("lr", _knn(f), column=f"lr {lr:g} -> {lr / 10:g}")
     lap("fine-tuning")
+    # --- source coverage: the stand-in source trained on the normal classes only (never saw the anomaly digits)
+    if s.data == "digits":
+        d_only = trial_data(seed, replace(s, source_classes="normal_only"))
+        src_only = train_source(s, d_only.source, d_only.source_labels, **kw)
+        cov = {"all": (f_dn2, f_ours, f_true)}
+        cov["normal_only"] = (_features(src_only, d),
+                              _features(finetune(s, src_only, d.train, pseudo, tag=f"scan-K{K}", **kw)["model"], d),
+                              _features(finetune(s, src_only, d.train, d.train_labels, tag="true", **kw)["model"], d))
+        for coverage, feats in cov.items():
+            for method, f in zip((DN2, OURS, TRUE), feats):
+                add("coverage", _knn(f), method=method, column=f"source classes: {coverage}")
+    lap("source coverage")
     # --- Table 5: scoring rules on the averaged model
     cols = table5_columns(s)
     for k, col in zip(s.ks, cols):
@@ -140,23 +164,21 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     sim2 = simclr(s, d.train, copy.deepcopy(source.encoder), **kw)
     add("table4", _knn(f_dn2), column=TABLE4_STAGES[0])
     add("table4", _knn(_features(sim2.encoder, d)), column=TABLE4_STAGES[1])
-    scan2, _ = scan_step(s, d.train, mine_neighbours(sim2.project(d.train).numpy(), s.neighbours), sim2.encoder, K,
-                         **kw)
+    (scan2,), _ = scan_step(s, d.train, mine_neighbours(sim2.project(d.train).numpy(), s.neighbours), sim2.encoder,
+                            [K], **kw)
     add("table4", _knn(_features(scan2, d)), column=TABLE4_STAGES[2])
     sl2, _ = self_label(s, d.train, scan2, **kw)
     add("table4", _knn(_features(sl2, d)), column=TABLE4_STAGES[3])
     add("table4", _knn(f_ours), column=TABLE4_STAGES[4])
     lap("single-stage SCAN")
-    # --- Table 6: number of clusters
-    for mult in s.k_multipliers:
-        kx = max(2, int(round(mult * K)))
+    # --- Table 6: number of clusters (the heads of the one SCAN step, each self-labelled and fine-tuned)
+    for mult, kx in ks.items():
         if kx == K:
             f_k = f_ours
         else:
-            scan_k, _ = scan_step(s, d.train, neighbours, sim.encoder, kx, **kw)
-            sl_k, _ = self_label(s, d.train, scan_k, **kw)
+            sl_k, _ = self_label(s, d.train, scan_models[heads.index(kx)], **kw)
             labels_k = _labels(sl_k, d.train)
-            rec["clustering"].append({**base, "labelling": f"SCAN + self-labelling, K = {kx}", "clusters": kx,
+            rec["clustering"].append({**base, "labelling": f"SCAN + self-labelling, K = {mult:g}x", "clusters": kx,
                                       "found": len(np.unique(labels_k)), **clustering_numbers(d.train_labels, labels_k)})
             f_k = _features(finetune(s, source, d.train, labels_k, tag=f"scan-K{kx}", **kw)["model"], d)
         add("table6", _knn(f_k), column=k_column(mult), clusters=kx)
@@ -180,7 +202,8 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     meta = {"seconds": seconds, "total_seconds": time.perf_counter() - t0, "names": d.names,
             "normal_classes": d.normal_classes, "anomaly_classes": d.anomaly_classes,
             "neighbour_purity": 100 * neighbour_purity(neighbours, d.train_labels),
-            "selflabel": sl_meta, "pseudo_label_counts": np.bincount(pseudo, minlength=K).tolist()}
+            "selflabel": sl_meta, "confident_share": float((predict_proba(scan_model, d.train).max(1).values
+                                                            > s.selflabel_threshold).float().mean()), "pseudo_label_counts": np.bincount(pseudo, minlength=K).tolist()}
     result = {**rec, "meta": meta, "retrieval_idx": idx}
     artifacts.atomic_save_torch({"result": result}, path, config=config)
     return result

@@ -136,5 +136,18 @@ def cifar_trial(seed: int, s, profile=None) -> TrialData:
     )
 
 
+def resized(d: TrialData, size: int) -> TrialData:
+    """``d`` with every image set resized to ``size`` x ``size`` (bilinear, antialiased) when it differs."""
+    def fit(x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == (size, size):
+            return x
+        return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
+
+    for name in ("train", "test", "near", "far", "source"):
+        setattr(d, name, fit(getattr(d, name)))
+    return d
+
+
 def trial_data(seed: int, s) -> TrialData:
-    return digits_trial(seed, s) if s.data == "digits" else cifar_trial(seed, s)
+    """The trial's data at ``s.image_size`` px."""
+    return resized(digits_trial(seed, s) if s.data == "digits" else cifar_trial(seed, s), s.image_size)

@@ -118,12 +118,36 @@ class _Counted:
         return self.fn(self, net, data)
 
 
-def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Module, clusters: int, *, profile,
-              seed: int, progress: bool = False) -> tuple[Classifier, dict]:
+class MultiHead(nn.Module):
+    """One backbone, one linear head per cluster count (SCAN's code trains several heads on one backbone)."""
+
+    def __init__(self, encoder: nn.Module, clusters: tuple[int, ...]):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleList(nn.Linear(encoder.out_dim, int(k)) for k in clusters)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f = self.encoder(x)
+        return [h(f) for h in self.heads]
+
+    def classifier(self, i: int) -> Classifier:
+        """Head ``i`` with a copy of the backbone, as a plain Classifier."""
+        c = Classifier(copy.deepcopy(self.encoder), self.heads[i].out_features)
+        c.head.load_state_dict(self.heads[i].state_dict())
+        return c.eval()
+
+
+def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Module, clusters, *, profile,
+              seed: int, progress: bool = False) -> tuple[list[Classifier], dict]:
     """SCAN's clustering step: each anchor with one uniformly drawn mined neighbour, both strongly augmented,
-    ``scan_loss`` with ``entropy_weight``, Adam ``scan_lr`` (weight decay 1e-4 as SCAN), whole network."""
+    ``scan_loss`` with ``entropy_weight`` summed over one head per entry of ``clusters`` (a K sweep shares the
+    backbone, as SCAN's multi-head training does), Adam ``scan_lr`` (weight decay 1e-4 as SCAN), whole network.
+    Returns one Classifier per head."""
+    clusters = tuple(int(k) for k in np.atleast_1d(clusters))
+    if any(k < 2 for k in clusters):
+        raise ValueError(f"every cluster count must be >= 2, got {clusters}")
     torch.manual_seed(int(seed))
-    model = Classifier(copy.deepcopy(backbone), clusters)
+    model = MultiHead(copy.deepcopy(backbone), clusters)
     n, flip = len(images), s.data != "digits"
     _, steps = steps_for(n, s.scan_batch, s.scan_epochs)
     batch = min(s.scan_batch, n)
@@ -135,13 +159,14 @@ def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Modu
         return augment(images[idx], rng, strong=True, flip=flip), augment(images[pick], rng, strong=True, flip=flip)
 
     def loss_fn(net, data):
-        return scan_loss(net(data[0]), net(data[1]), s.entropy_weight)[0]
+        both = net(torch.cat([data[0], data[1]]))  # one forward: BatchNorm sees anchors and neighbours together
+        return sum(scan_loss(h[:batch], h[batch:], s.entropy_weight)[0] for h in both)
 
-    config = {"data": digest(images, nb), "clusters": int(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
+    config = {"data": digest(images, nb), "clusters": list(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
               "lr": s.scan_lr, "entropy_weight": s.entropy_weight, "init": weights_fingerprint(model)}
     meta = _run(model, kind="scan", config=config, profile=profile, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps,
                 lr=s.scan_lr, weight_decay=1e-4, seed=seed, progress=progress)
-    return model, meta
+    return [model.classifier(i) for i in range(len(clusters))], meta
 
 
 def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed: int, progress: bool = False
