@@ -137,7 +137,9 @@ def logits_of(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
     """Logits of preprocessed images in eval mode, in batches."""
     was = model.training
     model.eval()
-    out = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
+    device = next(model.parameters()).device
+    out = (torch.cat([model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]) if len(x)
+           else torch.zeros(0))
     model.train(was)
     return out
 
@@ -145,6 +147,8 @@ def logits_of(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
 def _step_loss(loss: str, centres: torch.Tensor, lbda: float, peer_criterion):
     def loss_fn(model, batch):
         x, y = batch
+        device = next(model.parameters()).device
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         z = model(x)
         if loss == "ce":
             return F.cross_entropy(z, y)
@@ -174,7 +178,8 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     if loss == "peer":
         from .peer import peer_loss
 
-        peer_criterion = peer_loss(data.num_classes, alpha, lbda)
+        peer_criterion = peer_loss(data.num_classes, alpha, lbda).to(device)
+        peer_eval = peer_loss(data.num_classes, alpha, lbda)  # validation logits come back on the CPU
     batch = min(recipe.batch_size, n)
     per_epoch = n // batch + (1 if n % batch > 1 else 0)  # a last batch of 1 would break BatchNorm: dropped
 
@@ -189,7 +194,7 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
         if loss == "ce":
             return {"val_acc": float((z.argmax(1) == data.y_val).double().mean())}
         if loss == "peer":
-            return {"val_anchor": float(peer_criterion.distance(z).gather(1, data.y_val.view(-1, 1)).mean())}
+            return {"val_anchor": float(peer_eval.distance(z).gather(1, data.y_val.view(-1, 1)).mean())}
         return {"val_anchor": float(anchor_term(distances(z, centres), data.y_val))}
 
     metric, mode = ("val_acc", "max") if loss == "ce" else ("val_anchor", "min")
