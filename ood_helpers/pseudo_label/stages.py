@@ -28,6 +28,7 @@ from .augment import augment
 from .losses import scan_loss, selflabel_loss
 from .networks import Classifier, SmallCNN, imagenet_encoder
 
+SELFLABEL_WEIGHT_DECAY = 1e-4  # SCAN's self-label config [ext]
 STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "train")
 
 
@@ -173,7 +174,8 @@ def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed
                ) -> tuple[Classifier, dict]:
     """SCAN's self-labelling from the SCAN-step model: targets from the un-augmented image (SCAN's code uses its
     validation transform), cross-entropy on a strong view, mask max p > ``selflabel_threshold``, class balancing.
-    Batches without a confident sample contribute a zero loss and are counted (``meta["empty_batches"]``)."""
+    Batches without a confident sample contribute a zero loss and are counted (``meta["empty_batches"]``); when
+    no batch has one, the weights stay as the SCAN step left them (BatchNorm statistics still follow the forwards)."""
     model = copy.deepcopy(scan_model).train()
     n, flip = len(images), s.data != "digits"
     _, steps = steps_for(n, s.selflabel_batch, s.selflabel_epochs)
@@ -190,10 +192,14 @@ def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed
         counted.counters["batches"] += 1
         counted.counters["confident"] += confident
         counted.counters["empty_batches"] += int(confident == 0)
-        return value
+        if confident == 0:  # all-zero gradients: Adam (no momentum yet) leaves the weights where they are
+            return value
+        # SCAN's weight decay 1e-4 as the L2 term Adam's coupled weight_decay adds, but only on batches that
+        # train: Adam's own weight_decay would move every weight by ~lr on an empty batch too
+        return value + 0.5 * SELFLABEL_WEIGHT_DECAY * sum((w ** 2).sum() for w in net.parameters())
 
     config = {"data": digest(images), "epochs": s.selflabel_epochs, "batch": s.selflabel_batch,
               "threshold": s.selflabel_threshold, "init": weights_fingerprint(model)}
     meta = _run(model, kind="selflabel", config=config, profile=profile, loss_fn=_Counted(loss), batch_fn=batch_fn,
-                steps=steps, lr=s.scan_lr, weight_decay=1e-4, seed=seed, progress=progress)
+                steps=steps, lr=s.scan_lr, weight_decay=0.0, seed=seed, progress=progress)
     return model, meta
