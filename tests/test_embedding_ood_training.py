@@ -149,3 +149,26 @@ def test_an_interrupted_joint_phase_resumes_bit_identical(tmp_path, monkeypatch)
     for k, val in whole.state_dict().items():
         assert torch.equal(val, resumed.state_dict()[k]), k
     assert [i["dropped"].tolist() for i in log_whole["intervals"][2:]] == [i["dropped"].tolist() for i in log["intervals"]]
+
+
+def test_hg_distortions_follow_the_recipe():
+    from ood_helpers.embedding_ood.abnormality import distort
+
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 4:10, 10:12] = 1.0  # a bar near the top
+    labels = np.array([1, 1, 1, 1, 1, 1, 0, 2])
+    out = distort(x, labels, np.random.default_rng(0))
+    assert float((out[:4] - x[:4]).std()) > 0.8  # 1/2: additive noise with sigma >= 0.9
+    assert 0 < float(out[4:6].max()) < 0.5 and float(out[4:6].sum()) == pytest.approx(float(x[4:6].sum()), rel=0.05)  # blur
+    assert float((out[6] - x[6]).std()) > 0.8  # a 0 gets noise instead of a rotation
+    assert torch.equal(out[7], torch.rot90(x[7], 1, (-2, -1))) or torch.equal(out[7], torch.rot90(x[7], 3, (-2, -1)))
+
+
+def test_hg_module_flags_noise_as_more_ood():
+    from ood_helpers.embedding_ood.abnormality import abnormality_score, train_abnormality
+
+    x, y = tiny_data(90)
+    m = train_abnormality(x, y, 3, epochs=20, risk_epochs=20, seed=0, profile=get_profile("smoke"))
+    s_in = abnormality_score(m, tiny_data(30, seed=1)[0])
+    s_out = abnormality_score(m, torch.rand(30, 1, 28, 28))
+    assert np.median(s_out) > np.median(s_in)  # larger = more OOD

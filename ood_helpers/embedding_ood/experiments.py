@@ -14,6 +14,7 @@ from ..evaluate.ood_metrics import ood_metrics, msp_score, auroc
 from ..seeding import trial_seed
 from . import autoencoder as AE
 from . import datasets as D
+from .abnormality import abnormality_score, train_abnormality
 from .settings import EmbeddingOODSettings
 from .training import Architecture, Variant, finetune, ladder, pretrain
 
@@ -21,7 +22,8 @@ OURS = "J_r, full model (ours)"
 AE_SCORE = "J_r, plain AE"
 MSP_BASELINE = "MSP, AE + classifier (H&G softmax baseline)"
 MSP_FULL = "MSP, full model"
-DETECTORS = (MSP_BASELINE, AE_SCORE, OURS, MSP_FULL)
+HG_MODULE = "H&G abnormality module (our reimplementation)"
+DETECTORS = (MSP_BASELINE, AE_SCORE, OURS, MSP_FULL, HG_MODULE)
 # which model and which score each detector reads
 DETECTOR_SOURCES = {MSP_BASELINE: ("AE + classifier", "msp"), AE_SCORE: ("AE", "error"), OURS: ("full", "error"),
                     MSP_FULL: ("full", "msp")}
@@ -75,6 +77,19 @@ def detector_records(trained: Trained, id_scores: dict, ood_scores: dict, **keys
     return recs
 
 
+def hg_records(x, y, num_classes: int, s: EmbeddingOODSettings, seed: int, profile, id_images, ood_sets: dict,
+               key: str, device: str = "cpu", **keys) -> list[dict]:
+    """The paper's baseline, H&G's abnormality module, trained on (x, y) and scored on each OOD set."""
+    model = train_abnormality(x, y, num_classes, epochs=s.hg_epochs, risk_epochs=s.hg_risk_epochs, seed=seed,
+                              profile=profile, device=device)
+    s_in = abnormality_score(model, id_images, device=device)
+    recs = []
+    for name, imgs in ood_sets.items():
+        for metric, value in ood_metrics(s_in, abnormality_score(model, imgs, device=device)).items():
+            recs.append({**keys, key: name, "detector": HG_MODULE, "metric": metric, "value": 100.0 * value})
+    return recs
+
+
 def heldout_digit_records(s: EmbeddingOODSettings, profile, *, device: str = "cpu", keep_models=None):
     """Table II and the ablation on every held-out pair of ``s.pairs`` and every trial. Returns
     (table2 records, ablation records, kept) where ``kept[(pair, trial)]`` holds models and test data for
@@ -93,6 +108,7 @@ def heldout_digit_records(s: EmbeddingOODSettings, profile, *, device: str = "cp
             sin = {m: scores_of(tr.models[m], xtk, device) for m in tr.models}
             sout = {m: scores_of(tr.models[m], xto, device) for m in tr.models}
             table2 += detector_records(tr, sin, sout, split=name, trial=t)
+            table2 += hg_records(xk, yk, 8, s, seed, profile, xtk, {name: xto}, "split", device=device, trial=t)
             for m in (AE_SCORE, OURS):
                 src = DETECTOR_SOURCES[m][0]
                 for i, digit in enumerate(sorted(pair)):
@@ -134,6 +150,7 @@ def cross_dataset_records(s: EmbeddingOODSettings, profile, *, offline: bool, de
         for name, imgs in sets.items():
             sout = {m: scores_of(tr.models[m], imgs, device) for m in tr.models}
             records += detector_records(tr, sin, sout, ood_set=name, trial=t)
+        records += hg_records(x, y, 10, s, seed, profile, xt, sets, "ood_set", device=device, trial=t)
         if t == 0:
             first = {"trained": tr, "val_scores": {m: scores_of(tr.models[m], xv, device) for m in tr.models},
                      "sets": sets, "x_test": xt, "y_test": yt}

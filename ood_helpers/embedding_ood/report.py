@@ -45,6 +45,8 @@ def baseline_ours_table(records, row_key: str, paper_rows: dict, paper_cell) -> 
             line[f"{COLUMNS[m]}: MSP / ours"] = f"{base} / {ours}"
             paper_row = paper_rows.get(name)
             line[f"{COLUMNS[m]}: paper H&G / ours"] = paper_cell(paper_row, m) if paper_row is not None else "–"
+        line[f"{COLUMNS['auroc']}: H&G abnormality module (our reimplementation)"] = _cell(
+            summary, {row_key: name, "detector": X.HG_MODULE, "metric": "auroc"})
         line[f"{COLUMNS['fpr95']}: MSP / ours"] = (
             f"{_cell(summary, {row_key: name, 'detector': X.MSP_BASELINE, 'metric': 'fpr95'})} / "
             f"{_cell(summary, {row_key: name, 'detector': X.OURS, 'metric': 'fpr95'})}")

@@ -27,6 +27,8 @@ class EmbeddingOODSettings:
     lambda_e: float = 1.0  # weight of J_e (batch-mean KL) [ours]
     lambda_c: float = 1.0  # weight of J_c (batch-mean cross-entropy) [ours]
     kmeans_n_init: int = 20  # DEC/IDEC
+    hg_epochs: int = 10  # H&G abnormality module (the paper's baseline): phase 1 epochs (H&G: 30)
+    hg_risk_epochs: int = 5  # its risk-network epochs (H&G: 15)
     trials: int = 2  # seeds for Tables I-II and the ablation
     pairs: tuple[tuple[int, int], ...] = ALL_PAIRS  # Table II: held-out digit pairs
     ood_images: int = 1000  # images per synthetic / typeset OOD set
@@ -50,13 +52,16 @@ class EmbeddingOODSettings:
 
 EMBEDDING_OOD = {
     "smoke": EmbeddingOODSettings(id_set="digits", hidden=(64,), pretrain_epochs=2, joint_epochs=2, trials=1,
+                                  hg_epochs=2, hg_risk_epochs=1,
                                   pairs=((0, 1),), ood_images=200, kmeans_n_init=2, sweep_pair=(0, 1),
                                   sweep_alphas=(0.5,), sweep_lambdas=(1.0,)),
     "quick": EmbeddingOODSettings(),
     "cifar": EmbeddingOODSettings(id_set="mnist", hidden=(500, 500, 2000), pretrain_epochs=50, joint_epochs=50,
+                                  hg_epochs=30, hg_risk_epochs=15,
                                   trials=3, ood_images=10000, sweep_alphas=(0.0, 0.25, 0.5, 0.75, 1.0), cifar=True,
                                   cifar_epochs=50),
     "paper": EmbeddingOODSettings(id_set="mnist", hidden=(500, 500, 2000), pretrain_epochs=50, joint_epochs=50,
+                                  hg_epochs=30, hg_risk_epochs=15,
                                   trials=3, ood_images=10000, sweep_alphas=(0.0, 0.25, 0.5, 0.75, 1.0), cifar=True,
                                   cifar_epochs=100),
 }
