@@ -122,3 +122,40 @@ def test_osrci_encoder_matches_the_paper_size():
     assert logits_of(m, torch.zeros(3, 1, 32, 32)).shape == (3, 6)
     with pytest.raises(ValueError, match="multiple of 8"):
         OSRCIEncoder(6, 1, 28)
+
+
+def test_batched_augmentation_equals_torchvisions_crop_flip_and_rotation(monkeypatch):
+    """The one-grid_sample augmentation against torchvision's functional resized_crop / hflip / rotate with the
+    same crop box, flip and angle."""
+    from torchvision.transforms import RandomResizedCrop
+    from torchvision.transforms.v2 import functional as TF
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 32, 32, generator=g)
+    boxes = [(2, 3, 24, 20), (0, 0, 32, 32), (5, 1, 27, 30), (8, 8, 20, 22)]
+    calls = iter(boxes)
+    monkeypatch.setattr(RandomResizedCrop, "get_params", staticmethod(lambda img, scale, ratio: next(calls)))
+    pre = Preprocess(recipe_for("cifar+", crop_min=0.8, hflip=0.5), x)
+    torch.manual_seed(3)
+    out = pre.augment_batch(x)
+    torch.manual_seed(3)
+    flips = torch.rand(4) < 0.5  # the draw augment_batch makes after the boxes
+    for k, (top, left, h, w) in enumerate(boxes):
+        ref = TF.resized_crop(x[k], top, left, h, w, [32, 32], antialias=False)
+        ref = TF.horizontal_flip(ref) if flips[k] else ref
+        # the outermost output pixels sample up to half a pixel outside the box: resized_crop repeats the box's
+        # edge there, the batched version reads the real neighbouring pixels
+        assert torch.allclose(out[k][:, 1:-1, 1:-1], ref[:, 1:-1, 1:-1], atol=1e-5), k
+        assert (out[k] - ref).abs().max() < 0.5
+    # rotation alone (no crop, no flip): torchvision's rotate with bilinear interpolation, fill 0
+    pre = Preprocess(recipe_for("cifar10", crop_min=0.0, hflip=0.0, rotation=10), x)
+    torch.manual_seed(4)
+    out = pre.augment_batch(x)
+    torch.manual_seed(4)
+    angles = torch.empty(4, dtype=torch.float64).uniform_(-10, 10)
+    for k in range(4):
+        ref = TF.rotate(x[k], float(angles[k]), interpolation=TF.InterpolationMode.BILINEAR)
+        ref_other = TF.rotate(x[k], -float(angles[k]), interpolation=TF.InterpolationMode.BILINEAR)
+        inner = (slice(None), slice(6, 26), slice(6, 26))  # away from the corners filled with 0
+        err = min((out[k] - ref)[inner].abs().max(), (out[k] - ref_other)[inner].abs().max())
+        assert err < 1e-4, (k, float(err))
