@@ -25,7 +25,7 @@ from .networks import encode, predict_proba
 from .scoring import (clustering_numbers, kmeans_labels, knn_metrics, mahalanobis_metrics, msp_metrics,
                       neighbour_purity as retrieval_purity, top_neighbours)
 from .splits import trial_data
-from .stages import fresh_backbone, scan_step, self_label, simclr, train_source
+from .stages import device_of, fresh_backbone, scan_step, self_label, simclr, train_source
 
 EXPERIMENT_CODE = (*FINETUNE_CODE, "pseudo_label.experiment", "pseudo_label.scoring", "pseudo_label.splits",
                    "pseudo_label.neighbours", "contrastive", "evaluate.feature_scores", "evaluate.ood_metrics")
@@ -57,7 +57,7 @@ def _features(model, d) -> dict:
     sets = {"train": d.train, "test": d.test, **d.anomalies}
     if model is None:  # raw pixels
         return {k: v.reshape(len(v), -1).numpy() for k, v in sets.items()}
-    return {k: encode(model, v).numpy() for k, v in sets.items()}
+    return {k: encode(model, v, device=d.device).numpy() for k, v in sets.items()}
 
 
 def _knn(f: dict, k: int = 1, reduce: str = "mean") -> dict:
@@ -68,8 +68,9 @@ def _pct(metrics: dict) -> dict:
     return {k: 100.0 * v for k, v in metrics.items()}
 
 
-def _labels(model, images) -> np.ndarray:
-    return predict_proba(model, images).argmax(1).numpy()
+def _labels(model, d) -> np.ndarray:
+    """The model's cluster (argmax) of every normal training image."""
+    return predict_proba(model, d.train, device=d.device).argmax(1).numpy()
 
 
 def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> dict:
@@ -82,6 +83,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     t0 = time.perf_counter()
     seconds = {}
     d = trial_data(seed, s)
+    d.device = device_of(profile)
     K = len(d.normal_classes)
     rec = {name: [] for name in TABLE_NAMES}
     base = {"trial": int(trial), "seed": int(seed)}
@@ -112,7 +114,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     scan_models, _ = scan_step(s, d.train, neighbours, sim.encoder, heads, **kw)
     scan_model = scan_models[heads.index(K)]
     sl_model, sl_meta = self_label(s, d.train, scan_model, **kw)
-    pseudo = _labels(sl_model, d.train)
+    pseudo = _labels(sl_model, d)
     add("table2", _knn(_features(sl_model, d)), method=SCAN_FEATS)
     lap("scan + self-label")
     # --- Stage 2: fine-tune on pseudo-labels, average the epoch-end weights
@@ -140,7 +142,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     lap("fine-tuning")
     # --- source coverage: the stand-in source trained on the normal classes only (never saw the anomaly digits)
     if s.data == "digits":
-        d_only = trial_data(seed, replace(s, source_classes="normal_only"))
+        d_only = trial_data(seed, replace(s, source_classes="normal_only"))  # same splits, another source
         src_only = train_source(s, d_only.source, d_only.source_labels, **kw)
         cov = {"all": (f_dn2, f_ours, f_true)}
         cov["normal_only"] = (_features(src_only, d),
@@ -158,7 +160,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     add("table5", mahalanobis_metrics(f_ours["train"], pseudo, f_ours["test"], {"near": f_ours["near"],
                                                                                 "far": f_ours["far"]}),
         column=cols[-2])
-    probs = {k: predict_proba(ft["model"], getattr(d, k)).numpy() for k in ("test", "near", "far")}
+    probs = {k: predict_proba(ft["model"], getattr(d, k), device=d.device).numpy() for k in ("test", "near", "far")}
     add("table5", msp_metrics(probs["test"], {"near": probs["near"], "far": probs["far"]}), column=cols[-1])
     # --- Table 4: single-stage adaptation, SCAN initialised from the source network
     sim2 = simclr(s, d.train, copy.deepcopy(source.encoder), **kw)
@@ -177,7 +179,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
             f_k = f_ours
         else:
             sl_k, _ = self_label(s, d.train, scan_models[heads.index(kx)], **kw)
-            labels_k = _labels(sl_k, d.train)
+            labels_k = _labels(sl_k, d)
             rec["clustering"].append({**base, "labelling": f"SCAN + self-labelling, K = {mult:g}x", "clusters": kx,
                                       "found": len(np.unique(labels_k)), **clustering_numbers(d.train_labels, labels_k)})
             f_k = _features(finetune(s, source, d.train, labels_k, tag=f"scan-K{kx}", **kw)["model"], d)
@@ -185,7 +187,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     add("table6", _knn(f_dn2), column="No adaptation (DN2)", clusters=0)
     lap("K sweep")
     # --- clustering quality of every pseudo-labelling (ground truth used only here, to report)
-    for name, labels in zip(LABELLINGS, (_labels(scan_model, d.train), pseudo, km_src, km_sim, _labels(sl2, d.train))):
+    for name, labels in zip(LABELLINGS, (_labels(scan_model, d), pseudo, km_src, km_sim, _labels(sl2, d))):
         rec["clustering"].append({**base, "labelling": name, "clusters": K, "found": len(np.unique(labels)),
                                   **clustering_numbers(d.train_labels, labels)})
     # --- Fig. 2 analogue: top-5 training neighbours of the anomalies, raw (DN2) vs fine-tuned (Ours)
@@ -202,7 +204,7 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     meta = {"seconds": seconds, "total_seconds": time.perf_counter() - t0, "names": d.names,
             "normal_classes": d.normal_classes, "anomaly_classes": d.anomaly_classes,
             "neighbour_purity": 100 * neighbour_purity(neighbours, d.train_labels),
-            "selflabel": sl_meta, "confident_share": float((predict_proba(scan_model, d.train).max(1).values
+            "selflabel": sl_meta, "confident_share": float((predict_proba(scan_model, d.train, device=d.device).max(1).values
                                                             > s.selflabel_threshold).float().mean()), "pseudo_label_counts": np.bincount(pseudo, minlength=K).tolist()}
     result = {**rec, "meta": meta, "retrieval_idx": idx}
     artifacts.atomic_save_torch({"result": result}, path, config=config)

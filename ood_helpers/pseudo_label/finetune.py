@@ -25,7 +25,7 @@ from ..embed import weights_fingerprint
 from ..train import fit
 from .augment import augment
 from .networks import Classifier, with_new_head
-from .stages import STAGE_CODE, digest, steps_for
+from .stages import STAGE_CODE, device_of, digest, steps_for
 
 FINETUNE_CODE = (*STAGE_CODE, "pseudo_label.finetune")
 
@@ -94,7 +94,8 @@ def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, 
         return augment(images[idx], rng, flip=flip), y[idx]
 
     def loss_fn(net, data):
-        return F.cross_entropy(net(data[0]), data[1])
+        dev = next(net.parameters()).device
+        return F.cross_entropy(net(data[0].to(dev)), data[1].to(dev))
 
     def snapshot(step):
         if step > 0 and step % per_epoch == 0:  # theta_0 (step 0) is not a snapshot
@@ -106,7 +107,9 @@ def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, 
         optimizer = torch.optim.Adam(model.parameters(), lr=lr_start)
         fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
             seed=seed, rng=int(seed), scheduler=cosine_scheduler(optimizer, steps, lr_start, lr_end),
-            eval_fn=snapshot, eval_every=per_epoch, desc=f"fine-tune {tag}", progress=progress)
+            eval_fn=snapshot, eval_every=per_epoch, desc=f"fine-tune {tag}", progress=progress,
+            device=device_of(profile))
+    model.to("cpu")
     snapshots = [{k: v for k, v in artifacts.load_torch(p, expect_config=config).items() if k != "config"}
                  for p in snap_paths]
     average = average_state_dicts(snapshots)

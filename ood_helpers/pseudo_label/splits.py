@@ -34,6 +34,7 @@ class TrialData:
     normal_classes: list[int]
     anomaly_classes: list[int]
     names: dict  # what each set is, in words (the stand-ins named)
+    device: str = "cpu"  # where features are computed
 
     @property
     def anomalies(self) -> dict[str, torch.Tensor]:

@@ -55,12 +55,22 @@ def _run(model: nn.Module, *, kind: str, config: dict, profile, loss_fn, batch_f
     meta_path = ckpt.with_suffix(".meta.json")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     result = fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
-                 seed=seed, rng=int(seed), desc=kind, progress=progress, eval_every=max(steps, 1))
+                 seed=seed, rng=int(seed), desc=kind, progress=progress, eval_every=max(steps, 1),
+                 device=device_of(profile))
     if result.resumed_from < steps or not meta_path.exists():
         counters = getattr(loss_fn, "counters", {})
         artifacts.atomic_write_text(meta_path, json.dumps({"seconds": result.seconds, "steps": steps, **counters}))
-    model.eval()
+    model.to("cpu").eval()  # every later stage copies it; encode() moves it to the device again
     return json.loads(meta_path.read_text())
+
+
+def device_of(profile) -> str:
+    """The profile's torch device ("cpu" for a bare profile name, as in the tests)."""
+    if isinstance(profile, str):
+        return "cpu"
+    from ..profiles import resolve_device
+
+    return resolve_device(profile)
 
 
 def fresh_backbone(s, channels: int, seed: int) -> nn.Module:
@@ -87,7 +97,8 @@ def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progres
         return augment(images[idx], rng, flip=flip), y[idx]
 
     def loss_fn(net, data):
-        return F.cross_entropy(net(data[0]), data[1])
+        dev = next(net.parameters()).device
+        return F.cross_entropy(net(data[0].to(dev)), data[1].to(dev))
 
     config = {"data": digest(images, y), "width": s.width, "epochs": s.source_epochs, "batch": s.source_batch,
               "lr": s.source_lr, "init": weights_fingerprint(model)}
@@ -105,8 +116,9 @@ def simclr(s, images: torch.Tensor, encoder: nn.Module, *, profile, seed: int, p
     spec = ContrastiveSpec(loss="simclr", steps=steps, batch_size=min(s.simclr_batch, len(images)), lr=s.simclr_lr,
                            temperature=s.simclr_temperature, augment="digits" if s.data == "digits" else "cifar")
     uint8 = (images * 255.0).round().clamp(0, 255).to(torch.uint8)
-    return train_contrastive(encoder, uint8, spec=spec, profile=getattr(profile, "name", profile), seed=seed,
-                             progress=progress, key_extra="pseudo_label")
+    result = train_contrastive(encoder, uint8, spec=spec, profile=getattr(profile, "name", profile), seed=seed,
+                               device=device_of(profile), progress=progress, key_extra="pseudo_label")
+    return result
 
 
 class _Counted:
@@ -160,7 +172,7 @@ def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Modu
         return augment(images[idx], rng, strong=True, flip=flip), augment(images[pick], rng, strong=True, flip=flip)
 
     def loss_fn(net, data):
-        both = net(torch.cat([data[0], data[1]]))  # one forward: BatchNorm sees anchors and neighbours together
+        both = net(torch.cat([data[0], data[1]]).to(next(net.parameters()).device))  # one forward: BatchNorm sees anchors and neighbours together
         return sum(scan_loss(h[:batch], h[batch:], s.entropy_weight)[0] for h in both)
 
     config = {"data": digest(images, nb), "clusters": list(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
@@ -186,9 +198,10 @@ def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed
         return images[idx], augment(images[idx], rng, strong=True, flip=flip)
 
     def loss(counted, net, data):
+        dev = next(net.parameters()).device
         with torch.no_grad():
-            weak = net(data[0])
-        value, confident = selflabel_loss(weak, net(data[1]), s.selflabel_threshold, balance=True)
+            weak = net(data[0].to(dev))
+        value, confident = selflabel_loss(weak, net(data[1].to(dev)), s.selflabel_threshold, balance=True)
         counted.counters["batches"] += 1
         counted.counters["confident"] += confident
         counted.counters["empty_batches"] += int(confident == 0)
