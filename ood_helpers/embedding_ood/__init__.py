@@ -4,6 +4,8 @@ class means) while a linear classifier reads the same embedding; the OOD score i
 
 Modules: ``autoencoder`` (networks, scoring), ``clustering_loss`` (q, P, centres, J_e), ``sifting``
 (Algorithm 1's outlier sifting), ``training`` (pretraining and the joint phase through ``train.fit``),
-``datasets`` (in-distribution splits and OOD sets, stand-ins named as such), ``evaluation`` (metrics
-records), ``settings`` (per-profile settings), ``paper_values`` (Tables I-III as printed).
+``abnormality`` (the paper's baseline, Hendrycks & Gimpel's abnormality module), ``datasets`` and ``typeset``
+(in-distribution splits and OOD sets, offline stand-ins named as such), ``experiments`` (long records of every
+table), ``report`` (the tables), ``figure_data`` (what Figs. 1, 4, 5 show), ``settings`` (per-profile settings),
+``paper_values`` (Tables I-III as printed).
 """
