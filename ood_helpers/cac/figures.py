@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -59,6 +61,7 @@ def fig2_sweep(records: list[dict]):
             ax.plot(x, [r[metric] for r in rows], marker="o", label=metric)
         ax.set_xscale("log")
         ax.set_xticks(x, [f"{v:g}" for v in x])
+        ax.minorticks_off()
         ax.set_xlabel(sym)
     axes[0].legend()
     return fig
@@ -71,7 +74,7 @@ def fig3_ablation(records: list[dict], order: list[str]):
         vals = [[r[metric] for r in records if r["method"] == m] for m in order]
         means, stds = [np.mean(v) for v in vals], [np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals]
         ax.bar(range(len(order)), means, yerr=stds, capsize=4, color=[f"C{i}" for i in range(len(order))])
-        ax.set_xticks(range(len(order)), [m.replace(" (", "\n(") for m in order], fontsize=8)
+        ax.set_xticks(range(len(order)), [textwrap.fill(m, 14) for m in order], fontsize=7)
         low = min(m - s for m, s in zip(means, stds))
         ax.set_ylim(max(0, low - 0.05), 1.0)
         ax.set_title(f"({'ab'[metric == 'auroc']}) {metric}")
