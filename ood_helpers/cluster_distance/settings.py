@@ -18,10 +18,12 @@ class ClusterDistanceSettings:
     cnn_width: int = 8  # small CNN: 3 blocks of w, 2w, 4w channels -> 4w-d embedding
     resnet_width: int = 8  # ResNet-18 stage widths w..8w -> 8w-d embedding (torchvision: 64)
     small_stem: bool = False  # 3x3 stride-1 stem without max-pool (CIFAR variant)
-    ce_steps: int = 80
-    contrastive_steps: int = 100
+    # quick: measured on 2 shared CPU cores, 80 CE steps left MNIST-pairs' 80 classes at chance; 150 steps at
+    # lr 3e-3 are ~2 epochs of the pairs. Contrastive steps cost ~3x a CE step (two views, per-image augmentation)
+    ce_steps: int = 150
+    contrastive_steps: int = 60
     batch_size: int = 64  # images a step (contrastive: 2x as many views)
-    ce_lr: float = 1e-3  # Adam below 0.01, SGD momentum 0.9 from 0.01 on
+    ce_lr: float = 3e-3  # Adam below 0.01, SGD momentum 0.9 from 0.01 on
     contrastive_lr: float = 1e-3
     temperature: float = 0.1  # SupCon paper's value (its repository: 0.07)
     head_hidden: int = 128
@@ -29,8 +31,12 @@ class ClusterDistanceSettings:
     sub_clusters: tuple[int, ...] = (3, 5)  # S2: k-means sub-clusters per class
     kmeans_factors: tuple[int, ...] = (1, 5)  # S3: K = factor x classes
     knn_ks: tuple[int, ...] = (1, 50)  # S4: k-th nearest training point
-    kmeans_n_init: int = 10
-    projection_variant: bool = True  # also score the contrastive models' normalised head output
+    # k-means restarts; spec B8.7 asks for >= 10 (cifar / paper); quick takes 3 to fit 2 CPU minutes, and
+    # averages over trials (each a new random_state)
+    kmeans_n_init: int = 3
+    # also score the contrastive models' normalised head output, "(proj)"; off in quick (it doubles the
+    # contrastive rows of the grid), on in cifar / paper
+    projection_variant: bool = False
     far_images: int = 600  # photo crops (far OOD stand-in)
     ood_limit: int = 0  # at most this many images per OOD set (0 = all)
     id_limit: int = 0  # at most this many images per ID train / val / test part (0 = all)
@@ -41,15 +47,16 @@ class ClusterDistanceSettings:
 CLUSTER_DISTANCE = {
     "smoke": ClusterDistanceSettings(archs=("cnn",), trials=2, cnn_width=4, ce_steps=3, contrastive_steps=3,
                                      batch_size=16, head_hidden=8, head_out=8, sub_clusters=(2,),
-                                     kmeans_factors=(1,), knn_ks=(1, 5), kmeans_n_init=1, projection_variant=False, far_images=60,
+                                     kmeans_factors=(1,), knn_ks=(1, 5), kmeans_n_init=1, far_images=60,
                                      ood_limit=60, id_limit=240, scatter_points=120, silhouette_points=300),
     "quick": ClusterDistanceSettings(),
     # cifar: one GPU, CIFAR-10 / CIFAR-100 through torchvision or OOD_<NAME>_DIR folders (spec B6)
     "cifar": ClusterDistanceSettings(id_sets=("cifar10", "cifar100"), archs=("resnet18",), trials=1, resnet_width=64,
                                      small_stem=True, ce_steps=20_000, contrastive_steps=20_000, batch_size=256,
-                                     ce_lr=0.1, contrastive_lr=0.5, head_hidden=512, head_out=128, far_images=2000),
+                                     ce_lr=0.1, contrastive_lr=0.5, head_hidden=512, head_out=128, far_images=2000,
+                                     kmeans_n_init=10, projection_variant=True),
     "paper": ClusterDistanceSettings(id_sets=("cifar10", "cifar100"), archs=("resnet18", "resnet50"), trials=3,
                                      resnet_width=64, small_stem=True, ce_steps=20_000, contrastive_steps=100_000,
                                      batch_size=512, ce_lr=0.1, contrastive_lr=0.5, head_hidden=512, head_out=128,
-                                     far_images=2000),
+                                     far_images=2000, kmeans_n_init=10, projection_variant=True),
 }

@@ -22,16 +22,17 @@ def auroc_heatmap(means: pd.DataFrame, *, title: str):
     rows = list(dict.fromkeys(zip(means["training"], means["clustering"])))
     cols = list(dict.fromkeys(means["distance"]))
     diag = {(t, c) for t, c, d in zip(means["training"], means["clustering"], means["diagnostic"]) if d}
-    fig, axes = plt.subplots(1, len(oods), figsize=(2.2 + 2.1 * len(cols) * len(oods), 0.8 + 0.28 * len(rows)),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(oods), figsize=(3.0 + 1.0 * len(cols) * len(oods), 1.2 + 0.24 * len(rows)),
+                             squeeze=False)
     for ax, ood in zip(axes[0], oods):
         part = means[means["ood_set"] == ood]
         grid = part.pivot_table(index=["training", "clustering"], columns="distance", values="mean").reindex(
             index=pd.MultiIndex.from_tuples(rows), columns=cols)
         labels = [f"{t} | {c}" + (" †" if (t, c) in diag else "") for t, c in rows]
         sns.heatmap(grid.to_numpy(), ax=ax, annot=True, fmt=".1f", cmap="viridis", vmin=np.nanmin(means["mean"]),
-                    vmax=100, cbar=ax is axes[0][-1], annot_kws={"fontsize": 7}, xticklabels=cols,
-                    yticklabels=labels if ax is axes[0][0] else False)
+                    vmax=100, cbar=ax is axes[0][-1], annot_kws={"fontsize": 7}, xticklabels=cols, yticklabels=labels)
+        if ax is not axes[0][0]:
+            ax.set_yticklabels([])
         masked = grid.copy()
         masked.loc[[r in diag for r in rows], :] = np.nan
         for j, col in enumerate(cols):
