@@ -45,3 +45,9 @@ def check(p, table):
     metrics = table("cac_ood_metrics_summary")
     in_range(metrics, "mean", 0.0, 100.0, "cac_ood_metrics")
     assert pd.notna(metrics["mean"]).all()
+    # the paired CAC - CE gap equals the per-trial differences of the records
+    gaps = table("cac_gap_auroc")
+    wide = trials[trials["loss"].isin(["cac", "ce"])].pivot_table(index=["dataset", "trial"], columns="loss", values="auroc")
+    recomputed = (wide["cac"] - wide["ce"]).groupby(level="dataset").mean()
+    for _, row in gaps.iterrows():
+        assert abs(row["mean gap"] - recomputed.loc[row["dataset"]]) < 1e-4, row["dataset"]

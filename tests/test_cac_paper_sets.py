@@ -123,3 +123,15 @@ def test_tinyimagenet_trial_from_a_release_layout_folder(tmp_path, monkeypatch, 
     assert rec.image_size == 64 and rec.dropout == 0.3 and rec.weight_decay == 1e-3 and rec.rotation == 20
     o = run_trial(d, "ce", rec, profile=get_profile("smoke"), seed=0)
     assert o.record["openness"] == pytest.approx(0.57360, abs=1e-5)
+
+
+def test_paired_gaps_by_hand():
+    from ood_helpers.cac.experiment import paired_gaps
+
+    recs = [{"dataset": "D", "trial": t, "loss": loss, "auroc": v}
+            for t, (c, e) in enumerate([(0.9, 0.8), (0.7, 0.75), (0.95, 0.85)]) for loss, v in (("cac", c), ("ce", e))]
+    gaps = paired_gaps(recs)
+    d = np.array([0.1, -0.05, 0.1])
+    assert gaps.loc["D", "mean gap"] == pytest.approx(round(d.mean(), 4))
+    assert gaps.loc["D", "std"] == pytest.approx(round(d.std(ddof=1), 4))
+    assert gaps.loc["D", "cac ahead"] == 2 and gaps.loc["D", "trials"] == 3
