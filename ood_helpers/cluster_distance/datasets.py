@@ -97,12 +97,14 @@ def mnist_pairs(profile, far_images: int, ood_limit: int = 0) -> IdSplit:
     return IdSplit("pairs", *(select_classes(parts[s], split.seen) for s in ("train", "val", "test")), ood=ood)
 
 
-def cifar(name: str, profile, far_images: int, ood_limit: int = 0) -> IdSplit:
-    """CIFAR-10 or CIFAR-100 as ID at 32 px RGB, the other CIFAR as near and SVHN as far OOD, plus photo crops."""
+def cifar(name: str, profile, far_images: int, ood_limit: int = 0, ood_names=()) -> IdSplit:
+    """CIFAR-10 or CIFAR-100 as ID at 32 px RGB; OOD: ``ood_names`` (default: the other CIFAR as near and
+    SVHN as far), plus photo crops."""
     kw = {"channels": 3, "image_size": 32, "per_class": tuple(profile.per_class), "seed": profile.seed}
     parts = {s: load_dataset(name, s, **kw) for s in ("train", "val", "test")}
-    ood = {f"{'near' if i == 0 else 'far'}: {o}": _limit(load_dataset(o, "test", **kw), ood_limit, 0)
-           for i, o in enumerate(CIFAR_OOD[name])}
+    names = tuple(ood_names) or CIFAR_OOD[name]
+    ood = {f"{'near' if o.startswith('cifar') else 'far'}: {o}": _limit(load_dataset(o, "test", **kw), ood_limit, 0)
+           for o in names}
     ood["far: photo crops"] = photo_crops(far_images, (32, 32), profile.seed, channels=3)
     return IdSplit(name, parts["train"], parts["val"], parts["test"], ood=ood, recipe="cifar")
 
@@ -116,7 +118,7 @@ def load_id_split(name: str, profile, seed: int, settings) -> IdSplit:
     elif name == "pairs":
         split = mnist_pairs(profile, settings.far_images, settings.ood_limit)
     else:
-        split = cifar(name, profile, settings.far_images, settings.ood_limit)
+        split = cifar(name, profile, settings.far_images, settings.ood_limit, settings.cifar_ood)
     if settings.id_limit:  # smoke: a few hundred ID images a part
         for i, part in enumerate(("train", "val", "test")):
             setattr(split, part, _limit(getattr(split, part), settings.id_limit, seed + i))

@@ -37,6 +37,9 @@ class ClusterDistanceSettings:
     # also score the contrastive models' normalised head output, "(proj)"; off in quick (it doubles the
     # contrastive rows of the grid), on in cifar / paper
     projection_variant: bool = False
+    # OOD datasets (data.load_dataset names) for a CIFAR ID set; () = the other CIFAR (near) and SVHN (far).
+    # On a machine with only a CIFAR-10 folder (OOD_CIFAR10_DIR), e.g. ["gaussian", "uniform"]
+    cifar_ood: tuple[str, ...] = ()
     far_images: int = 600  # photo crops (far OOD stand-in)
     ood_limit: int = 0  # at most this many images per OOD set (0 = all)
     id_limit: int = 0  # at most this many images per ID train / val / test part (0 = all)
