@@ -1,6 +1,8 @@
 """Notebook 07's data: MNIST-{a,b} splits hold exactly the held-out digits as OOD, the typeset stand-ins are
 white-on-black in [0, 1] with no empty renders, the noise sets follow their stated definitions, user folders load."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -105,3 +107,33 @@ def test_cifar_rows_run_on_a_tiny_local_folder_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("OOD_DATA_DIR", str(tmp_path / "nodata"))
     records, missing = X.cifar_records(s, get_profile("smoke"), offline=True)
     assert records == [] and "OOD_CIFAR10_DIR" in missing["CIFAR-10"]
+
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
+
+
+@pytest.mark.skipif(not SHARED_CIFAR.is_file(), reason=f"real CIFAR-10 JPEGs not at {SHARED_CIFAR}")
+def test_cifar10bw_from_a_real_jpeg_folder_copy(tmp_path, monkeypatch):
+    """CIFAR-10bw through OOD_CIFAR10_DIR on real JPEGs (20 a class): 28x28, one channel, in [0, 1], every class
+    present in the spread subset, and grey = ITU-R 601 luminance of the file (mean checked against PIL's RGB)."""
+    import tarfile
+
+    from PIL import Image
+
+    with tarfile.open(SHARED_CIFAR) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() and int(Path(m.name).stem) < 20]
+        tar.extractall(tmp_path, members=members, filter="data")
+    root = tmp_path / "cifar10-jpg"
+    monkeypatch.setenv("OOD_CIFAR10_DIR", str(root))
+    monkeypatch.setattr(D, "CIFAR_VAL_PER_CLASS", 2)
+    x = D.cifar_grey(50)
+    assert not isinstance(x, D.Unavailable), x
+    assert x.shape == (50, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    first = sorted((root / "test" / "airplane").glob("*.jpg"))[0]
+    rgb = np.asarray(Image.open(first).convert("RGB"), np.float64) / 255
+    grey = (rgb @ np.array([0.299, 0.587, 0.114])).mean()
+    assert float(x[0].mean()) == pytest.approx(grey, abs=0.01)
+    all_test = D.cifar_grey(200)  # all 200 test images: ten classes of 20
+    assert len(all_test) == 200
+    xc, yc = D.cifar_colour("test")
+    assert sorted(set(yc.tolist())) == list(range(10)) and xc.shape[1:] == (3, 32, 32)

@@ -48,6 +48,14 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255.0
 
 
+def spread(images: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` images evenly spaced through ``images`` (all when fewer): folder copies list a class at a time,
+    so a prefix would hold one class only."""
+    if n >= len(images):
+        return images
+    return images[torch.from_numpy(np.linspace(0, len(images) - 1, n).round().astype(np.int64))]
+
+
 def digit_split(id_set: str, split: str, *, seed: int = 0, download: bool = False) -> tuple[torch.Tensor, np.ndarray]:
     """(float [N, 1, 28, 28] in [0, 1], labels) of "digits", "mnist5k" (60/20/20 splits) or "mnist" (torchvision)."""
     if id_set in ("digits", "mnist5k"):
@@ -104,7 +112,7 @@ def cifar_grey(n: int, *, download: bool = False):
         x, _ = _cifar("test", channels=1, size=28, download=download)
     except (FileNotFoundError, RuntimeError, OSError) as err:
         return Unavailable(CIFAR_GREY, f"CIFAR-10 not readable here (set OOD_CIFAR10_DIR to an image-folder copy): {err}")
-    return x[:n]
+    return spread(x, n)
 
 
 def cifar_colour(split: str, *, download: bool = False):
@@ -123,7 +131,7 @@ def omniglot(n: int, *, download: bool = False):
     safe = [i for i, c in enumerate(ds.classes) if c.split("/")[0] in SAFE_ALPHABETS]
     idx = np.flatnonzero(np.isin(np.asarray(ds.targets), safe))
     imgs = 255 - adapt_images(ds.images[torch.from_numpy(idx)], channels=1)  # black strokes on white -> MNIST polarity
-    return as_float(adapt_images(imgs, image_size=28))[:n]
+    return spread(as_float(adapt_images(imgs, image_size=28)), n)
 
 
 def folder_images(var: str, name: str, *, channels: int, size: int, n: int):
@@ -137,7 +145,8 @@ def folder_images(var: str, name: str, *, channels: int, size: int, n: int):
     if not files:
         raise FileNotFoundError(f"{var}={root} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     mode = "L" if channels == 1 else "RGB"
-    arrs = [np.asarray(Image.open(f).convert(mode).resize((size, size), Image.Resampling.BILINEAR)) for f in files[:n]]
+    files = [files[i] for i in np.linspace(0, len(files) - 1, min(n, len(files))).round().astype(int)]
+    arrs = [np.asarray(Image.open(f).convert(mode).resize((size, size), Image.Resampling.BILINEAR)) for f in files]
     x = torch.from_numpy(np.stack(arrs)).reshape(len(arrs), size, size, channels).permute(0, 3, 1, 2).contiguous()
     return as_float(x)
 
