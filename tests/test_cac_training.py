@@ -29,8 +29,13 @@ def test_mnist5k_carve_out_and_digits_split():
     assert not seen & {hashlib.sha1(x.numpy().tobytes()).hexdigest() for x in torch.cat([d.x_test, d.x_unknown])}
     g = load_trial("digits", 1)
     assert g.split.known == (2, 3, 5, 7, 8, 9) and g.x_train.shape[1:] == (1, 8, 8)
-    total = sum(g.sizes().values()) + int(np.isin(np.arange(10), g.split.unknown).sum()) * 0
-    assert 1797 * 0.5 * 0.6 - 10 < g.sizes()["train"] < 1797 * 0.5 * 0.6 + 10 and total > 0
+    from sklearn.datasets import load_digits
+
+    counts = np.bincount(load_digits().target)
+    known, unknown = list(g.split.known), list(g.split.unknown)
+    train, val = (sum(round(counts[c] * f) for c in known) for f in (0.50, 0.15))
+    assert g.sizes() == {"train": train, "val": val, "test": int(counts[known].sum()) - train - val,
+                         "unknown": sum(int(counts[c]) - round(counts[c] * 0.50) - round(counts[c] * 0.15) for c in unknown)}
 
 
 def test_preprocess_normalises_by_known_training_statistics_and_resizes_mnist_to_32():
