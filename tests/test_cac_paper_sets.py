@@ -60,6 +60,8 @@ def test_settings_per_profile_and_overrides():
     assert changed.trials == 2 and changed.epochs == (4,)
     with pytest.raises(ValueError, match="trials"):
         cac_settings(get_profile("quick", extra={"cac": {"trials": 6}}))
+    with pytest.raises(ValueError, match="fig4_dataset"):
+        cac_settings(get_profile("quick", extra={"cac": {"datasets": ["svhn"]}}))
     with pytest.raises(ValueError, match="unknown cac setting"):
         cac_settings(get_profile("quick", extra={"cac": {"epoch": 3}}))
 

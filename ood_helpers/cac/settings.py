@@ -49,6 +49,10 @@ def cac_settings(profile) -> CACSettings:
         raise ValueError(f"cac datasets {bad} unknown; expected names from {(*STAND_INS, *PAPER_SETS)}")
     if not 1 <= s.trials <= 5 or not 1 <= s.digits_trials <= 5:
         raise ValueError(f"cac trials must be 1..5 (the paper has 5 splits); got {s.trials}, {s.digits_trials}")
+    if s.fig4_dataset not in (*s.datasets, "digits"):
+        raise ValueError(f"cac fig4_dataset {s.fig4_dataset!r} must be one of the datasets run: {(*s.datasets, 'digits')}")
+    if "digits" in s.datasets:
+        raise ValueError("cac datasets must not list 'digits': the digits stand-in always runs as its own column")
     if s.split_version not in ("old", "neal"):
         raise ValueError(f"cac split_version must be 'old' or 'neal', got {s.split_version!r}")
     if not 0 < s.keep <= 1:
