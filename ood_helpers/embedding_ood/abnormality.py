@@ -128,8 +128,10 @@ def train_abnormality(images: torch.Tensor, labels, num_classes: int, *, epochs:
 
 
 @torch.no_grad()
-def abnormality_score(model: AbnormalityModule, images: torch.Tensor, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+def abnormality_score(model: AbnormalityModule, images: torch.Tensor, batch_size: int = 1024,
+                      device: str | None = None) -> np.ndarray:
     """-risk logit per image (larger = more OOD)."""
+    device = device or next(model.parameters()).device
     model.eval()
     return np.concatenate([-model(images[i:i + batch_size].to(device)).double().cpu().numpy()
                            for i in range(0, len(images), batch_size)])

@@ -93,8 +93,9 @@ def reconstruction_error(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score(model: EmbeddingOODModel, images: torch.Tensor, *, batch_size: int = 1024, device: str = "cpu") -> dict:
+def score(model: EmbeddingOODModel, images: torch.Tensor, *, batch_size: int = 1024, device: str | None = None) -> dict:
     """Eval-mode pass over float ``images`` [N, ...]: {"error": J_r float64 [N], "z": [N, d], "probs": softmax [N, K]}."""
+    device = device or next(model.parameters()).device  # where the model lives
     was_training = model.training
     model.eval()
     errs, zs, probs = [], [], []

@@ -56,8 +56,9 @@ def spread(images: torch.Tensor, n: int) -> torch.Tensor:
     return images[torch.from_numpy(np.linspace(0, len(images) - 1, n).round().astype(np.int64))]
 
 
-def digit_split(id_set: str, split: str, *, seed: int = 0, download: bool = False) -> tuple[torch.Tensor, np.ndarray]:
-    """(float [N, 1, 28, 28] in [0, 1], labels) of "digits", "mnist5k" (60/20/20 splits) or "mnist" (torchvision)."""
+def digit_split(id_set: str, split: str, *, seed: int = 0, download: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+    """(float [N, 1, 28, 28] in [0, 1], labels) of "digits", "mnist5k" (60/20/20 splits) or "mnist" (torchvision: a
+    local copy first, else downloaded when ``download``; offline without a copy it raises naming OOD_MNIST_DIR)."""
     if id_set in ("digits", "mnist5k"):
         ds = load_digit_set(id_set, split, seed=seed)
     elif id_set == "mnist":

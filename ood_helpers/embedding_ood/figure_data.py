@@ -54,7 +54,8 @@ def fig5_panels(kept: dict, per_panel: int = 4) -> dict:
 @torch.no_grad()
 def reconstructions(model, images: torch.Tensor) -> np.ndarray:
     model.eval()
-    return model.autoencoder.decode(model.autoencoder.encode(images)).numpy()
+    x = images.to(next(model.parameters()).device)
+    return model.autoencoder.decode(model.autoencoder.encode(x)).cpu().numpy()
 
 
 def fig1_inputs(first: dict, candidates: torch.Tensor) -> dict:
