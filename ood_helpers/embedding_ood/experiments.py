@@ -244,8 +244,9 @@ def cifar_records(s: EmbeddingOODSettings, profile, *, offline: bool, device: st
         xt, yt = D.cifar_colour("test", download=not offline)
     except (FileNotFoundError, RuntimeError, OSError) as err:
         return [], {"CIFAR-10": f"not readable here (set OOD_CIFAR10_DIR to an image-folder copy): {err}"}
-    if s.cifar_train_images:
-        x, y = x[: s.cifar_train_images], y[: s.cifar_train_images]
+    if s.cifar_train_images and s.cifar_train_images < len(x):  # evenly spaced: a folder copy lists one class at a time
+        pick = np.linspace(0, len(x) - 1, s.cifar_train_images).round().astype(np.int64)
+        x, y = x[torch.from_numpy(pick)], y[pick]
     s_c = replace(s, pretrain_epochs=s.cifar_epochs, joint_epochs=s.cifar_epochs)
     variants = [v for v in ladder(s.lambda_e, s.lambda_c, s.alpha_interp).values() if v.name in TABLE_VARIANTS]
     rng = np.random.default_rng([int(profile.seed), 21])
