@@ -41,13 +41,19 @@ def check(p, table):
     cols = [f"epoch {e}" for e in range(1, s.finetune_epochs + 1)] + ["average"]
     check_summary(ta, ["anomaly", "column"], [(a, c) for a in sets for c in cols], s.trials, 0, 100, "averaging")
     check_means_of_trials(ta, table("pl_averaging_trials"), ["anomaly", "column"], "auroc", 1.0, "averaging")
+    lr = table("pl_lr_sensitivity_summary")
+    head = X.lr_column(s.finetune_batch, s.lr_start, s.lr_end) + " (pre-declared)"
+    for col, method in (("DN2 (no fine-tuning)", X.DN2), (head, X.OURS)):  # the same runs as Table 2's rows
+        got = lr[(lr["column"] == col) & (lr["anomaly"] == "near")]["mean"].iloc[0]
+        assert got == pytest.approx(t2[(t2["method"] == method) & (t2["anomaly"] == "near")]["mean"].iloc[0]), col
+    assert len(lr) == 2 * (2 + (1 + len(s.sweep_batches)) * (1 + len(s.lr_sweep)) - 1)
     q = table("pl_pseudo_label_quality_summary")
     labellings = list(X.LABELLINGS) + [f"SCAN + self-labelling, K = {m:g}x" for m in s.k_multipliers if m != 1.0]
     check_summary(q, ["labelling", "metric"], [(lab, m) for lab in labellings for m in ("accuracy (%)", "NMI (x100)",
                                                                                          "ARI (x100)")],
                   s.trials, -100, 100, "pseudo-label quality")
     claims = table("pl_claims")
-    assert len(claims) == 8 and set(claims["paper: A > B"].astype(str)) <= {"True", "False"}
+    assert len(claims) in (8, 9) and set(claims["paper: A > B"].astype(str)) <= {"True", "False"}
     toy = table("pl_fig1_toy_summary")
     one_row_each(toy, ["score"], ["1-NN distance (labels unused)", "Mahalanobis, noisy pseudo-labels",
                                   "Mahalanobis, true labels"], "Fig. 1 toy")

@@ -4,7 +4,7 @@ file keyed by the settings, the seed and the code. Records hold percentages (AUR
 Tables (row / column names are the notebook's): ``table2`` (method x anomaly set, 1-NN cosine, mean of k),
 ``table4`` (features after each stage of single-stage SCAN from the source init), ``table5`` (scoring rules
 on the averaged fine-tuned model), ``table6`` (number of clusters K), ``averaging`` (each epoch vs the mean),
-``lr`` (post-hoc fine-tuning lr sensitivity), ``coverage`` (the stand-in source's class coverage: all digits vs
+``lr`` (post-hoc fine-tuning sensitivity: lr x batch size), ``coverage`` (the stand-in source's class coverage: all digits vs
 the normal digits only), ``clustering`` (accuracy / NMI / ARI of each pseudo-labelling), ``retrieval`` (Fig. 2
 analogue numbers).
 """
@@ -47,6 +47,10 @@ TABLE_NAMES = ("table2", "table4", "table5", "table6", "averaging", "lr", "cover
 def table5_columns(s) -> list[str]:
     return [f"{k}NN (mean)" for k in s.ks] + [f"{max(s.ks)}NN (k-th)", "Mahalanobis (pseudo-label clusters)",
                                               "MSP (Eq. 1)"]
+
+
+def lr_column(batch: int, lr_start: float, lr_end: float) -> str:
+    return f"batch {batch}, lr {lr_start:g} -> {lr_end:g}"
 
 
 def k_column(mult: float) -> str:
@@ -121,7 +125,8 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     ft = finetune(s, source, d.train, pseudo, tag=f"scan-K{K}", **kw)
     f_ours = _features(ft["model"], d)
     add("table2", _knn(f_ours), method=OURS)
-    add("lr", _knn(f_ours), column=f"lr {s.lr_start:g} -> {s.lr_end:g} (pre-declared)")
+    add("lr", _knn(f_dn2), column="DN2 (no fine-tuning)")
+    add("lr", _knn(f_ours), column=lr_column(s.finetune_batch, s.lr_start, s.lr_end) + " (pre-declared)")
     for e, snap in enumerate(ft["snapshots"], 1):
         f_e = _features(with_weights(ft["template"], snap), d)
         add("averaging", _knn(f_e), column=f"epoch {e}")
@@ -136,9 +141,13 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
         f = _features(finetune(s, source, d.train, labels, tag=tag, **kw)["model"], d)
         add("table2", _knn(f), method=method)
         f_true = f if tag == "true" else f_true
-    for lr in s.lr_sweep:  # post-hoc sensitivity, never used to pick the headline
-        f = _features(finetune(s, source, d.train, pseudo, tag=f"scan-K{K}", lr_start=lr, lr_end=lr / 10, **kw)["model"], d)
-        add("lr", _knn(f), column=f"lr {lr:g} -> {lr / 10:g}")
+    for batch in (s.finetune_batch, *s.sweep_batches):  # post-hoc sensitivity, never used to pick the headline
+        for lr in (s.lr_start, *s.lr_sweep):
+            if batch == s.finetune_batch and lr == s.lr_start:
+                continue
+            ft_b = finetune(replace(s, finetune_batch=batch), source, d.train, pseudo, tag=f"scan-K{K}", lr_start=lr,
+                            lr_end=lr / 10, **kw)
+            add("lr", _knn(_features(ft_b["model"], d)), column=lr_column(batch, lr, lr / 10))
     lap("fine-tuning")
     # --- source coverage: the stand-in source trained on the normal classes only (never saw the anomaly digits)
     if s.data == "digits":

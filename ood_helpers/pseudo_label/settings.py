@@ -49,6 +49,7 @@ class PseudoLabelSettings:
     ks: tuple[int, ...] = (1, 2, 5, 10)  # Table 5 analogue
     k_multipliers: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0)  # Table 6 analogue: K / true class count
     lr_sweep: tuple[float, ...] = (1e-5, 1e-3)  # post-hoc fine-tuning lr sensitivity (lr_end = lr / 10), labelled so
+    sweep_batches: tuple[int, ...] = (16,)  # post-hoc: fine-tuning batch sizes crossed with the lrs (more steps)
     trials: int = 3  # seeded class splits
     retrieval_queries: int = 4  # Fig. 2 analogue: anomaly queries shown
 
@@ -73,6 +74,7 @@ PSEUDO_LABEL = {
                                  scan_epochs=2,
                                  scan_batch=32, selflabel_epochs=1, selflabel_batch=64, selflabel_threshold=0.5,
                                  finetune_epochs=2, finetune_batch=32, ks=(1, 2), k_multipliers=(1.0, 2.0), lr_sweep=(1e-3,),
+                                 sweep_batches=(),
                                  trials=2, retrieval_queries=2),
     # quick (2 CPU cores): 16 px digits and a width-8 CNN run ~7x faster than 28 px / width 16; SimCLR's batch is
     # 32 because pytorch-metric-learning's NTXentLoss builds a [2B, ~4B^2] pair mask (B = 256: ~20 s a step here)
