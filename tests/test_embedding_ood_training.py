@@ -172,3 +172,15 @@ def test_hg_module_flags_noise_as_more_ood():
     s_in = abnormality_score(m, tiny_data(30, seed=1)[0])
     s_out = abnormality_score(m, torch.rand(30, 1, 28, 28))
     assert np.median(s_out) > np.median(s_in)  # larger = more OOD
+
+
+def test_hg_module_is_cached(monkeypatch):
+    from ood_helpers.embedding_ood import abnormality as A
+
+    x, y = tiny_data(30)
+    kw = dict(epochs=1, risk_epochs=1, seed=4, profile=get_profile("smoke"))
+    first = A.train_abnormality(x, y, 3, **kw)
+    monkeypatch.setattr(A, "fit", lambda *a, **k: pytest.fail("retrained instead of loading the cache"))
+    again = A.train_abnormality(x, y, 3, **kw)
+    for k, v in first.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k

@@ -91,8 +91,12 @@ def train_abnormality(images: torch.Tensor, labels, num_classes: int, *, epochs:
     config = {"stage": "abnormality", "num_classes": num_classes, "epochs": epochs, "risk_epochs": risk_epochs,
               "seed": seed, "data": data_fingerprint(images, labels), "code": artifacts.code_fingerprint(*CODE_MODULES)}
     key = f"abnormality-{artifacts.config_hash(config)}"
-    seed_everything(seed)
+    result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
     model = AbnormalityModule(num_classes).to(device)
+    if result_path.exists():
+        model.load_state_dict(artifacts.load_torch(result_path, expect_config=config)["state"])
+        return model.eval()
+    seed_everything(seed)
     x, y = images.to(device), torch.from_numpy(labels).to(device)
     per_epoch = math.ceil(len(images) / BATCH)
 
@@ -123,8 +127,10 @@ def train_abnormality(images: torch.Tensor, labels, num_classes: int, *, epochs:
     fit(model, torch.optim.Adam(model.risk.parameters(), lr=1e-3), loss_fn=phase2, steps=risk_epochs * per_epoch,
         ckpt_path=artifacts.cache_path(profile, CACHE_KIND, key + "-phase2"), config=config, batch_fn=risk_batch,
         rng=seed + 1, device=device, desc="H&G phase 2", progress=False)
-    model.eval()
-    return model
+    artifacts.atomic_save_torch({"state": {k: v.cpu() for k, v in model.state_dict().items()}}, result_path, config=config)
+    for phase in ("-phase1", "-phase2"):  # resume states (with Adam moments), no longer needed
+        artifacts.cache_path(profile, CACHE_KIND, key + phase).unlink(missing_ok=True)
+    return model.eval()
 
 
 @torch.no_grad()

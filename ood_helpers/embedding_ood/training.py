@@ -120,6 +120,7 @@ def pretrain(images: torch.Tensor, labels, arch: Architecture, *, epochs: int, l
         model.centres.copy_(torch.from_numpy(centres))
     out = {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "kmeans": info}
     artifacts.atomic_save_torch(out, result_path, config=config)
+    artifacts.cache_path(profile, CACHE_KIND, key).unlink(missing_ok=True)  # the result holds the weights; drop the resume state
     return {**out, "config": config, "key": key}
 
 
@@ -202,4 +203,5 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
     log = {"intervals": intervals, "resumed_at_interval": start}
     artifacts.atomic_save_torch({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "log": log},
                                 result_path, config=config)
+    ckpt.unlink(missing_ok=True)  # the result holds the weights; the optimizer state was only for resuming
     return model, log
