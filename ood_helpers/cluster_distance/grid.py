@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..embed import embed_dataset
 from ..evaluate.ood_metrics import ood_metrics
+from ..profiles import resolve_device
 from ..seeding import seed_everything, trial_seed
 from .datasets import STAND_INS, load_id_split
 from .diagnostics import separation
@@ -133,7 +134,7 @@ def run_grid(profile, settings, *, progress: bool = False) -> GridResults:
                            "seed": seed}
                 for method in settings.methods:
                     model = train_method(method, arch, split, settings, profile_name=profile.name, seed=seed,
-                                         progress=progress)
+                                         device=resolve_device(profile), progress=progress)
                     rows, acc = embed_model(model, split, profile, projection=settings.projection_variant, seed=seed)
                     cost.append({**context, "training": METHOD_NAMES[method], "steps": model.steps,
                                  "batch_size": settings.batch_size, "train_seconds": model.seconds,

@@ -96,8 +96,9 @@ def _whitening(precision: np.ndarray) -> np.ndarray:
 
 def mahalanobis_distances(queries, centres, precision) -> np.ndarray:
     """[Q, C] squared Mahalanobis distances, the same numbers as ``feature_scores.centre_distances(...,
-    "mahalanobis")`` up to the ridge (tested), through a Cholesky whitening so BLAS does the work: the
-    einsum there takes ~2 s for 3,000 x 80 x 64-d, this ~0.05 s."""
+    "mahalanobis")`` up to the ridge (tested), through a Cholesky whitening so BLAS does the work: for
+    3,000 queries x 80 centres x 64-d the einsum there took 1.9 s (shared) / 2.4 s (per cluster) on one
+    core, this 0.01 s / 0.15 s."""
     z = np.asarray(queries, dtype=np.float64)
     mu = np.asarray(centres, dtype=np.float64)
     p = np.asarray(precision, dtype=np.float64)

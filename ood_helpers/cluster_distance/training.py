@@ -59,7 +59,7 @@ def _digest(t) -> str:
 
 def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num_classes: int, steps: int,
                         batch_size: int, lr: float, recipe: str, profile_name: str, seed: int,
-                        progress: bool = False) -> tuple[nn.Module, str, float]:
+                        device: str = "cpu", progress: bool = False) -> tuple[nn.Module, str, float]:
     """(trained classifier (``.encoder``, ``.fc``), cache key, training seconds) of softmax cross-entropy
     with the standard augmentation (``data.transforms``: digits = RandomCrop pad 2; cifar = crop pad 4 + flip)."""
     from ..embed import weights_fingerprint
@@ -93,19 +93,19 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
 
     def loss_fn(net, data):
         x, y = data
-        return F.cross_entropy(net(x), y)
+        return F.cross_entropy(net(x.to(device)), y.to(device))
 
     result = fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
-                 seed=seed, rng=int(seed), scheduler=scheduler, checkpoint_every=max(steps // 4, 1),
+                 seed=seed, rng=int(seed), device=device, scheduler=scheduler, checkpoint_every=max(steps // 4, 1),
                  eval_every=max(steps // 10, 1), desc=f"CE {n} images", progress=progress)
     if result.resumed_from < steps or not meta.exists():
         before = json.loads(meta.read_text())["seconds"] if result.resumed_from and meta.exists() else 0.0
         artifacts.atomic_write_text(meta, json.dumps({"seconds": before + result.seconds, "steps": steps}))
-    model.eval()
+    model.to("cpu").eval()
     return model, key, float(json.loads(meta.read_text())["seconds"])
 
 
-def train_method(method: str, arch: str, split, settings, *, profile_name: str, seed: int,
+def train_method(method: str, arch: str, split, settings, *, profile_name: str, seed: int, device: str = "cpu",
                  progress: bool = False) -> TrainedModel:
     """``method`` ("ce" | "supcon" | "simclr") on a fresh ``arch`` encoder over ``split.train``."""
     if method not in METHODS:
@@ -116,14 +116,14 @@ def train_method(method: str, arch: str, split, settings, *, profile_name: str, 
         model, key, seconds = train_cross_entropy(
             encoder, images, labels, num_classes=split.num_classes, steps=settings.ce_steps,
             batch_size=settings.batch_size, lr=settings.ce_lr, recipe=split.recipe, profile_name=profile_name,
-            seed=seed, progress=progress)
+            seed=seed, device=device, progress=progress)
         return TrainedModel(method, arch, model.encoder, model.fc, key, seconds, settings.ce_steps)
     spec = ContrastiveSpec(loss=method, steps=settings.contrastive_steps, batch_size=settings.batch_size,
                            lr=settings.contrastive_lr, optimizer="sgd" if settings.contrastive_lr >= 0.01 else "adam",
                            temperature=settings.temperature, head_hidden=settings.head_hidden,
                            head_out=settings.head_out, augment=split.recipe)
     res = train_contrastive(encoder, images, labels if method == "supcon" else None, spec=spec,
-                            profile=profile_name, seed=seed, progress=progress)
+                            profile=profile_name, seed=seed, device=device, progress=progress)
     return TrainedModel(method, arch, res.encoder, res.head, res.key, res.seconds, settings.contrastive_steps)
 
 
