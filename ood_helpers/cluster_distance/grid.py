@@ -92,16 +92,17 @@ def score_model(emb: ModelEmbeddings, settings, *, seed: int, context: dict) -> 
                     "diagnostic": emb.method == "simclr" and cl.uses_labels}
             s_val, g_val = scorer.score(emb.val)
             s_test, g_test = scorer.score(emb.test)
-            fitted = {"T1 global": (fit_thresholds(s_val), None, None)}
+            # thresholds from the ID validation scores alone: (thresholds, what groups the samples)
+            fitted = {"T1 global": (fit_thresholds(s_val), None)}
             if g_val is not None:
-                fitted["T2 per cluster"] = (fit_thresholds(s_val, g_val), "cluster", None)
+                fitted["T2 per cluster"] = (fit_thresholds(s_val, g_val), "cluster")
             if use_classes:
-                fitted["T3 per predicted class"] = (fit_thresholds(s_val, emb.pred["val"]), "class", None)
+                fitted["T3 per predicted class"] = (fit_thresholds(s_val, emb.pred["val"]), "class")
             for name, q in emb.ood.items():
                 s_ood, g_ood = scorer.score(q)
                 m = ood_metrics(s_test, s_ood)
                 scores.append({**base, "ood_set": name, **{k: 100 * v for k, v in m.items()}})
-                for th_name, (th, by, _) in fitted.items():
+                for th_name, (th, by) in fitted.items():
                     gi = {"cluster": g_test, "class": emb.pred["test"], None: None}[by]
                     go = {"cluster": g_ood, "class": emb.pred[name], None: None}[by]
                     rates = threshold_rates(th, s_test, s_ood, gi, go)
