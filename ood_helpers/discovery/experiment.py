@@ -1,0 +1,155 @@
+"""The discovery experiment: thresholds chosen on validation classes, then the test streams.
+
+Validation streams hold labelled seen classes and the *validation* classes as the new ones, drawn
+from the validation image split; test streams hold labelled seen classes and the *test* classes,
+drawn from the test image split. Per method, the threshold grid is a set of quantiles of the best
+score of the validation images against the initial memory (each method in its own score units); the
+chosen threshold maximises the settings' criterion averaged over the validation streams. Test classes
+are never looked at before the chosen threshold is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..data import class_split, many_class_split
+from ..evaluate.classification import dataset_features
+from ..evaluate.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
+from ..profiles import resolve_device
+from ..seeding import trial_seed
+from .metrics import COLUMNS, accuracy_along, criterion_value, stream_metrics
+from .rule import discover
+from .scorers import HomogeneityClassScorer, NeighbourClassScorer
+from .settings import DiscoverySettings
+from .stream import Stream, make_stream, pick_known
+
+NN_SPACES = {M_NN_COS_PRE: ("pretrained", "cosine"), M_NN_COS_FT: ("finetuned", "cosine"),
+             M_NN_EUC_PRE: ("pretrained", "euclidean"), M_NN_EUC_FT: ("finetuned", "euclidean")}
+SPLITS = {"val": 1000, "test": 0}  # trial-seed offset per split: validation and test streams never share a seed
+
+
+def class_scorers(models, feats, methods, *, device: str = "cpu", batch_sets: int = 4096) -> dict:
+    """method name -> its ``rule.ClassScorer`` on ``feats``' embeddings."""
+    out = {}
+    for m in methods:
+        if m == M_HOM:
+            out[m] = HomogeneityClassScorer(models.homogeneity, feats.embeddings["finetuned"], device=device,
+                                            batch_sets=batch_sets)
+        elif m in NN_SPACES:
+            space, metric = NN_SPACES[m]
+            out[m] = NeighbourClassScorer(feats.embeddings[space], metric, device=device)
+        else:
+            raise ValueError(f"unknown discovery method {m!r}; known: {[M_HOM, *NN_SPACES]}")
+    return out
+
+
+def split_streams(profile, s: DiscoverySettings, split: str, targets) -> list[Stream]:
+    """The streams of ``split`` ("val": new classes = validation classes; "test": the test classes), each
+    with ``s.known_classes`` seen classes labelled, ``s.streams`` per order."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    classes = class_split(profile)
+    unseen = classes.val if split == "val" else classes.test
+    out = []
+    for o, order in enumerate(s.orders):
+        for i in range(s.streams):
+            seed = trial_seed(profile.seed, SPLITS[split] + 100 * o + i)
+            known = pick_known(classes.seen, s.known_classes, seed)
+            out.append(make_stream(targets, known, unseen, n_memory=profile.set_size - 1, order=order, seed=seed,
+                                   block_classes=s.block_classes))
+    return out
+
+
+def initial_best(scorer, stream: Stream, n_exemplars: int) -> np.ndarray:
+    """[T] best score of every stream image against the initial memory's classes (no image assigned yet)."""
+    classes = np.unique(stream.memory_labels)
+    ex = np.stack([stream.memory[stream.memory_labels == c][:n_exemplars] for c in classes])
+    counts = np.full(len(classes), ex.shape[1])
+    scores = scorer(np.repeat(stream.images, len(classes)), np.tile(ex, (len(stream), 1)),
+                    np.tile(counts, len(stream)))
+    return np.asarray(scores).reshape(len(stream), len(classes)).max(1)
+
+
+def threshold_grid(scorer, streams, quantiles, n_exemplars: int) -> dict[float, float]:
+    """{threshold: quantile}: the ``quantiles`` of :func:`initial_best` over ``streams`` (a threshold
+    two quantiles share is kept once, with the lower quantile)."""
+    best = np.concatenate([initial_best(scorer, st, n_exemplars) for st in streams])
+    grid: dict[float, float] = {}
+    for q in sorted(quantiles):
+        grid.setdefault(float(np.quantile(best, q)), float(q))
+    return grid
+
+
+def run_streams(scorer, streams, thresholds, n_exemplars: int) -> list[tuple[int, float, np.ndarray]]:
+    """(stream index, threshold, predicted labels [T]) for every stream x threshold, all in one lockstep run."""
+    runs = [(i, float(t)) for i in range(len(streams)) for t in np.atleast_1d(thresholds)]
+    steps = max(len(st) for st in streams)
+    grid = np.full((len(runs), steps), -1, np.int64)
+    for r, (i, _) in enumerate(runs):
+        grid[r, :len(streams[i])] = streams[i].images
+    found = discover(scorer, grid, [streams[i].memory for i, _ in runs], [streams[i].memory_labels for i, _ in runs],
+                     [t for _, t in runs], n_exemplars=n_exemplars, seeds=[streams[i].seed for i, _ in runs])
+    return [(i, t, found.pred[r, :len(streams[i])]) for r, (i, t) in enumerate(runs)]
+
+
+def _record(method, st: Stream, i: int, threshold: float, pred) -> dict:
+    return {"method": method, "order": st.order, "stream": i, "seed": st.seed, "threshold": threshold,
+            **stream_metrics(st.labels, pred, st.is_known)}
+
+
+@dataclass
+class DiscoveryResult:
+    """``sweep``: one record per (method, validation stream, threshold); ``chosen``: method -> the
+    threshold picked on validation; ``test``: one record per (method, test stream) at that threshold;
+    ``curves``: accuracy along each test stream (one record per bin)."""
+
+    sweep: list
+    chosen: dict
+    test: list
+    curves: list
+
+
+def choose_threshold(sweep_records, method: str, criterion: str) -> tuple[float, float]:
+    """(threshold, its criterion averaged over the validation streams) maximising that average; the
+    lowest such threshold on a tie."""
+    rows = [r for r in sweep_records if r["method"] == method]
+    if not rows:
+        raise ValueError(f"no validation records of method {method!r}")
+    by_t: dict = {}
+    for r in rows:
+        by_t.setdefault(r["threshold"], []).append(criterion_value(r["known_acc"], r["new_acc"], criterion))
+    means = {t: float(np.mean(v)) for t, v in by_t.items()}
+    top = max(means.values())
+    t = min(t for t, v in means.items() if v == top)
+    return t, top
+
+
+def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = True) -> DiscoveryResult:
+    """Thresholds on the validation streams, then every method on the test streams at its threshold."""
+    device, n_ex = resolve_device(profile), profile.set_size - 1
+    sweep, chosen, test, curves = [], {}, [], []
+    feats = {split: dataset_features(models, many_class_split(profile, split), profile, with_classifiers=False)
+             for split in ("val", "test")}
+    streams = {split: split_streams(profile, s, split, feats[split].targets) for split in feats}
+    scorers = {split: class_scorers(models, feats[split].to(device), s.methods, device=device,
+                                    batch_sets=s.batch_sets) for split in feats}
+    for m in tqdm(s.methods, desc="methods", disable=not progress):
+        grid = threshold_grid(scorers["val"][m], streams["val"], s.threshold_quantiles, n_ex)
+        for i, t, pred in run_streams(scorers["val"][m], streams["val"], list(grid), n_ex):
+            sweep.append({**_record(m, streams["val"][i], i, t, pred), "quantile": grid[t]})
+        chosen[m] = choose_threshold(sweep, m, s.criterion)
+        for i, t, pred in run_streams(scorers["test"][m], streams["test"], [chosen[m][0]], n_ex):
+            st = streams["test"][i]
+            test.append(_record(m, st, i, t, pred))
+            curves += [{"method": m, "order": st.order, "stream": i, **b}
+                       for b in accuracy_along(st.labels, pred, st.is_known, s.curve_bins)]
+    return DiscoveryResult(sweep, chosen, test, curves)
+
+
+def long_records(records) -> list[dict]:
+    """One record per (method, order, stream, metric) with the metric's table header, for ``trials_table``."""
+    return [{"method": r["method"], "order": r["order"], "stream": r["stream"], "metric": COLUMNS[k], "value": r[k]}
+            for r in records for k in COLUMNS]
