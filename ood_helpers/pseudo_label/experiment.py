@@ -213,8 +213,10 @@ def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> d
     meta = {"seconds": seconds, "total_seconds": time.perf_counter() - t0, "names": d.names,
             "normal_classes": d.normal_classes, "anomaly_classes": d.anomaly_classes,
             "neighbour_purity": 100 * neighbour_purity(neighbours, d.train_labels),
-            "selflabel": sl_meta, "confident_share": float((predict_proba(scan_model, d.train, device=d.device).max(1).values
-                                                            > s.selflabel_threshold).float().mean()), "pseudo_label_counts": np.bincount(pseudo, minlength=K).tolist()}
+            "selflabel": sl_meta,
+            "confident_share": float((predict_proba(scan_model, d.train, device=d.device).max(1).values
+                                      > s.selflabel_threshold).float().mean()),
+            "pseudo_label_counts": np.bincount(pseudo, minlength=K).tolist()}
     result = {**rec, "meta": meta, "retrieval_idx": idx}
     artifacts.atomic_save_torch({"result": result}, path, config=config)
     return result

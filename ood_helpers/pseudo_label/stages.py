@@ -172,7 +172,8 @@ def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Modu
         return augment(images[idx], rng, strong=True, flip=flip), augment(images[pick], rng, strong=True, flip=flip)
 
     def loss_fn(net, data):
-        both = net(torch.cat([data[0], data[1]]).to(next(net.parameters()).device))  # one forward: BatchNorm sees anchors and neighbours together
+        # one forward: BatchNorm sees anchors and neighbours together
+        both = net(torch.cat([data[0], data[1]]).to(next(net.parameters()).device))
         return sum(scan_loss(h[:batch], h[batch:], s.entropy_weight)[0] for h in both)
 
     config = {"data": digest(images, nb), "clusters": list(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
