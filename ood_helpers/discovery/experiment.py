@@ -10,11 +10,13 @@ are never looked at before the chosen threshold is fixed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .. import artifacts
 from ..data import class_split, many_class_split
 from ..evaluate.classification import dataset_features
 from ..evaluate.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
@@ -127,12 +129,33 @@ def choose_threshold(sweep_records, method: str, criterion: str) -> tuple[float,
     return t, top
 
 
+# the modules whose code decides the numbers (the cache key of a finished experiment)
+CODE = ("discovery.experiment", "discovery.rule", "discovery.scorers", "discovery.metrics", "discovery.stream",
+        "evaluate.scorers", "evaluate.neighbors", "evaluate.cluster_metrics", "models.homogeneity")
+
+
 def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = True) -> DiscoveryResult:
-    """Thresholds on the validation streams, then every method on the test streams at its threshold."""
+    """Thresholds on the validation streams, then every method on the test streams at its threshold.
+    A finished experiment is cached in ``artifacts/<profile>/discovery/``, keyed by the models, the
+    data, the settings, the profile's k, class split and seed, and the code: a rerun loads it."""
+    data = {split: many_class_split(profile, split) for split in ("val", "test")}
+    config = {"models": models.keys, "data": {k: v.fingerprint() for k, v in data.items()},
+              "settings": dataclasses.asdict(s), "set_size": profile.set_size, "seed": profile.seed,
+              "class_split": list(profile.class_split), "class_order": profile.class_order,
+              "code": artifacts.code_fingerprint(*CODE)}
+    path = artifacts.cache_path(profile, "discovery", artifacts.config_hash(config), ".pt")
+    if path.exists():
+        return DiscoveryResult(**artifacts.load_torch(path, expect_config=config)["result"])
+    result = _run(profile, models, s, data, progress=progress)
+    artifacts.atomic_save_torch({"result": dataclasses.asdict(result)}, path, config=config)
+    return result
+
+
+def _run(profile, models, s: DiscoverySettings, data: dict, *, progress: bool) -> DiscoveryResult:
     device, n_ex = resolve_device(profile), profile.set_size - 1
     sweep, chosen, test, curves = [], {}, [], []
-    feats = {split: dataset_features(models, many_class_split(profile, split), profile, with_classifiers=False)
-             for split in ("val", "test")}
+    feats = {split: dataset_features(models, imageset, profile, with_classifiers=False)
+             for split, imageset in data.items()}
     streams = {split: split_streams(profile, s, split, feats[split].targets) for split in feats}
     scorers = {split: class_scorers(models, feats[split].to(device), s.methods, device=device,
                                     batch_sets=s.batch_sets) for split in feats}

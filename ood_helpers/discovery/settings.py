@@ -20,8 +20,9 @@ class DiscoverySettings:
     streams: int = 3  # seeded streams per order (the table's trials)
     block_classes: int = 5  # classes per block in the "blocks" order
     # thresholds tried on the validation streams: these quantiles of the best score of the validation
-    # images against the initial memory (a grid per method, in its own score units)
-    threshold_quantiles: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    # images against the initial memory (a grid per method, in its own score units). Above 0.8 every
+    # method opens hundreds of classes in quick (measured) and eq. 1's cost grows with the classes held
+    threshold_quantiles: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
     criterion: str = "mean"  # threshold choice: mean | min of (known accuracy, new-class clustering accuracy)
     methods: tuple[str, ...] = METHODS
     curve_bins: int = 10  # points of the accuracy-along-the-stream figure
