@@ -1,7 +1,6 @@
 """Table checks of notebook 08 (paper 001, distance to clusters) in the smoke profile."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from table_checks import check_means_of_trials, check_summary, in_range, one_row_each
