@@ -18,14 +18,16 @@ from tqdm.auto import tqdm
 
 from .. import artifacts
 from ..data import class_split, many_class_split
+from ..embed import embed_dataset
 from ..evaluate.classification import dataset_features
 from ..evaluate.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
+from ..pipeline import get_homogeneity_model
 from ..profiles import resolve_device
 from ..seeding import trial_seed
 from .metrics import COLUMNS, accuracy_along, criterion_value, stream_metrics
 from .rule import discover
 from .scorers import HomogeneityClassScorer, NeighbourClassScorer
-from .settings import DiscoverySettings
+from .settings import M_HOM_V2, DiscoverySettings
 from .stream import Stream, make_stream, pick_known
 
 NN_SPACES = {M_NN_COS_PRE: ("pretrained", "cosine"), M_NN_COS_FT: ("finetuned", "cosine"),
@@ -33,18 +35,23 @@ NN_SPACES = {M_NN_COS_PRE: ("pretrained", "cosine"), M_NN_COS_FT: ("finetuned", 
 SPLITS = {"val": 1000, "test": 0}  # trial-seed offset per split: validation and test streams never share a seed
 
 
-def class_scorers(models, feats, methods, *, device: str = "cpu", batch_sets: int = 4096) -> dict:
-    """method name -> its ``rule.ClassScorer`` on ``feats``' embeddings."""
+def class_scorers(models, feats, methods, *, device: str = "cpu", batch_sets: int = 4096, variant2=None) -> dict:
+    """method name -> its ``rule.ClassScorer`` on ``feats``' embeddings; ``variant2``: (the variant-2
+    homogeneity model, its embeddings of the same images) when that method is asked for."""
     out = {}
     for m in methods:
         if m == M_HOM:
             out[m] = HomogeneityClassScorer(models.homogeneity, feats.embeddings["finetuned"], device=device,
                                             batch_sets=batch_sets)
+        elif m == M_HOM_V2:
+            if variant2 is None:
+                raise ValueError(f"method {m!r} needs variant2=(model, embeddings)")
+            out[m] = HomogeneityClassScorer(variant2[0], variant2[1], device=device, batch_sets=batch_sets)
         elif m in NN_SPACES:
             space, metric = NN_SPACES[m]
             out[m] = NeighbourClassScorer(feats.embeddings[space], metric, device=device)
         else:
-            raise ValueError(f"unknown discovery method {m!r}; known: {[M_HOM, *NN_SPACES]}")
+            raise ValueError(f"unknown discovery method {m!r}; known: {[M_HOM, *NN_SPACES, M_HOM_V2]}")
     return out
 
 
@@ -139,26 +146,31 @@ def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = Tru
     A finished experiment is cached in ``artifacts/<profile>/discovery/``, keyed by the models, the
     data, the settings, the profile's k, class split and seed, and the code: a rerun loads it."""
     data = {split: many_class_split(profile, split) for split in ("val", "test")}
-    config = {"models": models.keys, "data": {k: v.fingerprint() for k, v in data.items()},
+    variant2 = get_homogeneity_model(profile, 2, progress=progress)[0] if M_HOM_V2 in s.methods else None
+    keys = {**models.keys, **({"variant2": variant2.cache_key} if variant2 is not None else {})}
+    config = {"models": keys, "data": {k: v.fingerprint() for k, v in data.items()},
               "settings": dataclasses.asdict(s), "set_size": profile.set_size, "seed": profile.seed,
               "class_split": list(profile.class_split), "class_order": profile.class_order,
               "code": artifacts.code_fingerprint(*CODE)}
     path = artifacts.cache_path(profile, "discovery", artifacts.config_hash(config), ".pt")
     if path.exists():
         return DiscoveryResult(**artifacts.load_torch(path, expect_config=config)["result"])
-    result = _run(profile, models, s, data, progress=progress)
+    result = _run(profile, models, s, data, variant2, progress=progress)
     artifacts.atomic_save_torch({"result": dataclasses.asdict(result)}, path, config=config)
     return result
 
 
-def _run(profile, models, s: DiscoverySettings, data: dict, *, progress: bool) -> DiscoveryResult:
+def _run(profile, models, s: DiscoverySettings, data: dict, variant2, *, progress: bool) -> DiscoveryResult:
     device, n_ex = resolve_device(profile), profile.set_size - 1
     sweep, chosen, test, curves = [], {}, [], []
     feats = {split: dataset_features(models, imageset, profile, with_classifiers=False)
              for split, imageset in data.items()}
     streams = {split: split_streams(profile, s, split, feats[split].targets) for split in feats}
+    v2 = {split: None if variant2 is None else
+          (variant2, embed_dataset(variant2, imageset, profile=profile, key=variant2.cache_key))
+          for split, imageset in data.items()}
     scorers = {split: class_scorers(models, feats[split].to(device), s.methods, device=device,
-                                    batch_sets=s.batch_sets) for split in feats}
+                                    batch_sets=s.batch_sets, variant2=v2[split]) for split in feats}
     for m in tqdm(s.methods, desc="methods", disable=not progress):
         grid = threshold_grid(scorers["val"][m], streams["val"], s.threshold_quantiles, n_ex)
         for i, t, pred in run_streams(scorers["val"][m], streams["val"], list(grid), n_ex):

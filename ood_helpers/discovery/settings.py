@@ -10,7 +10,9 @@ from ..method_settings import settings_for
 
 ORDERS = ("shuffled", "blocks")
 CRITERIA = ("mean", "min")
+M_HOM_V2 = "Class homogeneity (variant 2)"  # trained on sets of 2..k images (notebook 03); optional
 METHODS = (M_HOM, M_NN_COS_PRE, M_NN_COS_FT, M_NN_EUC_PRE, M_NN_EUC_FT)
+ALL_METHODS = (*METHODS, M_HOM_V2)
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class DiscoverySettings:
     # method opens hundreds of classes in quick (measured) and eq. 1's cost grows with the classes held
     threshold_quantiles: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
     criterion: str = "mean"  # threshold choice: mean | min of (known accuracy, new-class clustering accuracy)
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = METHODS  # any of ALL_METHODS
     curve_bins: int = 10  # points of the accuracy-along-the-stream figure
     batch_sets: int = 4096  # eq. 1 sets per forward pass
 
@@ -48,9 +50,9 @@ def discovery_settings(profile) -> DiscoverySettings:
         raise ValueError(f"discovery criterion must be one of {CRITERIA}, got {s.criterion!r}")
     if not s.threshold_quantiles or any(not 0 <= q <= 1 for q in s.threshold_quantiles):
         raise ValueError(f"discovery threshold_quantiles must be numbers in [0, 1], got {s.threshold_quantiles}")
-    unknown = [m for m in s.methods if m not in METHODS]
+    unknown = [m for m in s.methods if m not in ALL_METHODS]
     if unknown or not s.methods:
-        raise ValueError(f"discovery methods {unknown or '()'} unknown; choose from {METHODS}")
+        raise ValueError(f"discovery methods {unknown or '()'} unknown; choose from {ALL_METHODS}")
     for name in ("streams", "block_classes", "curve_bins", "batch_sets"):
         if getattr(s, name) < 1:
             raise ValueError(f"discovery {name} must be >= 1, got {getattr(s, name)}")
