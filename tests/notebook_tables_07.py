@@ -1,7 +1,6 @@
 """Table checks of notebook 07 (paper 002) in the smoke profile: one row per split / OOD set / model, values
 in range, and every mean recomputed from the per-trial records."""
 
-import pandas as pd
 import pytest
 
 from table_checks import check_means_of_trials, in_range, one_row_each

@@ -1,6 +1,5 @@
 """Table checks of notebook 09 (paper 003, pseudo-label OOD) after its smoke run."""
 
-import pandas as pd
 import pytest
 
 from table_checks import check_means_of_trials, check_summary, in_range, one_row_each

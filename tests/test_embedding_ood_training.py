@@ -4,7 +4,6 @@ the score = per-sample summed squared error (larger = more OOD), caching keyed b
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from ood_helpers.embedding_ood import autoencoder as AE
 from ood_helpers.embedding_ood import training as T

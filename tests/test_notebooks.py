@@ -11,7 +11,6 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-import pandas as pd
 import papermill
 import pytest
 

@@ -24,15 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cholesky
-from sklearn.metrics.pairwise import euclidean_distances
 
 from ..evaluate.feature_scores import (centre_distances, knn_score, per_cluster_precisions, shared_precision)
 
 DISTANCES = ("euclidean", "cosine", "mahalanobis", "mahalanobis-lw")
-# ridge added to a covariance's diagonal (times its mean variance) before inversion: a singular
-# covariance (more dimensions than members, dead ReLU units) gets a tiny isotropic floor
-RIDGE = 1e-6
 
 
 @dataclass
@@ -87,33 +82,6 @@ def build_clusterings(train, labels, *, sub_clusters=(3, 5), kmeans_factors=(1, 
     return out
 
 
-def _whitening(precision: np.ndarray) -> np.ndarray:
-    """W with W W^T = precision (Cholesky, after a relative ridge), so (z-mu)^T P (z-mu) = ||(z-mu) W||^2."""
-    p = (precision + precision.T) / 2
-    p = p + RIDGE * np.trace(p) / len(p) * np.eye(len(p))
-    return cholesky(p, lower=True)
-
-
-def mahalanobis_distances(queries, centres, precision) -> np.ndarray:
-    """[Q, C] squared Mahalanobis distances, the same numbers as ``feature_scores.centre_distances(...,
-    "mahalanobis")`` up to the ridge (tested), through a Cholesky whitening so BLAS does the work: for
-    3,000 queries x 80 centres x 64-d the einsum there took 1.9 s (shared) / 2.4 s (per cluster) on one
-    core, this 0.01 s / 0.15 s."""
-    z = np.asarray(queries, dtype=np.float64)
-    mu = np.asarray(centres, dtype=np.float64)
-    p = np.asarray(precision, dtype=np.float64)
-    if p.ndim == 2:
-        w = _whitening(p)
-        zw, mw = z @ w, mu @ w
-        d = (zw ** 2).sum(1)[:, None] - 2 * zw @ mw.T + (mw ** 2).sum(1)[None]
-        return np.maximum(d, 0.0)
-    out = np.empty((len(z), len(mu)))
-    for c in range(len(mu)):
-        w = _whitening(p[c])
-        out[:, c] = (((z - mu[c]) @ w) ** 2).sum(1)
-    return out
-
-
 @dataclass
 class FittedScorer:
     """One (clustering, distance) pair fitted on training embeddings; ``score`` gives (score, nearest cluster)."""
@@ -136,12 +104,8 @@ class FittedScorer:
         if self.clustering.kind == "knn":
             s = knn_score(self.train, q, k=self.clustering.k, reduce="kth", metric=self.distance)
             return s, None
-        if self.distance.startswith("mahalanobis"):
-            d = mahalanobis_distances(q, self.centres, self.precision)
-        elif self.distance == "euclidean":  # scikit-learn's BLAS form: the broadcast [Q, C, D] is slow for 5C centres
-            d = euclidean_distances(q, self.centres)
-        else:
-            d = centre_distances(q, self.centres, self.distance)
+        metric = "mahalanobis" if self.distance.startswith("mahalanobis") else self.distance
+        d = centre_distances(q, self.centres, metric, self.precision)
         nearest = d.argmin(1)
         return d[np.arange(len(q)), nearest], self.ids[nearest]
 

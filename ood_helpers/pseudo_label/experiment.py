@@ -16,7 +16,6 @@ import time
 from dataclasses import asdict, replace
 
 import numpy as np
-import torch
 
 from .. import artifacts
 from .finetune import FINETUNE_CODE, finetune, with_weights
