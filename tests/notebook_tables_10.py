@@ -10,7 +10,7 @@ NOTEBOOK = "10_open_world_discovery"
 
 def check(p, table):
     from ood_helpers.data import class_split
-    from ood_helpers.discovery.metrics import COLUMNS
+    from ood_helpers.discovery.metrics import COLUMNS, criterion_value
     from ood_helpers.discovery.settings import discovery_settings
 
     s = discovery_settings(p)
@@ -44,8 +44,9 @@ def check(p, table):
     for m in s.methods:
         t = chosen.loc[m, "threshold"]
         assert np.allclose(trials.loc[trials["method"] == m, "threshold"], t, atol=1e-4)
-        crit = ((sweep["known_acc"] + sweep["new_acc"]) / 2)[sweep["method"] == m] \
-            .groupby(sweep["threshold"]).mean()
+        rows = sweep[sweep["method"] == m]
+        crit = rows.apply(lambda r: criterion_value(r["known_acc"], r["new_acc"], s.criterion), axis=1) \
+            .groupby(rows["threshold"]).mean()
         assert crit.max() == pytest.approx(crit.loc[crit.index[np.argmin(np.abs(crit.index - t))]], abs=1e-6)
         assert chosen.loc[m, f"validation criterion ({s.criterion}) %"] == pytest.approx(crit.max(), abs=1e-3)
 

@@ -32,6 +32,7 @@ class HomogeneityClassScorer:
     def __call__(self, queries, exemplars, counts) -> np.ndarray:
         queries, exemplars, counts = map(np.asarray, (queries, exemplars, counts))
         out = np.empty(len(queries), np.float32)
+        was_training = self.model.training
         self.model.to(self.device).eval()
         with torch.inference_mode(), low_precision(self.device):
             # sets of similar length together (buckets 1, 2, 3-4, 5-8, ...): a new class's 2-set is not padded to k
@@ -41,6 +42,7 @@ class HomogeneityClassScorer:
                 for start in range(0, len(members), self.batch_sets):
                     part = members[start:start + self.batch_sets]
                     out[part] = self._score(queries[part], exemplars[part], counts[part])
+        self.model.train(was_training)
         return out
 
     def _score(self, queries, exemplars, counts) -> np.ndarray:
