@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ood_helpers.discovery.rule import NO_IMAGE, discover, draw_exemplars
-from ood_helpers.discovery.scorers import HomogeneityClassScorer, NeighbourClassScorer
+from ood_helpers.discovery.scorers import CentroidClassScorer, HomogeneityClassScorer, NeighbourClassScorer
 from ood_helpers.models import HomogeneityModel
 
 
@@ -138,7 +138,8 @@ def test_homogeneity_scorer_matches_full_model_per_set():
 def test_neighbour_scorer_is_mean_similarity(metric):
     emb = torch.randn(12, 5, generator=torch.Generator().manual_seed(3))
     scorer = NeighbourClassScorer(emb, metric)
-    queries, exemplars, counts = np.array([0, 0, 1]), np.array([[2, 3, 4], [5, -1, -1], [6, 7, -1]]), np.array([3, 1, 2])
+    queries, counts = np.array([0, 0, 1]), np.array([3, 1, 2])
+    exemplars = np.array([[2, 3, 4], [5, -1, -1], [6, 7, -1]])
     got = scorer(queries, exemplars, counts)
     e = emb.numpy().astype(float)
     for i in range(3):
@@ -149,3 +150,12 @@ def test_neighbour_scorer_is_mean_similarity(metric):
         else:
             want = -np.mean(np.linalg.norm(ex - q, axis=1))
         assert got[i] == pytest.approx(want, abs=1e-5)
+
+
+def test_centroid_scorer_is_minus_distance_to_exemplar_mean():
+    emb = torch.randn(12, 5, generator=torch.Generator().manual_seed(4))
+    queries, exemplars, counts = np.array([0, 1]), np.array([[2, 3, 4], [5, -1, -1]]), np.array([3, 1])
+    got = CentroidClassScorer(emb)(queries, exemplars, counts)
+    e = emb.numpy().astype(float)
+    assert got[0] == pytest.approx(-np.linalg.norm(e[0] - e[[2, 3, 4]].mean(0)), abs=1e-5)
+    assert got[1] == pytest.approx(-np.linalg.norm(e[1] - e[5]), abs=1e-5)

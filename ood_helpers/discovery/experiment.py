@@ -26,8 +26,8 @@ from ..profiles import resolve_device
 from ..seeding import trial_seed
 from .metrics import COLUMNS, accuracy_along, criterion_value, stream_metrics
 from .rule import discover
-from .scorers import HomogeneityClassScorer, NeighbourClassScorer
-from .settings import M_HOM_V2, DiscoverySettings
+from .scorers import CentroidClassScorer, HomogeneityClassScorer, NeighbourClassScorer
+from .settings import M_CENTROID, M_HOM_V2, DiscoverySettings
 from .stream import Stream, make_stream, pick_known
 
 NN_SPACES = {M_NN_COS_PRE: ("pretrained", "cosine"), M_NN_COS_FT: ("finetuned", "cosine"),
@@ -47,11 +47,13 @@ def class_scorers(models, feats, methods, *, device: str = "cpu", batch_sets: in
             if variant2 is None:
                 raise ValueError(f"method {m!r} needs variant2=(model, embeddings)")
             out[m] = HomogeneityClassScorer(variant2[0], variant2[1], device=device, batch_sets=batch_sets)
+        elif m == M_CENTROID:
+            out[m] = CentroidClassScorer(feats.embeddings["pretrained"], device=device)
         elif m in NN_SPACES:
             space, metric = NN_SPACES[m]
             out[m] = NeighbourClassScorer(feats.embeddings[space], metric, device=device)
         else:
-            raise ValueError(f"unknown discovery method {m!r}; known: {[M_HOM, *NN_SPACES, M_HOM_V2]}")
+            raise ValueError(f"unknown discovery method {m!r}; known: {[M_HOM, *NN_SPACES, M_CENTROID, M_HOM_V2]}")
     return out
 
 

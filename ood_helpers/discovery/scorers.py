@@ -6,7 +6,10 @@ last valid position, padding after it, as ``HomogeneityModel.tokens`` expects) a
 position 0 (``evaluate.scorers.set_scorer``), sets of few exemplars (new classes) batched apart so
 that they do not pay for padding. The nearest-neighbour scorers average the query's cosine similarity
 or negated euclidean distance over the valid exemplars, as the paper's NN baselines average over
-the k - 1 supports (``evaluate.neighbors.NearestNeighbourScorer`` computes the similarities).
+the k - 1 supports (``evaluate.neighbors.NearestNeighbourScorer`` computes the similarities). The
+centroid scorer is notebook 08's S1 detector (``cluster_distance.strategies``: distance to the class
+centre, euclidean) with the centre taken over the class's exemplars: minus the distance, so that "best
+score below the threshold" is "farther than the threshold from every centre", i.e. flagged as new.
 """
 
 from __future__ import annotations
@@ -73,3 +76,25 @@ class NeighbourClassScorer:
             valid = ex >= 0
             vals = sim[row[:, None], ex.clamp(min=0)] * valid
             return (vals.sum(1) / torch.as_tensor(counts, device=dev)).float().cpu().numpy()
+
+
+class CentroidClassScorer:
+    """Minus the euclidean distance of the query to the mean of the class's exemplars (notebook 08's
+    S1 class-centroid score, larger = closer); written per (query, class) pair, where
+    ``evaluate.feature_scores.centre_distances`` would compute every query against every centre."""
+
+    def __init__(self, emb: torch.Tensor, *, device: str = "cpu"):
+        if emb.ndim != 2:
+            raise ValueError(f"emb must be [N, D] embeddings, got shape {tuple(emb.shape)}")
+        self.device = device
+        self.emb = emb.to(device=device, dtype=torch.float32)
+
+    def __call__(self, queries, exemplars, counts) -> np.ndarray:
+        dev = self.device
+        with torch.inference_mode():
+            ex = torch.as_tensor(np.asarray(exemplars), device=dev)
+            valid = (ex >= 0).unsqueeze(-1)
+            n = torch.as_tensor(np.asarray(counts), device=dev)[:, None]
+            centre = (self.emb[ex.clamp(min=0)] * valid).sum(1) / n
+            q = self.emb[torch.as_tensor(np.asarray(queries), device=dev)]
+            return (-(q - centre).norm(dim=1)).cpu().numpy()

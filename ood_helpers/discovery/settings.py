@@ -11,7 +11,8 @@ from ..method_settings import settings_for
 ORDERS = ("shuffled", "blocks")
 CRITERIA = ("mean", "min")
 M_HOM_V2 = "Class homogeneity (variant 2)"  # trained on sets of 2..k images (notebook 03); optional
-METHODS = (M_HOM, M_NN_COS_PRE, M_NN_COS_FT, M_NN_EUC_PRE, M_NN_EUC_FT)
+M_CENTROID = "Distance to class centroid (nb. 08 S1, pretrained)"  # notebook 08's detector as the is-it-new test
+METHODS = (M_HOM, M_NN_COS_PRE, M_NN_COS_FT, M_NN_EUC_PRE, M_NN_EUC_FT, M_CENTROID)
 ALL_METHODS = (*METHODS, M_HOM_V2)
 
 

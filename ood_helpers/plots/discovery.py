@@ -68,7 +68,8 @@ def threshold_sweep_figure(sweep, chosen: dict, test=None, *, criterion: str = "
     ax.plot([], [], marker="o", markerfacecolor="none", markeredgecolor="0.3", linestyle="none", markersize=11,
             label=f"chosen on validation ({criterion} criterion)")
     if test:
-        ax.plot([], [], marker="*", color="0.3", linestyle="none", markersize=13, label="test streams at that threshold")
+        ax.plot([], [], marker="*", color="0.3", linestyle="none", markersize=13,
+                label="test streams at that threshold")
     ax.set_xlabel("known-class accuracy (%)")
     ax.set_ylabel("new-class clustering accuracy (%, eq. 2)")
     ax.set_xlim(-2, 102)
