@@ -165,9 +165,10 @@ def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = Tru
 def _run(profile, models, s: DiscoverySettings, data: dict, variant2, *, progress: bool) -> DiscoveryResult:
     device, n_ex = resolve_device(profile), profile.set_size - 1
     sweep, chosen, test, curves = [], {}, [], []
+    # streams first: a class too small for k - 1 exemplars is refused before any image is embedded
+    streams = {split: split_streams(profile, s, split, imageset.targets.numpy()) for split, imageset in data.items()}
     feats = {split: dataset_features(models, imageset, profile, with_classifiers=False)
              for split, imageset in data.items()}
-    streams = {split: split_streams(profile, s, split, feats[split].targets) for split in feats}
     v2 = {split: None if variant2 is None else
           (variant2, embed_dataset(variant2, imageset, profile=profile, key=variant2.cache_key))
           for split, imageset in data.items()}
