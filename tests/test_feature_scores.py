@@ -65,3 +65,15 @@ def test_scores_and_errors(data):
         fs.centre_distances(qry, ref[:3], "mahalanobis")
     with pytest.raises(ValueError, match="fewer than 2 members"):
         fs.per_cluster_precisions(ref[:41], labels[:41])
+
+
+def test_precomputed_whitening_gives_the_same_distances(data):
+    ref, qry, labels = data
+    _, means = fs.cluster_means(ref, labels)
+    for precision in (fs.shared_precision(ref, labels), fs.per_cluster_precisions(ref, labels)):
+        w = fs.mahalanobis_whitening(precision)
+        assert w.shape == precision.shape
+        # W W^T recovers the precision, matrix by matrix
+        assert np.allclose(w @ np.swapaxes(w, -1, -2), precision, atol=1e-8)
+        assert np.allclose(fs.centre_distances(qry, means, "mahalanobis", whitening=w),
+                           fs.centre_distances(qry, means, "mahalanobis", precision))

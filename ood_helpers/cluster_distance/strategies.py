@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluate.feature_scores import (centre_distances, knn_score, per_cluster_precisions, shared_precision)
+from ..evaluate.feature_scores import (centre_distances, knn_score, mahalanobis_whitening, per_cluster_precisions,
+                                       shared_precision)
 
 DISTANCES = ("euclidean", "cosine", "mahalanobis", "mahalanobis-lw")
 
@@ -90,7 +91,7 @@ class FittedScorer:
     distance: str
     train: np.ndarray
     centres: np.ndarray | None = None
-    precision: np.ndarray | None = None
+    whitening: np.ndarray | None = None  # Mahalanobis: feature_scores.mahalanobis_whitening of the precision(s)
     ids: np.ndarray | None = None  # cluster id of each row of ``centres``
 
     @property
@@ -105,7 +106,7 @@ class FittedScorer:
             s = knn_score(self.train, q, k=self.clustering.k, reduce="kth", metric=self.distance)
             return s, None
         metric = "mahalanobis" if self.distance.startswith("mahalanobis") else self.distance
-        d = centre_distances(q, self.centres, metric, self.precision)
+        d = centre_distances(q, self.centres, metric, whitening=self.whitening)
         nearest = d.argmin(1)
         return d[np.arange(len(q)), nearest], self.ids[nearest]
 
@@ -128,5 +129,6 @@ def fit_scorer(clustering: Clustering, distance: str, train) -> FittedScorer:
         keep = np.isin(clustering.members, ids)
         precision = per_cluster_precisions(x[keep], clustering.members[keep])
         centres = clustering.centres[ids]
-    scorer.centres, scorer.precision, scorer.ids = centres, precision, ids
+    scorer.centres, scorer.ids = centres, ids
+    scorer.whitening = None if precision is None else mahalanobis_whitening(precision)  # once, for every query set
     return scorer

@@ -96,10 +96,11 @@ def per_cluster_precisions(features, labels) -> np.ndarray:
     return np.stack([LedoitWolf().fit(feats[labels == c]).precision_ for c in np.unique(labels)])
 
 
-def centre_distances(queries, centres, metric: str = "euclidean", precision=None) -> np.ndarray:
+def centre_distances(queries, centres, metric: str = "euclidean", precision=None, whitening=None) -> np.ndarray:
     """[Q, C] distance of each query to each centre. "euclidean": ||z - mu||; "cosine": 1 - cos(z, mu)
     (the centre normalised too); "mahalanobis": (z - mu)^T P (z - mu) with ``precision`` P either one
-    [D, D] matrix shared by all centres or [C, D, D], one a centre."""
+    [D, D] matrix shared by all centres or [C, D, D], one a centre; or give ``whitening`` (that of
+    :func:`mahalanobis_whitening`, computed once when the same centres score many query sets) instead."""
     z = _features(queries, "queries").astype(np.float64)
     mu = _features(centres, "centres").astype(np.float64)
     if z.shape[1] != mu.shape[1]:
@@ -109,26 +110,29 @@ def centre_distances(queries, centres, metric: str = "euclidean", precision=None
     if metric == "cosine":
         return 1.0 - l2_normalise(z).astype(np.float64) @ l2_normalise(mu).astype(np.float64).T
     if metric == "mahalanobis":
-        if precision is None:
+        if precision is None and whitening is None:
             raise ValueError("metric 'mahalanobis' needs precision: shared_precision(...) or per_cluster_precisions(...)")
-        p = np.asarray(precision, dtype=np.float64)
+        w = np.asarray(whitening if whitening is not None else mahalanobis_whitening(precision), dtype=np.float64)
         d = z.shape[1]
-        if p.shape not in ((d, d), (mu.shape[0], d, d)):
-            raise ValueError(f"precision must be [{d}, {d}] or [{mu.shape[0]}, {d}, {d}], got {p.shape}")
-        if p.ndim == 2:  # one shared matrix: whiten once
-            w = _whitening(p)
+        if w.shape not in ((d, d), (mu.shape[0], d, d)):
+            raise ValueError(f"precision must be [{d}, {d}] or [{mu.shape[0]}, {d}, {d}], got {w.shape}")
+        if w.ndim == 2:  # one shared matrix
             zw, mw = z @ w, mu @ w
             return np.maximum((zw ** 2).sum(1)[:, None] - 2 * zw @ mw.T + (mw ** 2).sum(1)[None], 0.0)
-        return np.stack([(((z - mu[c]) @ _whitening(p[c])) ** 2).sum(1) for c in range(len(mu))], axis=1)
+        return np.stack([(((z - mu[c]) @ w[c]) ** 2).sum(1) for c in range(len(mu))], axis=1)
     raise ValueError(f"metric must be 'euclidean', 'cosine' or 'mahalanobis', got {metric!r}")
 
 
-def _whitening(precision: np.ndarray) -> np.ndarray:
-    """W with W W^T = ``precision`` (from its eigendecomposition, negative rounding-error eigenvalues set to 0),
-    so (z - mu)^T P (z - mu) = ||(z - mu) W||^2 and BLAS does the work: for 3,000 queries x 80 centres x 64
-    dimensions an einsum over [Q, C, D] took 1.9 s on one core, this 0.01 s."""
-    values, vectors = np.linalg.eigh((precision + precision.T) / 2)
-    return vectors * np.sqrt(np.maximum(values, 0.0))
+def mahalanobis_whitening(precision) -> np.ndarray:
+    """W with W W^T = P for a [D, D] precision P (or one W a matrix of a [C, D, D] stack), from the
+    eigendecomposition, rounding-error negative eigenvalues set to 0; then (z - mu)^T P (z - mu) =
+    ||(z - mu) W||^2 and BLAS does the work: for 3,000 queries x 80 centres x 64 dimensions an einsum
+    over [Q, C, D] took 1.9 s on one core, this 0.01 s."""
+    p = np.asarray(precision, dtype=np.float64)
+    if p.ndim not in (2, 3) or p.shape[-1] != p.shape[-2]:
+        raise ValueError(f"precision must be [D, D] or [C, D, D], got shape {p.shape}")
+    values, vectors = np.linalg.eigh((p + np.swapaxes(p, -1, -2)) / 2)
+    return vectors * np.sqrt(np.maximum(values, 0.0))[..., None, :]
 
 
 def nearest_centre_score(distances) -> np.ndarray:
