@@ -6,24 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models.small_cnn import SmallCNN
+
 ARCHS = ("cnn", "resnet18", "resnet50")
-
-
-class SmallCNN(nn.Module):
-    """3 blocks [conv3x3, BatchNorm, ReLU, max-pool 2] of w, 2w, 4w channels, global average pool -> 4w-d."""
-
-    def __init__(self, in_channels: int, width: int):
-        super().__init__()
-        layers, c = [], in_channels
-        for out in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
-            c = out
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.out_dim = 4 * width
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
 
 
 def _resnet50(in_channels: int, small_stem: bool) -> nn.Module:

@@ -27,7 +27,7 @@ from .encoders import build_encoder
 
 METHODS = ("ce", "supcon", "simclr")
 METHOD_NAMES = {"ce": "CE", "supcon": "SupCon", "simclr": "SimCLR"}
-CE_CODE = ("cluster_distance.training", "cluster_distance.encoders", "train", "data.transforms")
+CE_CODE = ("cluster_distance.training", "cluster_distance.encoders", "models.small_cnn", "train", "data.transforms")
 
 
 @dataclass

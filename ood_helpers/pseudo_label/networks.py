@@ -1,4 +1,4 @@
-"""The networks of notebook 09: a small CNN (encoder + linear head) for the offline stand-in, and
+"""The networks of notebook 09: ``models.small_cnn.SmallCNN`` + a linear head for the offline stand-in, and
 torchvision's ImageNet ResNets for the cifar / paper profiles (the paper's "pretrained" networks).
 
 Every network here maps images [N, C, H, W] in [0, 1] to logits and exposes ``features(x)``, the
@@ -11,25 +11,6 @@ import copy
 
 import torch
 from torch import nn
-
-
-class SmallCNN(nn.Module):
-    """3 blocks [conv3x3, BN, ReLU, max-pool 2] of widths w, 2w, 4w, global average pool -> 4w features."""
-
-    def __init__(self, in_channels: int, width: int):
-        super().__init__()
-        if width < 1 or in_channels < 1:
-            raise ValueError(f"width and in_channels must be >= 1, got {width}, {in_channels}")
-        layers, c = [], in_channels
-        for w in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
-            c = w
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.out_dim = c
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 class ImageNetEncoder(nn.Module):

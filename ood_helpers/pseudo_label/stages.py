@@ -23,13 +23,14 @@ from torch import nn
 
 from .. import artifacts
 from ..embed import weights_fingerprint
+from ..models.small_cnn import SmallCNN
 from ..train import fit
 from .augment import augment
 from .losses import scan_loss, selflabel_loss
-from .networks import Classifier, SmallCNN, imagenet_encoder
+from .networks import Classifier, imagenet_encoder
 
 SELFLABEL_WEIGHT_DECAY = 1e-4  # SCAN's self-label config [ext]
-STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "train")
+STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "models.small_cnn", "train")
 
 
 def digest(*arrays) -> str:
