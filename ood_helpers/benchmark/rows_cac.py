@@ -1,0 +1,38 @@
+"""Rows from notebook 06 (paper 004): cross-entropy + maximum softmax probability, CAC as we reproduce it, and
+CAC as pytorch-ood 0.4 ships it. Each trains (or loads from notebook 06's cache: same data, recipe, seed and
+code give the same key) through ``cac.trials.run_trial`` with notebook 06's recipe for the profile."""
+
+from __future__ import annotations
+
+import time
+
+from ..cac.experiment import recipe
+from ..cac.settings import cac_settings
+from ..cac.trials import run_trial
+from ..seeding import seed_everything
+from .rows import Row
+from .trial import BenchmarkTrial, RowScores
+
+CODE = ("cac.training", "cac.network", "cac.loss", "cac.data", "cac.peer", "cac.scoring", "cac.trials", "train",
+        "evaluate.ood_metrics", "benchmark.rows_cac")
+
+
+def _run(loss: str):
+    def run(t: BenchmarkTrial) -> RowScores:
+        s = cac_settings(t.profile)
+        seed_everything(t.seed)
+        start = time.perf_counter()
+        out = run_trial(t.data, loss, recipe(t.data.name, s), profile=t.profile, seed=t.seed, device=t.device)
+        total = time.perf_counter() - start
+        trained = out.record["train_seconds"]
+        note = "" if trained > 1.0 else "network loaded from notebook 06's cache"
+        return RowScores(out.s_known, out.s_unknown, out.pred_known, train_seconds=trained,
+                         score_seconds=max(total - trained, 0.0), note=note)
+    return run
+
+
+ROWS = [
+    Row("ce_msp", "CE + MSP", "004 (baseline)", "06", True, _run("ce"), CODE),
+    Row("cac", "CAC (ours)", "004", "06", True, _run("cac"), CODE),
+    Row("cac_peer", "CAC (pytorch-ood 0.4)", "004 (peer library)", "06", True, _run("peer"), CODE),
+]
