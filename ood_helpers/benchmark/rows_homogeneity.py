@@ -1,0 +1,128 @@
+"""Class homogeneity (paper 000) as an open-set detector: a use the main paper suggests and never measures.
+
+The homogeneity model needs images of the trial's domain, so it is trained here per trial, the way notebook 03
+builds it for MNIST-pairs (``pipeline.get_homogeneity_model`` with ``profile.head_pretrain_steps``): the encoder
+is the trial's seen-class classifier, here notebook 06's cross-entropy network of the same trial (its flattened
+features before the last layer, frozen, as the quick profile's head stage freezes the ResNet), and the
+Transformer + head of ``models.HomogeneityModel`` learn on sets of k = ``profile.set_size`` embedded training
+images of the known classes (variant 1, BCE of eq. 5, ``train.fit``; no validation-based selection: the last
+step is kept). Test time is eq. 1 with the known classes as candidates: each test image gets, per known class,
+the logit of the set [k - 1 training images of the class, the image], averaged over ``eq1_draws`` draws of the
+k - 1; the OOD score is 1 - sigmoid(the best class's logit) (homogeneous with no known class = unknown), and the
+closed-set class is the best one. The Transformer's size is the profile's; its steps and sets a step are this
+module's ``CHANGES`` (the head trains on cached embeddings, milliseconds a step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import artifacts
+from ..cac.experiment import recipe
+from ..cac.settings import cac_settings
+from ..cac.training import Preprocess, train_trial
+from ..evaluate.episodes import Episodes
+from ..evaluate.scorers import HomogeneityScorer
+from ..losses import homogeneity_bce
+from ..models import HomogeneityModel
+from ..sampling import HomogeneitySampler, SetBatch
+from ..train import fit
+from .rows import Row
+from .settings import benchmark_settings
+from .trial import BenchmarkTrial, RowScores
+
+CODE = ("benchmark.rows_homogeneity", "cac.training", "cac.network", "cac.loss", "cac.data", "train",
+        "models.homogeneity", "losses.homogeneity", "sampling", "evaluate.scorers", "evaluate.episodes")
+# Transformer steps and sets a step on the frozen embeddings, per profile
+CHANGES = {"smoke": {"steps": 30, "sets": 16}, "quick": {"steps": 400, "sets": 64},
+           "cifar": {"steps": 3000, "sets": 256}, "paper": {"steps": 10000, "sets": 512}}
+
+
+def _embed(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """The CE network's features before its last layer (``OSRCIEncoder.features`` flattened)."""
+    with torch.inference_mode():
+        return torch.cat([model.features(x[i:i + batch]).flatten(1) for i in range(0, len(x), batch)]).float()
+
+
+def weights_digest(model: nn.Module) -> str:
+    """16 hex digits of every tensor of ``model``'s state: the encoder's part of the head's cache key."""
+    h = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, encoder_key: str) -> tuple[HomogeneityModel, float]:
+    p = t.profile
+    budget = CHANGES.get(p.name, CHANGES["quick"])
+    k = min(p.set_size, int(np.bincount(labels).min()))
+    torch.manual_seed(t.seed)
+    model = HomogeneityModel(nn.Identity(), emb.shape[1], p.transformer_layers, p.transformer_heads,
+                             p.transformer_head_dim)
+    config = {"kind": "benchmark-homogeneity", "code": artifacts.code_fingerprint(*CODE), "encoder": encoder_key,
+              "architecture": model.architecture, "k": k, "variant": 1, "lr": p.lr_homogeneity, **budget,
+              "seed": t.seed}
+    ckpt = artifacts.cache_path(p, "benchmark-homogeneity", artifacts.config_hash(config))
+    sampler = HomogeneitySampler(labels, k, 1)
+
+    def batch_fn(step: int, _rng) -> SetBatch:
+        return sampler.sample(budget["sets"], np.random.default_rng([t.seed, 5, step]))
+
+    def loss_fn(net: HomogeneityModel, batch: SetBatch) -> torch.Tensor:
+        lengths = batch.lengths.to(t.device)
+        return homogeneity_bce(net.set_logits(batch.gather(emb.to(t.device)), lengths), batch.targets.to(t.device),
+                               lengths)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr_homogeneity)
+    result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=budget["steps"], ckpt_path=ckpt,
+                 config=config, seed=t.seed, device=t.device, desc=f"homogeneity t{t.trial}", progress=False)
+    return model.to("cpu").eval(), result.seconds
+
+
+def eq1_class_logits(model: HomogeneityModel, table: torch.Tensor, train_labels: np.ndarray, queries: np.ndarray,
+                     classes: int, k: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """[Q, classes] eq. 1 logits of every query (row index into ``table``) against k - 1 training images
+    (rows 0..len(train_labels)-1 of ``table``) of each class, averaged over ``draws`` draws."""
+    pools = [np.flatnonzero(train_labels == c) for c in range(classes)]
+    total = np.zeros((len(queries), classes))
+    for _ in range(draws):
+        supports = np.stack([np.stack([rng.choice(pool, k - 1, replace=False) for pool in pools])
+                             for _ in range(len(queries))])
+        episodes = Episodes(queries=queries, labels=np.full(len(queries), -1), candidates=np.arange(classes),
+                            supports=supports)
+        total += HomogeneityScorer(model, table)(episodes).double().numpy()
+    return total / draws
+
+
+def run(t: BenchmarkTrial) -> RowScores:
+    d, s = t.data, cac_settings(t.profile)
+    rcp = recipe(d.name, s)
+    ce, info = train_trial(d, "ce", rcp, profile=t.profile, seed=t.seed, device=t.device)
+    ce.to("cpu").eval()
+    pre = Preprocess(rcp, d.x_train)
+    train_emb = _embed(ce, pre.eval_view(d.x_train))
+    labels = d.y_train.numpy()
+    model, head_seconds = _train_head(t, train_emb, labels, weights_digest(ce))
+    trained = info["seconds"] + head_seconds
+    start = time.perf_counter()
+    queries_emb = _embed(ce, pre.eval_view(torch.cat([d.x_test, d.x_unknown])))
+    table = torch.cat([train_emb, queries_emb])
+    queries = np.arange(len(train_emb), len(table))
+    k = min(t.profile.set_size, int(np.bincount(labels).min()))
+    draws = benchmark_settings(t.profile).eq1_draws
+    logits = eq1_class_logits(model, table, labels, queries, d.num_classes, k, draws, np.random.default_rng([t.seed, 6]))
+    score = 1.0 - 1.0 / (1.0 + np.exp(-logits.max(1)))
+    n = len(d.y_test)
+    note = (f"encoder: notebook 06's CE network of the trial (frozen); Transformer {t.profile.transformer_layers} "
+            f"layers trained here on sets of k = {k}; eq. 1 over {draws} draw(s) of k - 1 exemplars")
+    return RowScores(score[:n], score[n:], logits[:n].argmax(1), train_seconds=trained,
+                     score_seconds=time.perf_counter() - start, note=note)
+
+
+ROWS = [Row("homogeneity", "Class homogeneity, 1 - max eq. 1", "000 (beyond the paper)", "03", True, run, CODE)]

@@ -1,0 +1,95 @@
+"""Every row on every trial: the same ``TrialData`` object per trial for all rows, the metrics of
+``evaluate.ood_metrics`` computed here (never by a row), results cached per (row, trial) so an interrupted run
+resumes and a rerun scores nothing twice.
+
+A cached result is keyed by the row, the trial's split fingerprint (its classes and every image), the profile
+(every field, ``extra`` included) and a fingerprint of the code named by the row; its timings are those of the
+run that computed it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import artifacts
+from ..cac.data import load_trial
+from ..cac.settings import cac_settings
+from ..evaluate.ood_metrics import ood_metrics
+from ..seeding import seed_everything, trial_seed
+from .rows import Row
+from .settings import BenchmarkSettings
+from .trial import BenchmarkTrial, RowScores, split_fingerprint
+
+RUNNER_CODE = ("benchmark.runner", "benchmark.trial", "evaluate.ood_metrics")
+
+
+def load_trials(profile, s: BenchmarkSettings, device: str = "cpu") -> list[BenchmarkTrial]:
+    """The first ``s.trials`` splits of ``s.dataset``, cut as notebook 06 cuts them (``cac_settings``)."""
+    c = cac_settings(profile)
+    return [BenchmarkTrial(load_trial(s.dataset, t, per_class=c.per_class, version=c.split_version,
+                                      download=c.download), t, trial_seed(profile.seed, t), profile, device)
+            for t in range(s.trials)]
+
+
+def _key(row: Row, t: BenchmarkTrial, fingerprint: str) -> tuple[dict, str]:
+    config = {"row": row.key, "trial": t.trial, "split": fingerprint, "seed": t.seed,
+              "profile": t.profile.to_dict(), "device": t.device,
+              "code": artifacts.code_fingerprint(*row.code, *RUNNER_CODE)}
+    return config, artifacts.config_hash(config)
+
+
+def run_row(row: Row, t: BenchmarkTrial, fingerprint: str | None = None) -> RowScores:
+    """``row`` on trial ``t``: from the cache, else run (seeded by the trial), checked and cached atomically."""
+    fingerprint = fingerprint or split_fingerprint(t.data)
+    config, key = _key(row, t, fingerprint)
+    path = artifacts.cache_path(t.profile, "benchmark", key)
+    if path.is_file():
+        stored = artifacts.load_torch(path, expect_config=config)
+        return RowScores(**stored["scores"])
+    seed_everything(t.seed)
+    scores = row.run(t).check(t.data, row.key)
+    artifacts.atomic_save_torch({"scores": dataclasses.asdict(scores)}, path, config=config)
+    return scores
+
+
+@dataclass
+class BenchmarkResult:
+    """``records``: one dict per (row, trial) with the metrics (fractions), accuracy (NaN where the row does
+    not classify), timings, split fingerprint and note; ``scores``: {(row key, trial): RowScores};
+    ``skipped``: one dict per row that could not run, with the reason."""
+
+    records: list[dict] = field(default_factory=list)
+    scores: dict = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
+
+
+def record_of(row: Row, t: BenchmarkTrial, fingerprint: str, sc: RowScores) -> dict:
+    acc = float(np.mean(sc.pred_known == t.data.y_test.numpy())) if sc.pred_known is not None else float("nan")
+    return {"method": row.name, "key": row.key, "paper": row.paper, "notebook": row.notebook, "trial": t.trial,
+            "seed": t.seed, "split": fingerprint, "known": " ".join(map(str, t.data.split.known)),
+            **ood_metrics(sc.s_known, sc.s_unknown), "accuracy": acc,
+            "train_seconds": round(float(sc.train_seconds), 2), "score_seconds": round(float(sc.score_seconds), 3),
+            "n_known": len(sc.s_known), "n_unknown": len(sc.s_unknown), "note": sc.note}
+
+
+def run_benchmark(rows: list[Row], trials: list[BenchmarkTrial], *, progress: bool = True) -> BenchmarkResult:
+    """Every row on every trial, trial by trial (a trial's data are loaded once and shared by its rows)."""
+    out = BenchmarkResult()
+    fingerprints = {t.trial: split_fingerprint(t.data) for t in trials}
+    reasons = {r.key: r.why_not(trials[0]) for r in rows}
+    out.skipped = [{"method": r.name, "key": r.key, "paper": r.paper, "reason": reasons[r.key]}
+                   for r in rows if reasons[r.key]]
+    todo = [(r, t) for t in trials for r in rows if not reasons[r.key]]
+    for row, t in tqdm(todo, desc="benchmark", disable=not progress):
+        start = time.perf_counter()
+        sc = run_row(row, t, fingerprints[t.trial])
+        if progress:
+            tqdm.write(f"{row.name}, trial {t.trial}: {time.perf_counter() - start:.1f} s")
+        out.scores[(row.key, t.trial)] = sc
+        out.records.append(record_of(row, t, fingerprints[t.trial], sc))
+    return out
