@@ -123,6 +123,8 @@ TABLES: tuple[TableSpec, ...] = (
     T("bench_significance", "11", "beyond", "one benchmark of every method", "significance of the differences",
       summary=False),
     T("bench_timing", "11", "beyond", "one benchmark of every method", "cost per method", summary=False),
+    T("bench_splits", "11", "beyond", "one benchmark of every method", "the benchmark's splits", summary=False),
+    T("bench_skipped", "11", "beyond", "one benchmark of every method", "methods skipped and why", summary=False),
 )
 
 F = FigureSpec

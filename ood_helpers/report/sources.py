@@ -26,7 +26,7 @@ class Missing:
     path: Path
 
     def __str__(self) -> str:
-        return f"missing ({self.path.name} not in {self.path.parent})"
+        return f"`{self.path.name}` is not in `{self.path.parent}`"
 
 
 class Sources:

@@ -1,0 +1,130 @@
+"""The report as Markdown (``figures/<profile>/report.md``, figures linked beside it) and as one
+self-contained HTML page (``report.html``: the same Markdown through python-markdown, thumbnails
+embedded as base64), plus ``report_cells.csv`` with every number the report shows."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from ..artifacts import atomic_write_text
+from . import compare
+from .build import Report
+from .figures import thumbnail
+from .registry import PAPERS
+from .scorecard import VERDICTS
+
+MAX_ROWS = 60  # longer tables are cut in the report (the whole table is in its CSV)
+
+
+def _cell(value) -> str:
+    text = "–" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(frame: pd.DataFrame) -> str:
+    """A Markdown pipe table of ``frame`` (index dropped), pipes in cells escaped."""
+    head = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _cut(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, str]:
+    if len(frame) <= MAX_ROWS:
+        return frame, ""
+    return frame.head(MAX_ROWS), f"\n\n*First {MAX_ROWS} of {len(frame)} rows; the whole table is `{name}`.*"
+
+
+def _minutes(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "missing"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def to_markdown(report: Report, images: str = "link") -> str:
+    """The report as Markdown; ``images`` = "link" (``<img src="<figure>.png">``, for a file beside the PNGs)
+    or "embed" (base64 thumbnails, for the self-contained HTML)."""
+    if images not in ("link", "embed"):
+        raise ValueError(f"images must be 'link' or 'embed', got {images!r}")
+    p, out = report.provenance, []
+    out.append(f"# Reproduction report · profile `{report.profile}`\n")
+    out.append("Every number below is read from the files notebooks 00-11 wrote to "
+               f"`figures/{report.profile}/` (nothing recomputed); a file that is not there is shown as "
+               "**missing**, never as zero.\n")
+    out += [f"- **{k}**: " + (", ".join(f"`{c}` ({n} files)" for c, n in v.items()) if isinstance(v, dict) else str(v))
+            for k, v in p.items()]
+    counts = {v: sum(c.verdict == v for c in report.claims) for v in VERDICTS}
+    out.append("\n## Scorecard\n")
+    out.append("Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ". Ordering: the share of method "
+               "pairs we order as the paper does and Kendall's tau between our values and the paper's (\"–\": the "
+               "paper prints no numbers for these methods).\n")
+    card = pd.DataFrame([{"paper": c.paper, "claim": c.claim, "verdict": f"**{c.verdict}**", "evidence": c.evidence,
+                          "ordering": str(c.ordering), "from": c.sources} for c in report.claims])
+    out.append(md_table(card))
+    out.append("\n## Every table beside the paper's\n")
+    out.append("Cells: our mean ± std over the trials (n), the paper's printed value, and ours − paper in the table's "
+               "unit. *Not comparable as is* names why a value should not be read against the paper's.\n")
+    for paper, entries in report.by_paper().items():
+        if not entries:
+            continue
+        out.append(f"\n### {paper if paper != 'beyond' else 'Beyond the papers'} · {PAPERS[paper]}\n")
+        for e in entries:
+            s = e.spec
+            out.append(f"\n#### {s.paper_table}: {s.title} (`{s.name}`, notebook {s.notebook})\n")
+            if e.missing:
+                out.append(f"**missing**: {e.frame} (notebook {s.notebook} has not written it in this profile).\n")
+                continue
+            if e.marks:
+                out.append("*Not comparable as is*: " + "; ".join(e.marks) + ".\n")
+            if e.ordering.pairs:
+                out.append(f"Ordering: {e.ordering} (over {e.ordering.columns} columns).\n")
+            shown = compare.display(e.frame) if s.summary else e.frame
+            shown, note = _cut(shown, f"{s.name}_summary.csv" if s.summary else f"{s.name}.csv")
+            out.append(md_table(shown) + note + "\n")
+    out.append("\n## Figures\n")
+    fig_rows = []
+    for r in report.figures.to_dict("records"):
+        img = "–"
+        if r["status"] != "missing":
+            path = report.sources.figure(r["figure"])
+            src = thumbnail(path) if images == "embed" else f"{r['figure']}.png"
+            img = f'<img src="{src}" width="240" alt="{html.escape(r["figure"])}">'
+        fig_rows.append({"figure": f"`{r['figure']}`", "notebook": r["notebook"], "paper": r["paper"],
+                         "regenerates": r["paper figure"], "status": r["status"], "commit": r["commit"],
+                         "thumbnail": img})
+    out.append(md_table(pd.DataFrame(fig_rows)) if fig_rows else "No figures.")
+    out.append("\n## Wall time per notebook\n")
+    out.append("From the runner's latest `runs/<profile>/summary.json` (each run rewrites it, so notebooks of "
+               "an earlier run show as missing).\n")
+    wt = report.wall_times.assign(seconds=report.wall_times["seconds"].map(_minutes))
+    out.append(md_table(wt.rename(columns={"seconds": "wall time"})))
+    return "\n".join(out) + "\n"
+
+
+CSS = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}"
+       "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.85em}"
+       "th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}th{background:#f3f3f3}"
+       "code{background:#f6f6f6;padding:0 .2em}")
+
+
+def to_html(report: Report) -> str:
+    """One self-contained HTML page: the Markdown with embedded thumbnails, rendered by python-markdown."""
+    import markdown
+
+    body = markdown.markdown(to_markdown(report, images="embed"), extensions=["tables"], output_format="html")
+    title = html.escape(f"Reproduction report · {report.profile}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def write(report: Report) -> dict:
+    """Writes ``report.md``, ``report.html`` and ``report_cells.csv`` into ``figures/<profile>/``; returns the paths."""
+    folder = report.sources.folder
+    return {
+        "markdown": atomic_write_text(folder / "report.md", to_markdown(report)),
+        "html": atomic_write_text(folder / "report.html", to_html(report)),
+        "cells": atomic_write_text(folder / "report_cells.csv", report.cells().to_csv(index=False, lineterminator="\n")),
+    }

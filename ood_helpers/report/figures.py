@@ -1,0 +1,105 @@
+"""The index of every figure of a profile (file, the paper figure it regenerates, a thumbnail) and the
+profile's provenance: commits named by the sidecars, when the files were written, the machine and the
+wall time of each notebook from the runner's ``runs/<profile>/summary.json``."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import platform
+from collections import Counter
+
+import pandas as pd
+
+from .registry import FIGURES, TABLES, figure_spec, notebooks
+from .sources import Missing, Sources
+
+THUMB_WIDTH = 240  # pixels
+
+
+def figure_index(src: Sources) -> pd.DataFrame:
+    """One row per figure file of the folder plus one per registered figure that is absent:
+    file, notebook, paper, the paper figure, status ("present" | "missing" | "not in the registry")."""
+    rows, found = [], src.figure_names()
+    for stem in found:
+        spec = figure_spec(stem)
+        rows.append({"figure": stem, "notebook": spec.notebook if spec else "–", "paper": spec.paper if spec else "–",
+                     "paper figure": spec.paper_figure if spec else "–",
+                     "status": "present" if spec else "not in the registry",
+                     "commit": _commit(src.sidecar(stem)), "written": src.written_at(stem, ".png")})
+    for spec in FIGURES:
+        if not spec.optional and not any(spec.matches(s) for s in found):
+            name = spec.name + ("*" if spec.prefix else "")
+            rows.append({"figure": name, "notebook": spec.notebook, "paper": spec.paper,
+                         "paper figure": spec.paper_figure, "status": "missing", "commit": "–", "written": "–"})
+    frame = pd.DataFrame(rows, columns=["figure", "notebook", "paper", "paper figure", "status", "commit", "written"])
+    return frame.sort_values(["notebook", "figure"], kind="stable").reset_index(drop=True)
+
+
+def thumbnail(path, width: int = THUMB_WIDTH) -> str:
+    """A PNG thumbnail of the image at ``path``, ``width`` pixels wide, as a base64 data URI."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        height = max(1, round(img.height * width / img.width))
+        small = img.resize((width, height), Image.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _commit(sidecar) -> str:
+    if isinstance(sidecar, Missing) or not isinstance(sidecar, dict):
+        return "–"
+    git = sidecar.get("git") or {}
+    commit = git.get("commit")
+    return "–" if not commit else commit[:10] + (" (dirty)" if git.get("dirty") else "")
+
+
+def wall_times(src: Sources) -> pd.DataFrame:
+    """Each notebook of the registry with its status and wall time in the runner's latest summary;
+    "missing" where that run did not include it (the runner rewrites the summary on every run)."""
+    runs = src.runs()
+    by_nb = {}
+    if not isinstance(runs, Missing):
+        for r in runs.get("notebooks", []):
+            by_nb[r["notebook"][:2]] = r
+    rows = []
+    for nb in notebooks() + (["12"] if "12" not in notebooks() else []):
+        r = by_nb.get(nb)
+        rows.append({"notebook": r["notebook"] if r else nb, "status": r["status"] if r else "missing",
+                     "seconds": float(r["seconds"]) if r else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def provenance(src: Sources) -> dict:
+    """Where the profile's files came from: the commits their sidecars name (with counts), when the
+    files were written (oldest and newest), the runner's latest run and the machine building the report."""
+    commits: Counter = Counter()
+    times = []
+    names = [s.name for s in TABLES] + src.figure_names()
+    for name in names:
+        side = src.sidecar(name)
+        if not isinstance(side, Missing):
+            commits[_commit(side)] += 1
+            for suffix in (".csv", ".png", ".json"):
+                if (t := src.written_at(name, suffix)):
+                    times.append(t)
+                    break
+    runs = src.runs()
+    run_info = "missing" if isinstance(runs, Missing) else (
+        f"{len(runs.get('notebooks', []))} notebook(s), {runs.get('total_seconds', float('nan')):.0f} s in all, "
+        f"commit {_commit(runs)}, overrides {runs.get('overrides') or 'none'}")
+    machine = (runs.get("machine") if not isinstance(runs, Missing) else None) or "not recorded by the runner"
+    return {
+        "profile": src.profile,
+        "folder": str(src.folder),
+        "commits": dict(commits.most_common()) or {"–": 0},
+        "written": f"{min(times)} to {max(times)}" if times else "missing",
+        "runner summary": run_info,
+        "machine of the run": machine,
+        "report built on": f"{platform.node()} ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+                           f"Python {platform.python_version()})",
+    }
