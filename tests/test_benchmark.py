@@ -179,3 +179,16 @@ def test_eq1_class_logits_match_sets_scored_one_by_one():
                 with torch.no_grad():
                     want[q, c] += model.set_logits(table[rows][None], torch.tensor([4]))[0, 0].item() / 2
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_row_that_cannot_run_says_why_in_its_row(smoke):
+    _, trials = smoke
+    seen = []
+    a, _ = _spy_row("spy_a", seen)
+    b, calls = _spy_row("spy_b", seen)
+    b = dataclasses.replace(b, unavailable=lambda t: "needs colour images")
+    res = run_benchmark([a, b], trials, progress=False)
+    assert calls["n"] == 0 and [r["key"] for r in res.skipped] == ["spy_b"]
+    table = R.open_set_table(res.records, res.skipped)
+    assert table.loc["spy spy_b", "AUROC (%)"] == "not run: needs colour images"
+    assert table.loc["spy spy_a", "trials"] == len(trials)

@@ -33,14 +33,19 @@ def long_records(records) -> list[dict]:
     return out
 
 
-def open_set_table(records) -> pd.DataFrame:
+def open_set_table(records, skipped=()) -> pd.DataFrame:
     """Rows in table order, columns the metrics, cells mean ± std over trials in percent ("–": the row does
-    not classify), with the paper and notebook each row comes from."""
+    not classify), with the paper and notebook each row comes from; a row in ``skipped`` (the runner's
+    ``BenchmarkResult.skipped``) is appended with its reason in every cell."""
     table = trials_table(long_records(records), "method", "metric", "value", scale=100.0)
+    summary = table.attrs["summary"]
     origin = pd.DataFrame(records).drop_duplicates("method").set_index("method")
     table.insert(0, "paper", origin.loc[table.index, "paper"].to_numpy())
     table.insert(1, "notebook", origin.loc[table.index, "notebook"].astype(str).to_numpy())
     table.insert(2, "trials", pd.DataFrame(records).groupby("method")["trial"].nunique().loc[table.index].to_numpy())
+    for row in skipped:
+        table.loc[row["method"]] = [row["paper"], row["notebook"], 0] + [f"not run: {row['reason']}"] * (table.shape[1] - 3)
+    table.attrs["summary"] = summary
     return table
 
 

@@ -82,7 +82,7 @@ def run_benchmark(rows: list[Row], trials: list[BenchmarkTrial], *, progress: bo
     out = BenchmarkResult()
     fingerprints = {t.trial: split_fingerprint(t.data) for t in trials}
     reasons = {r.key: r.why_not(trials[0]) for r in rows}
-    out.skipped = [{"method": r.name, "key": r.key, "paper": r.paper, "reason": reasons[r.key]}
+    out.skipped = [{"method": r.name, "key": r.key, "paper": r.paper, "notebook": r.notebook, "reason": reasons[r.key]}
                    for r in rows if reasons[r.key]]
     todo = [(r, t) for t in trials for r in rows if not reasons[r.key]]
     for row, t in tqdm(todo, desc="benchmark", disable=not progress):
