@@ -45,7 +45,8 @@ def floats(x: torch.Tensor) -> np.ndarray:
 def colour(data):
     """The trial with every image as 3-channel 32x32 (what the cifar profile's CIFAR-10 gives a row)."""
     rgb = lambda x: adapt_images(x, channels=3, image_size=32)  # noqa: E731
-    return dataclasses.replace(data, **{f"x_{p}": rgb(getattr(data, f"x_{p}")) for p in ("train", "val", "test", "unknown")})
+    parts = ("train", "val", "test", "unknown")
+    return dataclasses.replace(data, **{f"x_{p}": rgb(getattr(data, f"x_{p}")) for p in parts})
 
 
 # ===== paper 002: reconstruction error =====
@@ -110,7 +111,8 @@ def test_cluster_distance_rows_against_brute_force(key, method, data, tmp_path, 
         np.testing.assert_allclose(scores, d.min(1), rtol=1e-4, atol=1e-6)
     z = embed_by_hand(model.encoder, data.x_test)
     if method == "ce":
-        expected = (z @ model.head.weight.double().detach().numpy().T + model.head.bias.double().detach().numpy()).argmax(1)
+        w, b = (p.detach().double().numpy() for p in (model.head.weight, model.head.bias))
+        expected = (z @ w.T + b).argmax(1)
     else:
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler

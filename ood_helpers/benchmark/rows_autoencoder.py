@@ -48,7 +48,8 @@ def unavailable(t: BenchmarkTrial) -> str | None:
     c, h, w = t.image_shape
     if c == 1 or (h % 8 == 0 and w % 8 == 0):
         return None
-    return f"the conv autoencoder of notebook 07 needs colour images with sides divisible by 8 (e.g. 32x32), got {c}x{h}x{w}"
+    return (f"the conv autoencoder of notebook 07 needs colour images with sides divisible by 8 (e.g. 32x32), "
+            f"got {c}x{h}x{w}")
 
 
 def architecture(t: BenchmarkTrial, s: EmbeddingOODSettings) -> tuple[Architecture, EmbeddingOODSettings]:

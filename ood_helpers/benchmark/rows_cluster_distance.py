@@ -69,7 +69,8 @@ def id_split(t: BenchmarkTrial) -> IdSplit:
     d = t.data
     names = list(d.names_known) or [str(k) for k in range(d.num_classes)]
     part = lambda x, y, what: ImageSet(x, y, names, f"{d.name} trial {t.trial} {what}")  # noqa: E731
-    unknown = ImageSet(d.x_unknown, np.zeros(len(d.x_unknown), np.int64), ["unknown"], f"{d.name} trial {t.trial} unknown")
+    unknown = ImageSet(d.x_unknown, np.zeros(len(d.x_unknown), np.int64), ["unknown"],
+                       f"{d.name} trial {t.trial} unknown")
     return IdSplit(f"{d.name}-trial{t.trial}", part(d.x_train, d.y_train, "train"), part(d.x_val, d.y_val, "val"),
                    part(d.x_test, d.y_test, "test"), ood={UNKNOWN: unknown}, recipe=recipe_for(t))
 
