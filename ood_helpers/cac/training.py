@@ -7,6 +7,10 @@ ablations (ties: fit keeps the earlier epoch, the official code the later [A]), 
 for the CE baseline. ``fit`` is step-based, so an epoch is ``ceil(n / batch)`` steps over a permutation
 drawn from (seed, epoch), and evaluation runs every ``steps_per_epoch`` steps. Every stage is cached
 under ``artifacts/<profile>/cac/`` keyed by its whole config and a fingerprint of this code.
+
+Under torchrun (``world_size`` W > 1) a step's batch is the same as in one process: it is cut into
+contiguous micro-batches, rank r takes micro-batches r, r + W, ..., each augmented as a row of the
+whole batch and weighted by its share of it, and DDP averages the gradients (``cac.jobs`` launches it).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import RandomResizedCrop
 
-from .. import artifacts
+from .. import artifacts, distributed
+from ..data.loading import MicroBatch, Step, rank_micro_ids
 from ..train import fit, load_best
 from .data import TrialData
 from .loss import ALPHA, LAMBDA, anchor_term, anchors, cac_loss, distances
@@ -95,27 +100,31 @@ class Preprocess:
         x = self.resize(images)
         return ((x.flip(-1) if flip else x) - self.mean) / self.std
 
-    def train_view(self, images: torch.Tensor, seed: int) -> torch.Tensor:
-        x = self.resize(images)
+    def train_view(self, images: torch.Tensor, seed: int, rows=None) -> torch.Tensor:
+        """The training view of ``images[rows]`` (all rows by default), augmented as those rows of the whole
+        batch ``images``: a process that takes a share of the batch gets the same images as one taking all."""
+        x = self.resize(images if rows is None else images[torch.as_tensor(rows)])
         if self.recipe.crop_min > 0 or self.recipe.hflip > 0 or self.recipe.rotation > 0:
             with torch.random.fork_rng(devices=[]):  # augmentation draws from (step's) seed only: resumable
                 torch.manual_seed(seed)
-                x = self.augment_batch(x)
+                x = self.augment_batch(x, len(images), rows)
         return (x - self.mean) / self.std
 
-    def augment_batch(self, x: torch.Tensor) -> torch.Tensor:
+    def augment_batch(self, x: torch.Tensor, batch: int | None = None, rows=None) -> torch.Tensor:
         """RandomResizedCrop(scale (crop_min, 1), ratio 3/4-4/3) -> RandomHorizontalFlip -> RandomRotation (fill 0),
         as the official transform, but for a whole batch in one ``grid_sample``: each image's three maps are
         composed into one affine map of normalised coordinates. The crop boxes come from torchvision's own
         sampler. Equal to torchvision's resized_crop + hflip + rotate except on the outermost pixels of a crop,
         which read the true neighbours instead of repeating the box's edge. One ``v2`` call per image cost as
-        much as the CPU training step itself."""
-        n, _, h_img, w_img = x.shape
+        much as the CPU training step itself. With ``rows``, ``x`` holds those rows of a batch of ``batch``
+        images: the maps are drawn for the whole batch and those rows' maps applied."""
+        _, _, h_img, w_img = x.shape
+        n = len(x) if batch is None else int(batch)
         r = self.recipe
         m = torch.eye(3, dtype=torch.float64).repeat(n, 1, 1)
         if r.crop_min > 0:  # output -> crop box: pixel i samples (i + 0.5) * h / S + top - 0.5, as resized_crop
             for k in range(n):
-                top, left, h, w = RandomResizedCrop.get_params(x[k], (r.crop_min, 1.0), (3 / 4, 4 / 3))
+                top, left, h, w = RandomResizedCrop.get_params(x[0], (r.crop_min, 1.0), (3 / 4, 4 / 3))
                 m[k] = torch.tensor([[w / w_img, 0, (2 * left + w) / w_img - 1], [0, h / h_img, (2 * top + h) / h_img - 1],
                                      [0, 0, 1]], dtype=torch.float64)
         if r.hflip > 0:
@@ -126,7 +135,9 @@ class Preprocess:
             rot = torch.eye(3, dtype=torch.float64).repeat(n, 1, 1)
             rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = angle.cos(), -angle.sin(), angle.sin(), angle.cos()
             m = m @ rot
-        size = (n, x.shape[1], r.image_size, r.image_size)
+        if rows is not None:
+            m = m[torch.as_tensor(rows)]
+        size = (len(x), x.shape[1], r.image_size, r.image_size)
         grid = F.affine_grid(m[:, :2].to(x.dtype), list(size), align_corners=False)
         # a crop alone repeats its border (as resize does); a rotation fills the corners with 0 (as RandomRotation)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros" if r.rotation > 0 else "border",
@@ -160,9 +171,14 @@ def _step_loss(loss: str, centres: torch.Tensor, lbda: float, peer_criterion):
 
 
 def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: int, alpha: float = ALPHA,
-                lbda: float = LAMBDA, device: str = "cpu", progress: bool = False) -> tuple[torch.nn.Module, dict]:
+                lbda: float = LAMBDA, device: str = "cpu", progress: bool = False,
+                micro_batches: int | None = None) -> tuple[torch.nn.Module, dict]:
     """Trains (or loads from the cache) one network of ``loss`` on ``data``; returns it with the best
-    checkpoint of the last stage loaded, and {"best_epoch", "stages", "seconds", "history"}."""
+    checkpoint of the last stage loaded, and {"best_epoch", "stages", "seconds", "history"}.
+
+    A step's batch is cut into ``micro_batches`` (default: ``profile.world_size``) contiguous parts, one
+    forward / backward each. With ``world_size`` > 1 outside torchrun, an unfinished network is trained by
+    ``world_size`` processes (``cac.jobs``) and then loaded here."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if len(recipe.epochs) != len(recipe.lrs) or not recipe.epochs or min(recipe.epochs) < 1:
@@ -170,6 +186,12 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     n = len(data.y_train)
     if n < 2:
         raise ValueError(f"{data.name} trial {data.split.trial}: {n} training image(s); need at least 2")
+    world = int(profile.world_size)
+    parts = world if micro_batches is None else int(micro_batches)
+    batch = min(recipe.batch_size, n)
+    if parts < 1 or parts % world or batch < 2 * parts:
+        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
+                         f"each in the batch of {batch}; use a larger batch_size or fewer processes")
     torch.manual_seed(seed)
     model = build_network(recipe, data.num_classes, data.x_train.shape[1])
     pre = Preprocess(recipe, data.x_train)
@@ -181,14 +203,24 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
 
         peer_criterion = peer_loss(data.num_classes, alpha, lbda).to(device)
         peer_eval = peer_loss(data.num_classes, alpha, lbda)  # validation logits come back on the CPU
-    batch = min(recipe.batch_size, n)
-    per_epoch = n // batch + (1 if n % batch > 1 else 0)  # a last batch of 1 would break BatchNorm: dropped
+    # a last batch with a part of 1 image would break BatchNorm: dropped
+    per_epoch = n // batch + (1 if n % batch >= 2 * parts else 0)
+    ctx = distributed.context()
+    ids = rank_micro_ids(parts, ctx.rank, ctx.world_size)
 
-    def batch_fn(step, rng):
+    def micro(step: int, aug_seed: int):
         epoch, i = divmod(step, per_epoch)
         order = np.random.default_rng([seed, epoch]).permutation(n)
         idx = torch.as_tensor(np.sort(order[i * batch:(i + 1) * batch]))
-        return pre.train_view(data.x_train[idx], int(rng.integers(2**62))), data.y_train[idx]
+        images, cuts = data.x_train[idx], np.array_split(np.arange(len(idx)), parts)
+        for j in ids:  # weights: the step minimises the mean loss over the whole batch (DDP averages ranks)
+            yield MicroBatch((pre.train_view(images, aug_seed, cuts[j]), data.y_train[idx[cuts[j]]]),
+                             ctx.world_size * len(cuts[j]) / len(idx), j)
+
+    def steps_from(offset: int, stage: int, steps: int):
+        # the augmentation seed of step s is the s-th draw of default_rng(seed + stage), as fit's rng gave
+        aug = np.random.default_rng(seed + stage).integers(2**62, size=steps)
+        return lambda start: (Step(len(ids), micro(s + offset, int(aug[s]))) for s in range(start, steps))
 
     def eval_fn(step):
         z = logits_of(model, x_val)
@@ -206,14 +238,26 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     base = {"dataset": name, "trial": data.split.trial, "known": data.split.known, "sizes": sizes,
             "loss": loss, "recipe": asdict(recipe), "alpha": alpha, "lbda": lbda, "seed": seed,
             "code": artifacts.code_fingerprint(*CODE)}
-    info, offset = {"stages": [], "seconds": 0.0, "history": []}, 0
-    for stage, (epochs, lr) in enumerate(zip(recipe.epochs, recipe.lrs)):
+    if world > 1:  # only then, so that one process's networks keep their keys
+        base["shards"] = {"world_size": world, "micro_batches": parts}
+    elif parts > 1:
+        base["shards"] = {"micro_batches": parts}
+    stages = []
+    for stage, epochs in enumerate(recipe.epochs):
         config = {**base, "stage": stage}
-        ckpt = artifacts.cache_path(profile, "cac", artifacts.config_hash(config))
+        stages.append((artifacts.cache_path(profile, "cac", artifacts.config_hash(config)), config, epochs * per_epoch))
+    if world > 1:
+        from .jobs import train_elsewhere_unless_finished
+
+        train_elsewhere_unless_finished(profile, stages, data, loss=loss, recipe=asdict(recipe), seed=seed,
+                                        alpha=alpha, lbda=lbda, device=device, micro_batches=parts)
+    info, offset = {"stages": [], "seconds": 0.0, "history": []}, 0
+    for stage, ((ckpt, config, steps), lr) in enumerate(zip(stages, recipe.lrs)):
+        epochs = steps // per_epoch
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=recipe.weight_decay)
         result = fit(model, optimizer, loss_fn=_step_loss(loss, centres, lbda, peer_criterion),
-                     steps=epochs * per_epoch, ckpt_path=ckpt, config=config, batch_fn=lambda s, r, o=offset: batch_fn(s + o, r),
-                     seed=seed + stage, rng=seed + stage, device=device, eval_fn=eval_fn, eval_every=per_epoch,
+                     steps=steps, ckpt_path=ckpt, config=config, steps_from=steps_from(offset, stage, steps),
+                     seed=seed + stage, device=device, eval_fn=eval_fn, eval_every=per_epoch,
                      best_metric=metric, best_mode=mode, desc=f"{loss} {data.name} t{data.split.trial} s{stage}",
                      progress=progress)
         best_step = load_best(model, ckpt, config)  # stage 2 starts from stage 1's best, with a new optimizer
