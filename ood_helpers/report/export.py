@@ -1,6 +1,6 @@
 """The report as Markdown (``figures/<profile>/report.md``, figures linked beside it) and as one
 self-contained HTML page (``report.html``: the same Markdown through python-markdown, thumbnails
-embedded as base64), plus ``report_cells.csv`` with every number the report shows."""
+embedded as base64), plus ``report_scorecard.csv`` and ``report_cells.csv`` (every number the report shows)."""
 
 from __future__ import annotations
 
@@ -121,10 +121,17 @@ def to_html(report: Report) -> str:
 
 
 def write(report: Report) -> dict:
-    """Writes ``report.md``, ``report.html`` and ``report_cells.csv`` into ``figures/<profile>/``; returns the paths."""
-    folder = report.sources.folder
+    """Writes ``report.md`` and ``report.html`` into ``figures/<profile>/``, and through ``artifacts.save_table``
+    (CSV + Markdown + JSON sidecar) ``report_scorecard`` and ``report_cells`` (every number shown); returns the paths."""
+    from ..artifacts import save_table
+    from .scorecard import scorecard_frame
+
+    folder, config = report.sources.folder, {"tables read": [e.spec.name for e in report.tables if not e.missing],
+                                             "tables missing": report.missing()}
     return {
         "markdown": atomic_write_text(folder / "report.md", to_markdown(report)),
         "html": atomic_write_text(folder / "report.html", to_html(report)),
-        "cells": atomic_write_text(folder / "report_cells.csv", report.cells().to_csv(index=False, lineterminator="\n")),
+        "scorecard": save_table(scorecard_frame(report.claims), "report_scorecard", report.profile, config=config,
+                                latex=False)[0],
+        "cells": save_table(report.cells(), "report_cells", report.profile, config=config, latex=False)[0],
     }
