@@ -92,6 +92,7 @@ def test_missing_outputs_are_reported_missing_not_zero(folders):
     ([1, 3, 2], [1, 2, 3], 2, 3, 1 / 3),  # (C - D) / pairs = (2 - 1) / 3
     ([1, 2, 3], [1, 1, 2], 2, 2, 2 / math.sqrt(3 * 2)),  # tau-b: a tie in the paper, (C - D) / sqrt(3 * (3 - 1))
     ([5, 1, float("nan")], [2, 1, 9], 1, 1, 1.0),  # a method without our value is left out
+    ([1, 1, 2], [1, 2, 3], 2, 3, 2 / math.sqrt(2 * 3)),  # our tie is no agreement; tau-b (C - D) / sqrt(2 * 3)
 ])
 def test_ordering_agreement_by_hand(ours, paper, agree, pairs, tau):
     o = compare.ordering(ours, paper)
