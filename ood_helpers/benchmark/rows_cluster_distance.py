@@ -21,7 +21,8 @@ Configurations, from paper 001 (we hold its abstract only, spec 003-001 part B),
 pred_known: CE's softmax head (argmax of its logits); SupCon: notebook 08's linear probe (scikit-learn
 logistic regression on the standardised training embeddings), not a nearest centroid.
 
-``CHANGES``: none; notebook 08's settings as they are (one architecture is taken, ``archs[0]``). Measured on a
+``CHANGES``: notebook 08's settings as they are (one architecture is taken, ``archs[0]``), except the cifar
+profile's step counts (see ``CHANGES``). Measured on a
 quick-size trial (1,920 training images) on one core under load: CE (150 steps) about 4 s, SupCon (60 steps,
 two views an image) about 6 s, each including embedding and scoring.
 """
@@ -48,7 +49,9 @@ CODE = ("cluster_distance.training", "cluster_distance.encoders", "cluster_dista
         "cluster_distance.strategies", "cluster_distance.settings", "contrastive", "models.small_cnn",
         "models.resnet", "evaluate.feature_scores", "embed", "data.transforms", "train", "seeding",
         "benchmark.rows_cluster_distance")
-CHANGES: dict[str, dict] = {}  # profile -> setting changes on top of notebook 08's (none needed, see above)
+# profile -> setting changes on top of notebook 08's: in cifar, 2,000 steps a network instead of 20,000 (ten
+# networks, 2 rows x 5 trials, must fit the profile's hour on one GPU; notebook 08 trains the full schedule)
+CHANGES: dict[str, dict] = {"cifar": {"ce_steps": 2000, "contrastive_steps": 2000}}
 UNKNOWN = "unknown classes (test)"
 CONFIG = {"ce": ("centroids", "cosine"), "supcon": ("centroids", "mahalanobis")}  # (clustering kind, distance)
 
