@@ -85,23 +85,35 @@ def to_markdown(report: Report, images: str = "link") -> str:
             shown, note = _cut(shown, f"{s.name}_summary.csv" if s.summary else f"{s.name}.csv")
             out.append(md_table(shown) + note + "\n")
     out.append("\n## Figures\n")
-    fig_rows = []
+    out.append(figures_markdown(report, images))
+    out.append("\n## Wall time per notebook\n")
+    out.append("From the runner's latest `runs/<profile>/summary.json`, else from papermill's record in the "
+               "notebook's executed copy in `runs/<profile>/` (the runner rewrites the summary on every run).\n")
+    wt = report.wall_times.assign(seconds=report.wall_times["seconds"].map(_minutes))
+    out.append(md_table(wt.rename(columns={"seconds": "wall time"})))
+    return "\n".join(out) + "\n"
+
+
+def figures_markdown(report: Report, images: str = "link") -> str:
+    """The figure index as a Markdown table with a thumbnail per figure (``images`` as in :func:`to_markdown`)."""
+    rows = []
     for r in report.figures.to_dict("records"):
         img = "–"
         if r["status"] != "missing":
             path = report.sources.figure(r["figure"])
             src = thumbnail(path) if images == "embed" else f"{r['figure']}.png"
             img = f'<img src="{src}" width="240" alt="{html.escape(r["figure"])}">'
-        fig_rows.append({"figure": f"`{r['figure']}`", "notebook": r["notebook"], "paper": r["paper"],
-                         "regenerates": r["paper figure"], "status": r["status"], "commit": r["commit"],
-                         "thumbnail": img})
-    out.append(md_table(pd.DataFrame(fig_rows)) if fig_rows else "No figures.")
-    out.append("\n## Wall time per notebook\n")
-    out.append("From the runner's latest `runs/<profile>/summary.json` (each run rewrites it, so notebooks of "
-               "an earlier run show as missing).\n")
-    wt = report.wall_times.assign(seconds=report.wall_times["seconds"].map(_minutes))
-    out.append(md_table(wt.rename(columns={"seconds": "wall time"})))
-    return "\n".join(out) + "\n"
+        rows.append({"figure": f"`{r['figure']}`", "notebook": r["notebook"], "paper": r["paper"],
+                     "regenerates": r["paper figure"], "status": r["status"], "commit": r["commit"],
+                     "written": r["written"], "thumbnail": img})
+    return md_table(pd.DataFrame(rows)) if rows else "No figures."
+
+
+def figures_html(report: Report) -> str:
+    """The figure index as an HTML table with embedded thumbnails (for a notebook's output)."""
+    import markdown
+
+    return markdown.markdown(figures_markdown(report, "embed"), extensions=["tables"], output_format="html")
 
 
 CSS = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}"

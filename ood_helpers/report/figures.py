@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import platform
 from collections import Counter
@@ -58,20 +59,44 @@ def _commit(sidecar) -> str:
     return "–" if not commit else commit[:10] + (" (dirty)" if git.get("dirty") else "")
 
 
+def _executed_copy(src: Sources, nb: str) -> dict | None:
+    """Status, wall time and end of notebook ``nb`` from papermill's metadata in its executed copy
+    ``runs/<profile>/<nb>_*.ipynb`` (None when there is no copy)."""
+    import json
+
+    copies = sorted(src.runs_folder.glob(f"{nb}_*.ipynb"))
+    if not copies:
+        return None
+    try:
+        meta = json.loads(copies[0].read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+    except (OSError, ValueError):
+        return None
+    duration = meta.get("duration")
+    status = "failed" if meta.get("exception") else "ok" if duration is not None else "running"
+    return {"notebook": copies[0].name, "status": status, "seconds": float(duration) if duration is not None else math.nan,
+            "finished": (meta.get("end_time") or "–")[:19].replace("T", " "), "from": f"executed copy {copies[0].name}"}
+
+
 def wall_times(src: Sources) -> pd.DataFrame:
-    """Each notebook of the registry with its status and wall time in the runner's latest summary;
-    "missing" where that run did not include it (the runner rewrites the summary on every run)."""
+    """Each notebook with its status and wall time: from the runner's latest ``summary.json`` where that run
+    included it, else from papermill's record in the executed copy (the runner rewrites the summary on every
+    run); "missing" where neither has it."""
     runs = src.runs()
     by_nb = {}
     if not isinstance(runs, Missing):
         for r in runs.get("notebooks", []):
             by_nb[r["notebook"][:2]] = r
     rows = []
-    for nb in notebooks() + (["12"] if "12" not in notebooks() else []):
-        r = by_nb.get(nb)
-        rows.append({"notebook": r["notebook"] if r else nb, "status": r["status"] if r else "missing",
-                     "seconds": float(r["seconds"]) if r else float("nan")})
-    return pd.DataFrame(rows)
+    for nb in sorted(set(notebooks()) | {"12"}):
+        r, copy = by_nb.get(nb), _executed_copy(src, nb)
+        if r:
+            rows.append({"notebook": r["notebook"], "status": r["status"], "seconds": float(r["seconds"]),
+                         "finished": copy["finished"] if copy else "–", "from": "runs summary.json"})
+        elif copy:
+            rows.append(copy)
+        else:
+            rows.append({"notebook": nb, "status": "missing", "seconds": math.nan, "finished": "–", "from": "–"})
+    return pd.DataFrame(rows, columns=["notebook", "status", "seconds", "finished", "from"])
 
 
 def provenance(src: Sources) -> dict:

@@ -31,9 +31,9 @@ def section(report: Report) -> str:
     total = sum(times.values())
     lines = [
         f"Generated from `figures/{report.profile}/` and `runs/{report.profile}/summary.json` (files written "
-        f"{report.provenance['written']}; commits {commits}). Wall times are the runner's latest run "
-        f"({total / 60:.1f} min for the {len(times)} notebook(s) it ran); \"–\" marks a notebook that run did not "
-        "include.",
+        f"{report.provenance['written']}; commits {commits}). Wall times come from the runner's latest summary, "
+        f"else from papermill's record in each executed copy in `runs/{report.profile}/` ({total / 60:.1f} min for the "
+        f"{len(times)} notebook(s) found); \"–\" marks a notebook with neither.",
         "",
         "| notebook | wall time | headline (mean ± std over the trials where a table has trials) |",
         "|---|---|---|",
