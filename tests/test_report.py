@@ -159,3 +159,38 @@ def test_readme_rewrite_replaces_only_the_marked_section(folders, tmp_path):
     assert copy.read_text(encoding="utf-8") == new
     with pytest.raises(ValueError, match="marker"):
         readme.rewrite("no markers here", "x")
+
+
+@pytest.mark.parametrize("cac_acc, verdict", [(0.975, "reproduced"), (0.95, "not reproduced")])
+def test_cac_claim_reads_both_tables(folders, cac_acc, verdict):
+    # CAC 0.90 vs CE 0.85 AUROC (gain 0.05 > 0.01); accuracy CE 0.98: CAC 0.975 loses 0.005 (within 0.01), 0.95 loses 0.03
+    from ood_helpers.artifacts import save_table
+    from ood_helpers.cac import paper_values as CAC
+
+    ds = "digits-8x8 stand-in for MNIST (MLP, 3 ep)"
+    auroc = [{"method": m, "dataset": ds, "trial": t, "auroc": v + d}
+             for m, v in (("CAC (ours)", 0.90), ("CE + MSP (ours, same recipe)", 0.85)) for t, d in enumerate((-0.01, 0.01))]
+    acc = [{"method": m, "dataset": ds, "trial": t, "accuracy": v}
+           for m, v in (("CAC (ours)", cac_acc), ("CE + MSP (ours, same recipe)", 0.98)) for t in range(2)]
+    save_table(trials_table(auroc, "method", "dataset", "auroc"), "cac_table2_auroc", "smoke")
+    save_table(trials_table(acc, "method", "dataset", "accuracy"), "cac_table3_accuracy", "smoke")
+    report = build("smoke")
+    claim = next(c for c in report.claims if c.paper == "004")
+    assert claim.verdict == verdict and "AUROC 0.900 vs 0.850 (+0.050)" in claim.evidence
+    cells = report.cells()
+    cac = cells[(cells["table"] == "cac_table2_auroc") & cells["key"].str.startswith("CAC")].iloc[0]
+    assert cac["paper"] == CAC.TABLE2_AUROC["CAC (Ours) *"][CAC.COLUMNS.index("MNIST")]
+    ce = cells[(cells["table"] == "cac_table2_auroc") & cells["key"].str.startswith("CE")].iloc[0]
+    assert math.isnan(ce["paper"])  # the paper's Table 2 has no CE row of its own (Softmax is quoted)
+
+
+def test_cluster_game_verdicts_map_to_the_scorecard(folders):
+    from ood_helpers.artifacts import save_table
+
+    claims = pd.DataFrame({"claim": ["C1", "C2", "C3"], "statement": ["a", "b", "c"],
+                           "verdict": ["mixed", "supported", "not testable here (stand-in shows: supported)"],
+                           "evidence": ["e1", "e2", "e3"]})
+    save_table(claims, "cg_claims", "smoke")
+    got = [(c.claim, c.verdict, c.evidence) for c in build("smoke").claims if c.paper == "001"]
+    assert got == [("C1: a", "not reproduced", "mixed: e1"), ("C2: b", "reproduced", "e2"),
+                   ("C3: c", "not testable here", "not testable here (stand-in shows: supported): e3")]
