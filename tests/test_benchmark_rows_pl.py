@@ -32,9 +32,9 @@ def make_trial(data, profile=None) -> BenchmarkTrial:
     return BenchmarkTrial(data, 0, trial_seed(p.seed, 0), p)
 
 
-def run_row(key, t):
+def run_row(key, t, data=None):
     seed_everything(t.seed)
-    return ROWS[key].run(t).check(t.data if not isinstance(t.data, NoLabels) else t.data.inner, key)
+    return ROWS[key].run(t).check(data or t.data, key)
 
 
 class NoLabels:
@@ -106,7 +106,7 @@ def test_no_label_read_and_identical_retraining(first_run, data, tmp_path, monke
     with pytest.raises(AssertionError, match="label-free"):
         t.data.y_train  # noqa: B018  (the poison works)
     for key in ("pl_knn", "dn2"):  # pl_knn first: it trains the pretrained network itself
-        again = run_row(key, t)
+        again = run_row(key, t, data)
         assert ("trained now: source" if key == "pl_knn" else "every stage loaded from its cache") in again.note
         np.testing.assert_array_equal(again.s_known, out[key].s_known)
         np.testing.assert_array_equal(again.s_unknown, out[key].s_unknown)

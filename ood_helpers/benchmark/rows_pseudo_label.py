@@ -17,10 +17,9 @@ CHANGES (the benchmark trains on 320 images a class where notebook 09's quick pr
 as many steps, and the two rows must fit ~10 s a trial on one core):
 
 - quick: ``simclr_epochs`` 8 -> 2, ``scan_epochs`` 60 -> 6, ``selflabel_epochs`` 15 -> 3 (120 / 90 / 27 steps
-  instead of 480 / 900 / 135: 37 s -> about 7 s a trial; AUROC on trials 0-2 measured 86.9 / - / - with 09's
-  values and 85.4 / 87.8 / 87.0 with these). The "pretrained" stand-in (``source_epochs`` 10) and the fine-tuning
-  (the paper's 5 epochs, 150 steps, averaged) are 09's, so the stand-in network is the one notebook 09 caches
-  for the same seed.
+  instead of 480 / 900 / 135). Measured on trial 0 (one core, under load): 09's values 37 s and AUROC 86.9, these
+  about 8 s for both rows and 85.4. The "pretrained" stand-in (``source_epochs`` 10) and the fine-tuning (the
+  paper's 5 epochs, averaged) keep 09's values, so the stand-in is the network notebook 09 caches for the seed.
 - smoke: none (09's smoke settings: under 1 s a trial).
 
 cifar / paper keep 09's settings (sized for 4,000 training images; a CIFAR-10 trial has 24,000): not measured here.
@@ -58,7 +57,7 @@ STAGE_KINDS = {"source": "pseudo-label-source", "simclr": "contrastive", "scan":
                "self-label": "pseudo-label-selflabel", "fine-tune": "pseudo-label-finetune"}
 SHARED_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks",
                "pseudo_label.splits", "pseudo_label.settings", "models.small_cnn", "train", "embed", "data.embedded",
-               "evaluate.feature_scores", "benchmark.rows_pseudo_label")
+               "data.imageset", "method_settings", "evaluate.feature_scores", "benchmark.rows_pseudo_label")
 DN2_CODE = SHARED_CODE
 PL_CODE = (*SHARED_CODE, "pseudo_label.finetune", "pseudo_label.neighbours", "contrastive")
 
@@ -106,9 +105,9 @@ def trial_images(t: BenchmarkTrial, s) -> PLTrialData:
     out = PLTrialData(train=as_float(d.x_train), train_labels=np.full(len(d.x_train), -1), test=as_float(d.x_test),
                       test_labels=np.full(len(d.x_test), -1), near=as_float(d.x_unknown), far=empty,
                       source=source, source_labels=source_labels, normal_classes=list(range(t.num_classes)),
-                      anomaly_classes=[], names={"normal": f"{d.name} known classes", "near": f"{d.name} unknown "
-                                                 "classes", "source": STAND_IN if s.pretrained == "source" else
-                                                 s.pretrained}, device=t.device)
+                      anomaly_classes=[], device=t.device,
+                      names={"normal": f"{d.name} known classes", "near": f"{d.name} unknown classes",
+                             "source": STAND_IN if s.pretrained == "source" else s.pretrained})
     return resized(out, s.image_size)
 
 
@@ -161,9 +160,11 @@ def _files(t: BenchmarkTrial) -> set:
 
 
 def _note(t: BenchmarkTrial, s, before: set, stages: tuple[str, ...]) -> str:
+    stages = tuple(st for st in stages if st != "source" or s.pretrained == "source")  # ImageNet: nothing to train
     trained = [st for st in stages if any(k == st for k, _ in _files(t) - before)]
     net = STAND_IN if s.pretrained == "source" else f"pretrained network: torchvision {s.pretrained} (ImageNet)"
-    cached = "every stage loaded from its cache" if not trained else "trained now: " + ", ".join(trained)
+    cached = ("nothing trained" if not stages else "every stage loaded from its cache" if not trained
+              else "trained now: " + ", ".join(trained))
     return f"{net}; images at {s.image_size} px; 1-NN cosine; {cached}"
 
 
