@@ -25,6 +25,9 @@ The small, stable API shared by notebooks 08 (paper 001: SupCon vs SimCLR cluste
   repeated CPU run is bit-identical. The checkpoint is keyed by the spec, the data, the encoder's
   architecture and initial weights, ``key_extra`` and ``artifacts.code_fingerprint`` of this module
   and ``train``: a rerun loads, any change retrains.
+- Under torchrun (a ``Profile`` with ``world_size`` W > 1): every rank draws the step's whole batch and views
+  (the same as one process), encodes its contiguous share, and the loss is computed over the projections of
+  all ranks (``distributed.gather_rows``), so the step is the one-process step with BatchNorm over each share.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from . import artifacts
+from . import artifacts, distributed
+from .data.loading import MicroBatch, Step, rank_micro_ids
 from .train import fit, micro_seed
 
 LOSSES = ("simclr", "supcon")
@@ -197,11 +201,14 @@ def _tensor_digest(t) -> str:
 
 def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, spec: ContrastiveSpec,
                       profile: Any, seed: int, device: str = "cpu", key_extra: Any = None,
-                      progress: bool = True) -> ContrastiveResult:
+                      progress: bool = True, micro_batches: int | None = None) -> ContrastiveResult:
     """Trains ``encoder`` (images [n, C, H, W] in [0, 1] -> [n, D], freshly built and seeded by the caller)
     with a new projection head on uint8 ``images`` [N, C, H, W]; ``labels`` [N] are required for SupCon
     and refused for SimCLR. Loads the finished run from ``artifacts/<profile>/contrastive/<key>.pt`` when
-    one exists for the same config; returns a ContrastiveResult (modules in eval mode, on the CPU)."""
+    one exists for the same config; returns a ContrastiveResult (modules in eval mode, on the CPU).
+    A step's images are encoded in ``micro_batches`` contiguous parts (default: the profile's ``world_size``),
+    the loss computed once over all their views; with ``world_size`` > 1 outside torchrun an unfinished run
+    is trained by ``world_size`` processes (``train_one``) and loaded here."""
     if not isinstance(spec, ContrastiveSpec):
         raise TypeError(f"spec must be a ContrastiveSpec, got {type(spec).__name__}")
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
@@ -219,11 +226,23 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
     if n < 2:
         raise ValueError(f"contrastive training needs at least 2 images, got {n}")
     batch = min(spec.batch_size, n)
+    world = int(getattr(profile, "world_size", 1))
+    parts = world if micro_batches is None else int(micro_batches)
+    if parts < 1 or parts % world or batch < 2 * parts:
+        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
+                         f"each in the batch of {batch}; use a larger batch_size or fewer processes")
     transform = two_view_transform(spec.augment, tuple(images.shape[-2:]), int(images.shape[1]))
     config = contrastive_config(spec, encoder, images, labels, seed=seed, key_extra=key_extra)
+    if world > 1 or parts > 1:  # only then, so that one process's runs keep their keys
+        config["shards"] = {"world_size": world, "micro_batches": parts}
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile if isinstance(profile, str) else profile.name, "contrastive", key, ".pt")
     meta_path = ckpt.with_suffix(".meta.json")
+    if distributed.must_launch(profile, [(ckpt, config, spec.steps)]):
+        payload = {"encoder": encoder, "images": images, "labels": labels, "spec": asdict(spec), "seed": int(seed),
+                   "key_extra": key_extra}
+        distributed.launch_with_file(profile, "ood_helpers.contrastive:train_one", ckpt.with_suffix(".data.pt"),
+                                     payload, {"device": str(device), "micro_batches": parts})
     torch.manual_seed(int(seed))  # the head's initial weights
     head = ProjectionHead(_encoder_dim(encoder, images), spec.head_hidden, spec.head_out)
     model = ContrastiveModel(encoder, head)
@@ -235,24 +254,51 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     criterion = contrastive_loss(spec.loss, spec.temperature)
 
-    def batch_fn(step: int, rng: np.random.Generator):
+    ctx = distributed.context()
+    cuts = np.array_split(np.arange(batch), parts)
+    ids = [list(rank_micro_ids(parts, r, ctx.world_size)) for r in range(ctx.world_size)]
+    sizes = [2 * sum(len(cuts[j]) for j in mine) for mine in ids]  # views each rank encodes
+
+    def step_at(step: int, rng: np.random.Generator) -> Step:
         idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
         with torch.random.fork_rng(devices=[]):  # augmentation from (seed, step): resumption draws the same views
             torch.manual_seed(micro_seed(seed, step, AUGMENT_SEED_INDEX))
-            views = two_views(images[idx], transform)
-        return views, view_labels(None if labels is None else labels[idx], batch)
+            views = two_views(images[idx], transform)  # the whole batch on every rank: the one-process views
+        part_labels = [view_labels(torch.as_tensor(cut) if labels is None else labels[idx[cut]], len(cut)) for cut in cuts]
+        mine = [torch.cat([views[cuts[j]], views[batch + cuts[j]]]) for j in ids[ctx.rank]]
+        targets = torch.cat([part_labels[j] for rank in ids for j in rank])  # in the order gather_rows returns
+        return Step(1, iter([MicroBatch((mine, targets), 1.0, ctx.rank)]))
+
+    def steps_from(start: int):
+        rng = np.random.default_rng(int(seed))
+        for _ in range(start):  # replay: step s draws its images as the s-th draw, whatever the start
+            rng.choice(n, size=batch, replace=False)
+        return (step_at(s, rng) for s in range(start, spec.steps))
 
     def loss_fn(net: nn.Module, data) -> torch.Tensor:
-        views, targets = data
-        return criterion(net(views.to(device)), targets.to(device))
+        mine, targets = data  # one forward a part: BatchNorm over each part, as on the ranks
+        z = distributed.gather_rows(torch.cat([net(v.to(device)) for v in mine]), sizes)
+        return criterion(z, targets.to(device))
 
-    result = fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=spec.steps, ckpt_path=ckpt,
+    result = fit(model, optimizer, loss_fn=loss_fn, steps_from=steps_from, steps=spec.steps, ckpt_path=ckpt,
                  config=config, seed=seed, rng=int(seed), device=device, scheduler=scheduler,
                  checkpoint_every=max(spec.steps // 4, 1), eval_every=max(spec.steps // 10, 1),
                  desc=f"{spec.loss} {n} images", progress=progress)
-    if result.resumed_from < spec.steps or not meta_path.exists():  # trained now: record the wall time
+    trained_now = result.resumed_from < spec.steps or not meta_path.exists()
+    if trained_now and ctx.is_main:  # record the wall time
         before = json.loads(meta_path.read_text())["seconds"] if result.resumed_from and meta_path.exists() else 0.0
         artifacts.atomic_write_text(meta_path, json.dumps({"seconds": before + result.seconds, "steps": spec.steps}))
+    distributed.barrier()
     seconds = float(json.loads(meta_path.read_text())["seconds"])
     model.to("cpu").eval()
     return ContrastiveResult(encoder=model.encoder, head=model.head, key=key, seconds=seconds, history=result.history)
+
+
+def train_one(profile, payload_file: str, device: str = "cpu", micro_batches: int | None = None) -> None:
+    """One torchrun rank of ``train_contrastive`` (the ``ood_helpers.distributed`` call job it launches)."""
+    from .profiles import resolve_device
+
+    p = artifacts.load_torch(payload_file)
+    train_contrastive(p["encoder"], p["images"], p["labels"], spec=ContrastiveSpec(**p["spec"]), profile=profile,
+                      seed=p["seed"], device=resolve_device(profile) if device.startswith("cuda") else device,
+                      key_extra=p["key_extra"], progress=distributed.context().is_main, micro_batches=micro_batches)

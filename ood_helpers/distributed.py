@@ -21,7 +21,7 @@ with a checkpoint folder (``OOD_ARTIFACTS_DIR``) all nodes share; then run the n
 Any method's training runs through one generic job, ``call``: every rank runs
 ``target(profile, **kwargs)`` for a function of this package, e.g.
 
-    ... -m ood_helpers.distributed call --target ood_helpers.cac.jobs:train_one --kwargs '{"trial_file": ...}'
+    ... -m ood_helpers.distributed call --target ood_helpers.cac.jobs:train_one --kwargs '{"payload_file": ...}'
 
 (``call_job`` builds and checks those arguments before torchrun starts).
 """
@@ -126,6 +126,49 @@ def launch(profile: Profile, job: list[str]) -> None:
     if done.returncode != 0:
         raise RuntimeError(f"torchrun exited with status {done.returncode}: {' '.join(cmd)}; its ranks' errors are "
                            "printed above; rerun to resume from the last checkpoint")
+
+
+def must_launch(profile, runs) -> bool:
+    """Whether this process must start torchrun for ``runs`` ((checkpoint, config, steps) each): the profile
+    asks for ``world_size`` > 1, this is not a torchrun rank, and one of them is not finished."""
+    from .train import finished
+
+    if getattr(profile, "world_size", 1) <= 1 or context().distributed:
+        return False
+    return not all(finished(*run) for run in runs)
+
+
+def launch_with_file(profile: Profile, target: str, path, payload: dict, kwargs: dict) -> None:
+    """Runs ``target(profile, payload_file=path, **kwargs)`` on ``world_size`` processes, with ``payload``
+    (tensors, modules: what JSON cannot carry) saved at ``path`` for the run and removed after it."""
+    from pathlib import Path
+
+    from . import artifacts
+
+    job = call_job(target, {"payload_file": str(path), **kwargs})  # checked before the write
+    artifacts.atomic_save_torch(payload, path)
+    try:
+        launch(profile, job)
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def gather_rows(t: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """The rows of ``t`` from every rank (rank r holds ``sizes[r]``), concatenated in rank order, with
+    gradients flowing back to each rank's own rows; ``t`` itself in a single process. For a loss over the
+    whole batch (contrastive): every rank computes it, and DDP's mean of the gradients is the one-process one."""
+    if not context().distributed:
+        return t
+    import warnings
+
+    from torch.distributed.nn.functional import all_gather
+
+    most = max(sizes)  # all_gather needs one shape on every rank
+    padded = torch.cat([t, t.new_zeros(most - len(t), *t.shape[1:])]) if len(t) < most else t
+    with warnings.catch_warnings():  # its suggested successor is private (torch.distributed._functional_collectives)
+        warnings.simplefilter("ignore", FutureWarning)
+        gathered = all_gather(padded)
+    return torch.cat([g[:k] for g, k in zip(gathered, sizes)])
 
 
 def train_elsewhere_unless_finished(profile: Profile, ckpt_path, config: dict, steps: int,

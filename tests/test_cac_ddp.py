@@ -93,18 +93,18 @@ def test_the_call_job_refuses_other_targets_and_bad_kwargs_with_clear_errors(cap
         ("ood_helpers.cac.jobs", {}, "ood_helpers.<module>:<function>"),
         ("ood_helpers.no_such_module:f", {}, "cannot import 'ood_helpers.no_such_module'"),
         ("ood_helpers.cac.jobs:no_such_function", {}, "has no function 'no_such_function'"),
-        ("ood_helpers.cac.jobs:train_one", {"trial_file": "x", "epochs": 3}, "do not fit"),
-        ("ood_helpers.cac.jobs:train_one", {"trial_file": object()}, "JSON-able"),
+        ("ood_helpers.cac.jobs:train_one", {"payload_file": "x", "epochs": 3}, "do not fit"),
+        ("ood_helpers.cac.jobs:train_one", {"payload_file": object()}, "JSON-able"),
     ]:
         with pytest.raises(ValueError, match=message):
             distributed.call_job(target, kwargs)
-    ok = distributed.call_job("ood_helpers.cac.jobs:train_one", {"trial_file": "t.pt", "loss": "cac", "recipe": {},
+    ok = distributed.call_job("ood_helpers.cac.jobs:train_one", {"payload_file": "t.pt", "loss": "cac", "recipe": {},
                                                                    "seed": 0, "alpha": 10.0, "lbda": 0.1})
     assert ok[:3] == ["call", "--target", "ood_helpers.cac.jobs:train_one"]
     # the rank's entry point refuses before it builds a process group or reads data (exit status 2)
     for argv, message in [
         (["--target", "subprocess:run", "--kwargs", "{}"], "function of the ood_helpers package"),
-        (["--target", "ood_helpers.cac.jobs:train_one", "--kwargs", "{trial_file: 1}"], "must be a JSON object"),
+        (["--target", "ood_helpers.cac.jobs:train_one", "--kwargs", "{payload_file: 1}"], "must be a JSON object"),
         (["--target", "ood_helpers.cac.jobs:train_one", "--kwargs", "[1, 2]"], "got a list"),
     ]:
         with pytest.raises(SystemExit) as exit_:

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from .. import artifacts, distributed
 from ..profiles import resolve_device
-from ..train import finished
 from .data import TrialData
 
 TARGET = "ood_helpers.cac.jobs:train_one"
 
 
-def train_one(profile, trial_file: str, loss: str, recipe: dict, seed: int, alpha: float, lbda: float,
+def train_one(profile, payload_file: str, loss: str, recipe: dict, seed: int, alpha: float, lbda: float,
               device: str = "cpu", micro_batches: int | None = None) -> None:
-    """One torchrun rank: trains the network ``train_trial`` asked for on the trial saved at ``trial_file``."""
+    """One torchrun rank: trains the network ``train_trial`` asked for on the trial saved at ``payload_file``."""
     from .training import Recipe, train_trial
 
-    data = artifacts.load_torch(trial_file)["data"]
+    data = artifacts.load_torch(payload_file)["data"]
     if not isinstance(data, TrialData):
-        raise TypeError(f"{trial_file} holds a {type(data).__name__}, not a cac.data.TrialData")
+        raise TypeError(f"{payload_file} holds a {type(data).__name__}, not a cac.data.TrialData")
     recipe = Recipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in recipe.items()})
     if device.startswith("cuda"):  # each rank on its own GPU
         device = resolve_device(profile)
@@ -34,17 +33,11 @@ def train_one(profile, trial_file: str, loss: str, recipe: dict, seed: int, alph
 
 def train_elsewhere_unless_finished(profile, stages: list, data: TrialData, **kwargs) -> None:
     """With ``world_size`` > 1, outside torchrun, and any of ``stages`` ((checkpoint, config, steps) each)
-    unfinished: saves ``data`` and runs ``train_one(profile, trial_file, **kwargs)`` on ``world_size``
-    processes, so that the caller's ``fit`` calls only load."""
-    if profile.world_size <= 1 or distributed.context().distributed or all(finished(*s) for s in stages):
+    unfinished: runs ``train_one(profile, payload_file, **kwargs)`` on ``world_size`` processes with ``data``
+    saved beside the last stage's checkpoint, so that the caller's ``fit`` calls only load."""
+    if not distributed.must_launch(profile, stages):
         return
-    last_ckpt, last_config, last_steps = stages[-1]
-    trial_file = last_ckpt.with_name(last_ckpt.stem + ".trial.pt")
-    job = distributed.call_job(TARGET, {"trial_file": str(trial_file), **kwargs})  # checked before the write
-    artifacts.atomic_save_torch({"data": data}, trial_file)
-    try:
-        distributed.launch(profile, job)
-    finally:
-        trial_file.unlink(missing_ok=True)
-    if not all(finished(*s) for s in stages):
-        raise RuntimeError(f"torchrun ended but {last_ckpt} holds no finished run of its config")
+    last = stages[-1][0]
+    distributed.launch_with_file(profile, TARGET, last.with_name(last.stem + ".trial.pt"), {"data": data}, kwargs)
+    if distributed.must_launch(profile, stages):
+        raise RuntimeError(f"torchrun ended but {last} holds no finished run of its config")

@@ -1,0 +1,64 @@
+"""SupCon / SimCLR (``contrastive.train_contrastive``, notebooks 08 and 09) under torchrun: 2 gloo processes
+on the CPU against one process encoding the same two shares of each step's batch.
+
+A contrastive loss is not a sum over images (every view is every other's negative), so the ranks do not
+split the loss: each encodes its share of the views, the projections of both ranks are gathered with
+their gradients (``distributed.gather_rows``) and each rank computes the loss over the whole batch; DDP's
+mean of the two ranks' gradients is then the one-process gradient. A batch of 15 images splits 8 / 7, so
+the gather pads and strips unequal shares. BatchNorm's running statistics differ by design (DDP keeps
+rank 0's) and are not compared.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ood_helpers import artifacts
+from ood_helpers.contrastive import ContrastiveSpec, train_contrastive
+from ood_helpers.models.small_cnn import SmallCNN
+from ood_helpers.profiles import get_profile
+
+# 4 steps of Adam; the two runs differ only in float32 summation order (measured: identical on this CPU)
+ATOL = 1e-5
+pytestmark = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two gloo processes need two cores")
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _run(loss, profile, **kw):
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 1, 16, 16), generator=g, dtype=torch.uint8)
+    torch.manual_seed(1)
+    spec = ContrastiveSpec(loss=loss, steps=4, batch_size=15, head_hidden=16, head_out=8)
+    result = train_contrastive(SmallCNN(1, 8), images, torch.arange(40) % 4 if loss == "supcon" else None, spec=spec,
+                               profile=profile, seed=3, progress=False, **kw)
+    state = artifacts.load_torch(artifacts.cache_path(profile.name, "contrastive", result.key, ".pt"))
+    weights = {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
+    return weights, [r["train_loss"] for r in result.history], state["config"].get("shards")
+
+
+@pytest.mark.parametrize("loss", ["supcon", "simclr"])
+def test_two_processes_train_like_one_process_encoding_the_same_shares(loss, ood_dirs, one_thread):
+    two, one = get_profile("smoke", world_size=2, device="cpu"), get_profile("smoke", device="cpu")
+    w_two, loss_two, shards_two = _run(loss, two)  # launches torchrun, then loads
+    w_one, loss_one, shards_one = _run(loss, one, micro_batches=2)
+    assert shards_two == {"world_size": 2, "micro_batches": 2} and shards_one == {"world_size": 1, "micro_batches": 2}
+    assert w_two.keys() == w_one.keys()
+    for k in w_two:
+        torch.testing.assert_close(w_two[k], w_one[k], rtol=0, atol=ATOL, msg=k)
+    assert len(loss_two) == 4 and np.allclose(loss_two, loss_one, rtol=0, atol=ATOL), (loss_two, loss_one)
+    assert not list((ood_dirs["artifacts"] / "smoke" / "contrastive").glob("*.data.pt"))  # the hand-off is removed
+    # the shares matter: one forward over the whole batch (BatchNorm over 30 views) ends elsewhere
+    w_whole, _, shards = _run(loss, one)
+    assert shards is None
+    assert max((w_whole[k] - w_two[k]).abs().max().item() for k in w_two) > 1e-4
