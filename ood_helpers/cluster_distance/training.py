@@ -6,6 +6,10 @@ which builds only the ResNet-18 from Profile fields: the cost comparison (claim 
 methods on the same encoders, batches and loop. Each model's wall-clock training time is kept beside its
 checkpoint, so a cached rerun still reports it. A linear probe (scikit-learn logistic regression on the
 frozen embedding) gives the contrastive models' accuracy and predicted classes.
+
+Given a ``Profile`` with ``world_size`` W > 1 (instead of its name), both train on W processes under
+torchrun: cross-entropy as CAC does (each rank takes its contiguous share of the one-process batch,
+weighted by its size), the contrastive losses as ``contrastive`` describes.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import artifacts
+from .. import artifacts, distributed
 from ..contrastive import ContrastiveSpec, train_contrastive
+from ..data.loading import MicroBatch, Step, rank_micro_ids
 from ..data.transforms import train_transform
 from ..train import fit, micro_seed
 from .encoders import build_encoder
@@ -58,21 +63,38 @@ def _digest(t) -> str:
 
 
 def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num_classes: int, steps: int,
-                        batch_size: int, lr: float, recipe: str, profile_name: str, seed: int,
-                        device: str = "cpu", progress: bool = False) -> tuple[nn.Module, str, float]:
+                        batch_size: int, lr: float, recipe: str, profile_name, seed: int,
+                        device: str = "cpu", progress: bool = False,
+                        micro_batches: int | None = None) -> tuple[nn.Module, str, float]:
     """(trained classifier (``.encoder``, ``.fc``), cache key, training seconds) of softmax cross-entropy
-    with the standard augmentation (``data.transforms``: digits = RandomCrop pad 2; cifar = crop pad 4 + flip)."""
+    with the standard augmentation (``data.transforms``: digits = RandomCrop pad 2; cifar = crop pad 4 + flip).
+    ``profile_name``: a profile's name, or the Profile (its ``world_size`` > 1 trains under torchrun). A step's
+    batch is cut into ``micro_batches`` contiguous parts (default: ``world_size``), one forward / backward each."""
     from ..embed import weights_fingerprint
 
     labels = torch.as_tensor(np.asarray(labels)).long()
     n = len(images)
+    batch = min(batch_size, n)
+    world = int(getattr(profile_name, "world_size", 1))
+    parts = world if micro_batches is None else int(micro_batches)
+    if parts < 1 or parts % world or batch < 2 * parts:
+        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
+                         f"each in the batch of {batch}; use a larger batch_size or fewer processes")
     config = {"kind": "cluster-distance-ce", "code": artifacts.code_fingerprint(*CE_CODE),
               "data": _digest(images), "labels": _digest(labels), "num_classes": int(num_classes),
               "encoder": {"architecture": repr(encoder), "init_weights": weights_fingerprint(encoder)},
               "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "recipe": recipe, "seed": int(seed)}
+    if world > 1 or parts > 1:  # only then, so that one process's models keep their keys
+        config["shards"] = {"world_size": world, "micro_batches": parts}
     key = artifacts.config_hash(config)
-    ckpt = artifacts.cache_path(profile_name, "cluster_distance_ce", key, ".pt")
+    ckpt = artifacts.cache_path(getattr(profile_name, "name", profile_name), "cluster_distance_ce", key, ".pt")
     meta = ckpt.with_suffix(".meta.json")
+    if distributed.must_launch(profile_name, [(ckpt, config, steps)]):
+        kwargs = {"num_classes": int(num_classes), "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr),
+                  "recipe": recipe, "seed": int(seed), "device": str(device), "micro_batches": parts}
+        distributed.launch_with_file(profile_name, "ood_helpers.cluster_distance.training:train_ce_one",
+                                     ckpt.with_suffix(".data.pt"), {"encoder": encoder, "images": images,
+                                                                    "labels": labels}, kwargs)
     torch.manual_seed(int(seed))
     model = _Classifier(encoder, num_classes)
     if lr >= 0.01:
@@ -82,32 +104,57 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
     total = max(steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     transform = train_transform(recipe, tuple(images.shape[-2:]))
-    batch = min(batch_size, n)
+    ctx = distributed.context()
+    cuts = np.array_split(np.arange(batch), parts)
+    ids = rank_micro_ids(parts, ctx.rank, ctx.world_size)
 
-    def batch_fn(step: int, rng: np.random.Generator):
+    def step_at(step: int, rng: np.random.Generator) -> Step:
         idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # the whole batch on every rank: the one-process images
             torch.manual_seed(micro_seed(seed, step, 1 << 20))
             x = torch.stack([transform(img) for img in images[idx]]) if transform is not None else images[idx]
-        return x.float().div_(255.0), labels[idx]
+        x, y = x.float().div_(255.0), labels[idx]
+        # weights: the step minimises the mean loss over the whole batch (DDP averages the ranks)
+        return Step(len(ids), iter([MicroBatch((x[cuts[j]], y[cuts[j]]), ctx.world_size * len(cuts[j]) / batch, j)
+                                    for j in ids]))
+
+    def steps_from(start: int):
+        rng = np.random.default_rng(int(seed))
+        for _ in range(start):  # replay: step s draws its images as the s-th draw, whatever the start
+            rng.choice(n, size=batch, replace=False)
+        return (step_at(s, rng) for s in range(start, steps))
 
     def loss_fn(net, data):
         x, y = data
         return F.cross_entropy(net(x.to(device)), y.to(device))
 
-    result = fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
+    result = fit(model, optimizer, loss_fn=loss_fn, steps_from=steps_from, steps=steps, ckpt_path=ckpt, config=config,
                  seed=seed, rng=int(seed), device=device, scheduler=scheduler, checkpoint_every=max(steps // 4, 1),
                  eval_every=max(steps // 10, 1), desc=f"CE {n} images", progress=progress)
-    if result.resumed_from < steps or not meta.exists():
+    if (result.resumed_from < steps or not meta.exists()) and ctx.is_main:
         before = json.loads(meta.read_text())["seconds"] if result.resumed_from and meta.exists() else 0.0
         artifacts.atomic_write_text(meta, json.dumps({"seconds": before + result.seconds, "steps": steps}))
+    distributed.barrier()
     model.to("cpu").eval()
     return model, key, float(json.loads(meta.read_text())["seconds"])
 
 
-def train_method(method: str, arch: str, split, settings, *, profile_name: str, seed: int, device: str = "cpu",
+def train_ce_one(profile, payload_file: str, num_classes: int, steps: int, batch_size: int, lr: float, recipe: str,
+                 seed: int, device: str = "cpu", micro_batches: int | None = None) -> None:
+    """One torchrun rank of ``train_cross_entropy`` (the ``ood_helpers.distributed`` call job it launches)."""
+    from ..profiles import resolve_device
+
+    p = artifacts.load_torch(payload_file)
+    train_cross_entropy(p["encoder"], p["images"], p["labels"], num_classes=num_classes, steps=steps,
+                        batch_size=batch_size, lr=lr, recipe=recipe, profile_name=profile, seed=seed,
+                        device=resolve_device(profile) if device.startswith("cuda") else device,
+                        progress=distributed.context().is_main, micro_batches=micro_batches)
+
+
+def train_method(method: str, arch: str, split, settings, *, profile_name, seed: int, device: str = "cpu",
                  progress: bool = False) -> TrainedModel:
-    """``method`` ("ce" | "supcon" | "simclr") on a fresh ``arch`` encoder over ``split.train``."""
+    """``method`` ("ce" | "supcon" | "simclr") on a fresh ``arch`` encoder over ``split.train``; ``profile_name``:
+    a profile's name, or the Profile (its ``world_size`` > 1 trains under torchrun)."""
     if method not in METHODS:
         raise ValueError(f"unknown training method {method!r}; expected one of {METHODS}")
     images, labels = split.train.images, split.train.targets

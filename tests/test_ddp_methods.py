@@ -1,7 +1,10 @@
-"""SupCon / SimCLR (``contrastive.train_contrastive``, notebooks 08 and 09) under torchrun: 2 gloo processes
-on the CPU against one process encoding the same two shares of each step's batch.
+"""Notebooks 08-09's trainings under torchrun: 2 gloo processes on the CPU against one process that cuts
+each step's batch into the same two shares (the global batch is the same in both).
 
-A contrastive loss is not a sum over images (every view is every other's negative), so the ranks do not
+Cross-entropy (``cluster_distance.training``): each rank takes a share, weighted by its size, and DDP
+averages the gradients; one process accumulates the same two weighted micro-batches.
+SupCon / SimCLR (``contrastive.train_contrastive``):
+a contrastive loss is not a sum over images (every view is every other's negative), so the ranks do not
 split the loss: each encodes its share of the views, the projections of both ranks are gathered with
 their gradients (``distributed.gather_rows``) and each rank computes the loss over the whole batch; DDP's
 mean of the two ranks' gradients is then the one-process gradient. A batch of 15 images splits 8 / 7, so
@@ -18,11 +21,12 @@ import pytest
 import torch
 
 from ood_helpers import artifacts
+from ood_helpers.cluster_distance.training import train_cross_entropy
 from ood_helpers.contrastive import ContrastiveSpec, train_contrastive
 from ood_helpers.models.small_cnn import SmallCNN
 from ood_helpers.profiles import get_profile
 
-# 4 steps of Adam; the two runs differ only in float32 summation order (measured: identical on this CPU)
+# a few steps of Adam / SGD; the two runs differ only in float32 summation order (measured: identical on this CPU)
 ATOL = 1e-5
 pytestmark = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two gloo processes need two cores")
 
@@ -35,16 +39,23 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _run(loss, profile, **kw):
+def _images():
     g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (40, 1, 16, 16), generator=g, dtype=torch.uint8)
+    return torch.randint(0, 256, (40, 1, 16, 16), generator=g, dtype=torch.uint8)
+
+
+def _weights(state: dict) -> dict:
+    return {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
+
+
+def _run(loss, profile, **kw):
+    images = _images()
     torch.manual_seed(1)
     spec = ContrastiveSpec(loss=loss, steps=4, batch_size=15, head_hidden=16, head_out=8)
     result = train_contrastive(SmallCNN(1, 8), images, torch.arange(40) % 4 if loss == "supcon" else None, spec=spec,
                                profile=profile, seed=3, progress=False, **kw)
     state = artifacts.load_torch(artifacts.cache_path(profile.name, "contrastive", result.key, ".pt"))
-    weights = {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
-    return weights, [r["train_loss"] for r in result.history], state["config"].get("shards")
+    return _weights(state), [r["train_loss"] for r in result.history], state["config"].get("shards")
 
 
 @pytest.mark.parametrize("loss", ["supcon", "simclr"])
@@ -62,3 +73,23 @@ def test_two_processes_train_like_one_process_encoding_the_same_shares(loss, ood
     w_whole, _, shards = _run(loss, one)
     assert shards is None
     assert max((w_whole[k] - w_two[k]).abs().max().item() for k in w_two) > 1e-4
+
+
+def _ce(profile, **kw):
+    torch.manual_seed(1)
+    _, key, _ = train_cross_entropy(SmallCNN(1, 8), _images(), torch.arange(40) % 4, num_classes=4, steps=5,
+                                    batch_size=15, lr=0.01, recipe="digits", profile_name=profile, seed=3, **kw)
+    state = artifacts.load_torch(artifacts.cache_path(profile.name, "cluster_distance_ce", key, ".pt"))
+    return _weights(state), [r["train_loss"] for r in state["history"]], state["config"].get("shards")
+
+
+def test_cross_entropy_on_two_processes_matches_one_process_with_the_same_micro_batches(ood_dirs, one_thread):
+    two, one = get_profile("smoke", world_size=2, device="cpu"), get_profile("smoke", device="cpu")
+    w_two, loss_two, shards_two = _ce(two)  # launches torchrun, then loads
+    w_one, loss_one, shards_one = _ce(one, micro_batches=2)
+    assert shards_two == {"world_size": 2, "micro_batches": 2} and shards_one == {"world_size": 1, "micro_batches": 2}
+    for k in w_two:
+        torch.testing.assert_close(w_two[k], w_one[k], rtol=0, atol=ATOL, msg=k)
+    assert len(loss_two) == 5 and np.allclose(loss_two, loss_one, rtol=0, atol=ATOL), (loss_two, loss_one)
+    w_whole, _, shards = _ce(one)
+    assert shards is None and max((w_whole[k] - w_two[k]).abs().max().item() for k in w_two) > 1e-4
