@@ -192,3 +192,21 @@ def test_a_row_that_cannot_run_says_why_in_its_row(smoke):
     table = R.open_set_table(res.records, res.skipped)
     assert table.loc["spy spy_b", "AUROC (%)"] == "not run: needs colour images"
     assert table.loc["spy spy_a", "trials"] == len(trials)
+
+
+def test_missing_imagenet_weights_make_the_pseudo_label_rows_unavailable(smoke, monkeypatch):
+    from ood_helpers.benchmark import rows_pseudo_label as P
+
+    def offline(name):
+        raise RuntimeError(f"could not load torchvision's ImageNet weights for {name}")
+
+    monkeypatch.setattr(P, "imagenet_encoder", offline)
+    P._imagenet_problem.cache_clear()
+    _, trials = smoke
+    d = trials[0].data
+    colour = dataclasses.replace(d, **{f"x_{k}": getattr(d, f"x_{k}").expand(-1, 3, -1, -1).contiguous()
+                                       for k in ("train", "val", "test", "unknown")})
+    p = get_profile("smoke", extra={"pseudo_label": {"pretrained": "imagenet-resnet18"}})
+    t = dataclasses.replace(trials[0], data=colour, profile=p)
+    assert "ImageNet weights" in P.unavailable(t)
+    P._imagenet_problem.cache_clear()
