@@ -110,14 +110,15 @@ def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progres
 
 def simclr(s, images: torch.Tensor, encoder: nn.Module, *, profile, seed: int, progress: bool = False):
     """SCAN's SimCLR stage on the unlabelled normal images (float [0, 1]) through ``contrastive.train_contrastive``
-    (per-image torchvision v2 views, NT-Xent, temperature ``simclr_temperature``, Adam + cosine)."""
+    (per-image torchvision v2 views, NT-Xent, temperature ``simclr_temperature``, Adam + cosine); on ``world_size``
+    processes under torchrun when the profile asks for more than one."""
     from ..contrastive import ContrastiveSpec, train_contrastive
 
     _, steps = steps_for(len(images), s.simclr_batch, s.simclr_epochs)
     spec = ContrastiveSpec(loss="simclr", steps=steps, batch_size=min(s.simclr_batch, len(images)), lr=s.simclr_lr,
                            temperature=s.simclr_temperature, augment="digits" if s.data == "digits" else "cifar")
     uint8 = (images * 255.0).round().clamp(0, 255).to(torch.uint8)
-    result = train_contrastive(encoder, uint8, spec=spec, profile=getattr(profile, "name", profile), seed=seed,
+    result = train_contrastive(encoder, uint8, spec=spec, profile=profile, seed=seed,
                                device=device_of(profile), progress=progress, key_extra="pseudo_label")
     return result
 
