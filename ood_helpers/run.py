@@ -10,7 +10,10 @@ A summary with each notebook's wall time is printed and written to ``runs/<profi
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import platform
 import re
 import sys
 import time
@@ -150,6 +153,15 @@ def run_notebook(
     return NotebookResult(notebook.name, "ok", round(time.perf_counter() - t0, 2), str(output))
 
 
+def machine_description() -> str:
+    """Host, system, CPU count and accelerator of this process, for the run's summary (and the report)."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.node()} ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {gpu}, "
+            f"Python {platform.python_version()}, torch {torch.__version__})")
+
+
 def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None) -> Path:
     """``runs/<profile>/summary.json`` (written atomically) listing each notebook's status and time,
     the extra parameters and the profile overrides."""
@@ -160,6 +172,8 @@ def write_summary(profile: str, results: list[NotebookResult], parameters: dict,
         "parameters": parameters,
         "overrides": json.loads(encode_overrides(overrides) or "{}"),
         "git": git_state(),
+        "machine": machine_description(),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "total_seconds": round(sum(r.seconds for r in results), 2),
         "notebooks": [asdict(r) for r in results],
     }

@@ -76,6 +76,7 @@ def test_only_runs_one_notebook_with_parameters(nb_dir):
     summary = _summary()
     assert [n["notebook"] for n in summary["notebooks"]] == ["01_write.ipynb"]
     assert summary["notebooks"][0]["status"] == "ok" and summary["notebooks"][0]["seconds"] > 0
+    assert f"{os.cpu_count()} CPUs" in summary["machine"] and summary["finished"].endswith("+00:00")
     assert summary["parameters"] == {"marker": "hello"} and summary["overrides"] == {}
 
 
