@@ -5,7 +5,6 @@ eq. 1 scoring against the full model run set by set."""
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy import stats

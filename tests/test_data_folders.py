@@ -140,7 +140,7 @@ def test_imagenet_class_folder_val_layout(tmp_path):
 def test_imagenet_flat_val_with_csv_and_lazy_interface(tmp_path):
     rng = np.random.default_rng(4)
     root = tmp_path / "imagenet"
-    pixels = make_imagenet_train(root, rng, n=3)
+    make_imagenet_train(root, rng, n=3)
     rows = ["ImageId,PredictionString"]
     ref = {}
     for j, w in enumerate(["n03", "n01", "n03", "n02"]):
