@@ -77,3 +77,18 @@ def test_precomputed_whitening_gives_the_same_distances(data):
         assert np.allclose(w @ np.swapaxes(w, -1, -2), precision, atol=1e-8)
         assert np.allclose(fs.centre_distances(qry, means, "mahalanobis", whitening=w),
                            fs.centre_distances(qry, means, "mahalanobis", precision))
+
+
+def test_knn_search_indices_match_brute_force():
+    from ood_helpers.evaluate.feature_scores import knn_search
+
+    rng = np.random.default_rng(7)
+    ref, qry = rng.normal(size=(40, 5)), rng.normal(size=(6, 5))
+    for metric in ("euclidean", "cosine"):
+        dist, idx = knn_search(ref, qry, 3, metric)
+        if metric == "euclidean":
+            full = np.linalg.norm(qry[:, None] - ref[None], axis=2)
+        else:
+            full = 1 - (qry / np.linalg.norm(qry, axis=1, keepdims=True)) @ (ref / np.linalg.norm(ref, axis=1, keepdims=True)).T
+        np.testing.assert_array_equal(idx, np.argsort(full, axis=1)[:, :3])
+        np.testing.assert_allclose(dist, np.sort(full, axis=1)[:, :3], atol=1e-5)

@@ -35,10 +35,10 @@ def l2_normalise(x) -> np.ndarray:
     return np.ascontiguousarray(arr / np.maximum(norms, 1e-12))
 
 
-def knn_distances(reference, queries, k: int, metric: str = "cosine") -> np.ndarray:
-    """[Q, k] distances from each query to its ``k`` nearest ``reference`` rows, ascending (exact search,
-    faiss ``IndexFlatL2`` / ``IndexFlatIP``). ``metric``: "euclidean" (L2 on the raw features) or
-    "cosine" (1 - cosine similarity)."""
+def knn_search(reference, queries, k: int, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    """([Q, k] distances, [Q, k] indices into ``reference``) of each query's ``k`` nearest ``reference`` rows,
+    nearest first (exact search, faiss ``IndexFlatL2`` / ``IndexFlatIP``). ``metric``: "euclidean" (L2 on the
+    raw features) or "cosine" (1 - cosine similarity)."""
     ref, qry = _features(reference, "reference"), _features(queries, "queries")
     if ref.shape[1] != qry.shape[1]:
         raise ValueError(f"reference has {ref.shape[1]} features a row but queries {qry.shape[1]}; embed both the same way")
@@ -47,14 +47,19 @@ def knn_distances(reference, queries, k: int, metric: str = "cosine") -> np.ndar
     if metric == "euclidean":
         index = faiss.IndexFlatL2(ref.shape[1])
         index.add(ref)
-        squared, _ = index.search(qry, int(k))
-        return np.sqrt(np.maximum(squared, 0.0)).astype(np.float64)
+        squared, idx = index.search(qry, int(k))
+        return np.sqrt(np.maximum(squared, 0.0)).astype(np.float64), idx.astype(np.int64)
     if metric == "cosine":
         index = faiss.IndexFlatIP(ref.shape[1])
         index.add(l2_normalise(ref))
-        similarity, _ = index.search(l2_normalise(qry), int(k))
-        return (1.0 - similarity).astype(np.float64)
+        similarity, idx = index.search(l2_normalise(qry), int(k))
+        return (1.0 - similarity).astype(np.float64), idx.astype(np.int64)
     raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+
+
+def knn_distances(reference, queries, k: int, metric: str = "cosine") -> np.ndarray:
+    """[Q, k] distances from each query to its ``k`` nearest ``reference`` rows, ascending (``knn_search``)."""
+    return knn_search(reference, queries, k, metric)[0]
 
 
 def knn_score(reference, queries, k: int = 1, reduce: str = "mean", metric: str = "cosine") -> np.ndarray:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 
-from ..evaluate.feature_scores import l2_normalise
+from ..evaluate.feature_scores import knn_search
 
 
 def mine_neighbours(features, k: int) -> np.ndarray:
@@ -15,13 +14,11 @@ def mine_neighbours(features, k: int) -> np.ndarray:
     SCAN's code keeps the image itself among its k+1 candidates; we search k+1 and drop the image itself, so
     every anchor is paired with a different image (a documented deviation; duplicates of an image still count).
     """
-    x = l2_normalise(np.asarray(features, dtype=np.float32))
+    x = np.asarray(features, dtype=np.float32)
     n = x.shape[0]
     if x.ndim != 2 or not 1 <= k < n:
         raise ValueError(f"k must be in 1..{n - 1} for {n} images (features [N, D]), got k={k}, shape {x.shape}")
-    index = faiss.IndexFlatIP(x.shape[1])
-    index.add(x)
-    _, idx = index.search(x, k + 1)
+    _, idx = knn_search(x, x, k + 1, "cosine")
     out = np.empty((n, k), dtype=np.int64)
     for i in range(n):  # drop the query itself wherever the search put it (ties can move it off column 0)
         row = idx[i][idx[i] != i]

@@ -12,7 +12,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from ..evaluate.cluster_metrics import clustering_accuracy
-from ..evaluate.feature_scores import centre_distances, cluster_means, knn_score, nearest_centre_score, shared_precision
+from ..evaluate.feature_scores import (centre_distances, cluster_means, knn_score, knn_search, nearest_centre_score,
+                                       shared_precision)
 from ..evaluate.ood_metrics import msp_score, ood_metrics
 
 
@@ -54,13 +55,7 @@ def clustering_numbers(y_true, y_pred) -> dict:
 
 def top_neighbours(train, queries, k: int = 5) -> np.ndarray:
     """[Q, k] indices of each query's k nearest training features (cosine), nearest first."""
-    import faiss
-
-    from ..evaluate.feature_scores import l2_normalise
-
-    index = faiss.IndexFlatIP(train.shape[1])
-    index.add(l2_normalise(train))
-    return index.search(l2_normalise(queries), int(k))[1]
+    return knn_search(train, queries, int(k), "cosine")[1]
 
 
 def neighbour_purity(neighbour_idx: np.ndarray, train_labels) -> float:
