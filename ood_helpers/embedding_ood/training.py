@@ -8,6 +8,11 @@ Reduction [ours, spec §1.4/§1.7]: J_r is the per-pixel mean squared error of t
 J_e the KL summed over clusters and averaged over the batch ("batchmean"), J_c the batch-mean
 cross-entropy. Every fit call continues one checkpoint keyed by the whole config and a code fingerprint,
 so a rerun loads and a changed config or code retrains.
+
+With a profile's ``world_size`` W > 1 both phases run on W processes under torchrun (``pretrain_one``,
+``finetune_one``): every rank draws the one-process batch and takes a contiguous share, weighted by its
+size (the losses are batch means; the model has no BatchNorm or dropout, so the step is the one-process
+step); every rank sifts and recomputes mu' and P from the same weights, rank 0 writes the result.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import artifacts
+from .. import artifacts, distributed
+from ..data.loading import MicroBatch, Step
 from ..seeding import seed_everything
 from ..train import fit
 from . import autoencoder as AE
@@ -84,10 +90,56 @@ def check_training_data(images: torch.Tensor, labels, num_classes: int) -> np.nd
     return labels
 
 
-def _batch_fn(pool: np.ndarray, batch_size: int):
-    def draw(step: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.choice(pool, size=min(batch_size, len(pool)), replace=False)
-    return draw
+def _sharded_steps(draw, start: int, stop: int, seed: int, pool_size: int, batch_size: int):
+    """fit's ``steps_from``: step s's batch is the s-th ``draw(s, rng)`` of ``default_rng(seed)`` (earlier draws
+    replayed from ``pool_size``, whatever the start) and this rank takes its contiguous share, weighted by it."""
+    ctx = distributed.context()
+    rng = np.random.default_rng(seed)
+    for _ in range(start):
+        rng.choice(np.arange(pool_size), size=min(batch_size, pool_size), replace=False)
+    for s in range(start, stop):
+        idx = draw(s, rng)
+        mine = np.array_split(np.arange(len(idx)), ctx.world_size)[ctx.rank]
+        yield Step(1, iter([MicroBatch(idx[mine], ctx.world_size * len(mine) / len(idx), ctx.rank)]))
+
+
+def _every_parameter(loss: torch.Tensor, model) -> torch.Tensor:
+    """``loss``, plus 0 x every parameter under DDP: fit's DDP expects each parameter in the loss, and pretraining
+    (classifier, centres) and the ablation variants leave some out. No value or update changes."""
+    if not distributed.context().distributed:
+        return loss
+    return loss + 0.0 * sum(p.sum() for p in model.parameters())
+
+
+def _add_world(config: dict, profile) -> dict:
+    world = int(getattr(profile, "world_size", 1))
+    return {**config, "world_size": world} if world > 1 else config  # one process's keys stay as they were
+
+
+def _rank_device(profile, device: str) -> str:
+    from ..profiles import resolve_device
+
+    return resolve_device(profile) if device.startswith("cuda") else device
+
+
+def pretrain_one(profile, payload_file: str, arch: dict, epochs: int, lr: float, batch_size: int, seed: int,
+                 kmeans_n_init: int, device: str = "cpu") -> None:
+    """One torchrun rank of ``pretrain`` (the ``ood_helpers.distributed`` call job it launches)."""
+    p = artifacts.load_torch(payload_file)
+    pretrain(p["images"], p["labels"], _architecture(arch), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+             profile=profile, kmeans_n_init=kmeans_n_init, device=_rank_device(profile, device))
+
+
+def finetune_one(profile, payload_file: str, arch: dict, variant: dict, epochs: int, lr: float, momentum: float,
+                 batch_size: int, seed: int, device: str = "cpu") -> None:
+    """One torchrun rank of ``finetune`` (the ``ood_helpers.distributed`` call job it launches)."""
+    p = artifacts.load_torch(payload_file)
+    finetune(p["pre"], p["images"], p["labels"], _architecture(arch), Variant(**variant), epochs=epochs, lr=lr,
+             momentum=momentum, batch_size=batch_size, seed=seed, profile=profile, device=_rank_device(profile, device))
+
+
+def _architecture(fields: dict) -> "Architecture":
+    return Architecture(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 def pretrain(images: torch.Tensor, labels, arch: Architecture, *, epochs: int, lr: float, batch_size: int, seed: int,
@@ -98,8 +150,14 @@ def pretrain(images: torch.Tensor, labels, arch: Architecture, *, epochs: int, l
     config = {"stage": "pretrain", "arch": asdict(arch), "epochs": epochs, "lr": lr, "batch_size": batch_size,
               "seed": seed, "kmeans_n_init": kmeans_n_init, "data": data_fingerprint(images, labels),
               "code": artifacts.code_fingerprint(*CODE_MODULES)}
+    config = _add_world(config, profile)
     key = f"pretrain-{artifacts.config_hash(config)}"
     result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
+    if not result_path.exists() and getattr(profile, "world_size", 1) > 1 and not distributed.context().distributed:
+        distributed.launch_with_file(profile, "ood_helpers.embedding_ood.training:pretrain_one",
+                                     result_path.with_name(key + "-data.pt"), {"images": images, "labels": labels},
+                                     {"arch": asdict(arch), "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                                      "seed": seed, "kmeans_n_init": kmeans_n_init, "device": str(device)})
     if result_path.exists():
         return {**artifacts.load_torch(result_path, expect_config=config), "key": key}
     seed_everything(seed)
@@ -109,11 +167,18 @@ def pretrain(images: torch.Tensor, labels, arch: Architecture, *, epochs: int, l
 
     def loss_fn(m, idx):
         xb = x[torch.from_numpy(idx)]
-        return F.mse_loss(m.autoencoder.decode(m.autoencoder.encode(xb)), xb)
+        return _every_parameter(F.mse_loss(m.autoencoder.decode(m.autoencoder.encode(xb)), xb), m)
+
+    pool = np.arange(len(images))
+
+    def draw(step: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(pool, size=min(batch_size, len(pool)), replace=False)
 
     fit(model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn=loss_fn, steps=steps, config=config,
-        ckpt_path=artifacts.cache_path(profile, CACHE_KIND, key), batch_fn=_batch_fn(np.arange(len(images)), batch_size),
-        rng=seed, device=device, desc="pretrain AE", progress=False)
+        ckpt_path=artifacts.cache_path(profile, CACHE_KIND, key), rng=seed, device=device, desc="pretrain AE",
+        steps_from=lambda start: _sharded_steps(draw, start, steps, seed, len(pool), batch_size), progress=False)
+    if not distributed.context().is_main:  # rank 0 clusters and writes the result
+        return {}
     z = AE.score(model, images, device=device)["z"]
     centres, info = kmeans_label_centres(z, labels, arch.num_classes, seed=seed, n_init=kmeans_n_init)
     with torch.no_grad():
@@ -141,7 +206,7 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
     """The joint phase of ``variant`` from the pretrained weights ``pre`` (Algorithm 1, one interval an epoch).
     Returns (model, log): log["intervals"] holds per interval the dropped indices, the share of argmax-q
     assignments (whole set) that changed and the mean training loss. One ``fit`` call; the interval's sifting,
-    mu' and P are recomputed inside ``batch_fn`` at every interval start (step % T == 0)."""
+    mu' and P are recomputed inside the step drawing (``draw``) at every interval start (step % T == 0)."""
     labels = check_training_data(images, labels, arch.num_classes)
     n = len(images)
     n_kept = n - int(round(variant.sift_fraction * n))
@@ -149,9 +214,17 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
     config = {"stage": "joint", "pretrain": pre["key"], "variant": asdict(variant), "epochs": epochs, "lr": lr,
               "momentum": momentum, "batch_size": batch_size, "seed": seed, "data": data_fingerprint(images, labels),
               "code": artifacts.code_fingerprint(*CODE_MODULES)}
+    config = _add_world(config, profile)
     key = f"joint-{artifacts.config_hash(config)}"
     ckpt = artifacts.cache_path(profile, CACHE_KIND, key)
     result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
+    if not result_path.exists() and getattr(profile, "world_size", 1) > 1 and not distributed.context().distributed:
+        distributed.launch_with_file(profile, "ood_helpers.embedding_ood.training:finetune_one",
+                                     result_path.with_name(key + "-data.pt"),
+                                     {"pre": pre, "images": images, "labels": labels},
+                                     {"arch": asdict(arch), "variant": asdict(variant), "epochs": epochs, "lr": lr,
+                                      "momentum": momentum, "batch_size": batch_size, "seed": seed,
+                                      "device": str(device)})
     model = arch.build()
     model.load_state_dict(pre["state"])
     model.to(device)
@@ -183,19 +256,23 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
         state.update(kept=kept, mu_label=mu_label, assign=assign)
         intervals.append({"interval": k, "dropped": dropped, "assignment_change": changed})
 
-    def batch_fn(step: int, rng: np.random.Generator) -> np.ndarray:
+    def draw(step: int, rng: np.random.Generator) -> np.ndarray:
         if step % steps_per_interval == 0 or state["kept"] is None:
             new_interval(step // steps_per_interval)
         return rng.choice(state["kept"], size=min(batch_size, len(state["kept"])), replace=False)
 
     def loss_fn(m, idx):
         t = torch.from_numpy(idx).to(device)
-        return joint_loss(m, x[t], y[t], p_all[t], state["mu_label"], variant)
+        return _every_parameter(joint_loss(m, x[t], y[t], p_all[t], state["mu_label"], variant), m)
 
     # checkpoints fall on interval starts only, so a resumed run recomputes P exactly where it stopped
-    result = fit(model, optimizer, loss_fn=loss_fn, steps=epochs * steps_per_interval, ckpt_path=ckpt, config=config,
-                 batch_fn=batch_fn, rng=seed, device=device, eval_every=steps_per_interval,
+    steps = epochs * steps_per_interval
+    result = fit(model, optimizer, loss_fn=loss_fn, steps=steps, ckpt_path=ckpt, config=config,
+                 steps_from=lambda start: _sharded_steps(draw, start, steps, seed, n_kept, batch_size), rng=seed,
+                 device=device, eval_every=steps_per_interval,
                  checkpoint_every=steps_per_interval * max(1, epochs // 4), desc=f"joint {variant.name}", progress=False)
+    if not distributed.context().is_main:  # rank 0 writes the result
+        return model, {}
     start = result.resumed_from // steps_per_interval
     losses = {r["step"] // steps_per_interval - 1: r["train_loss"] for r in result.history}
     for rec in intervals:
