@@ -3,6 +3,7 @@ same global batch (cut into the same two shares where BatchNorm makes the cut ma
 
 Notebook 08's cross-entropy (``cluster_distance.training``): each rank takes a share, weighted by its size, and DDP
 averages the gradients; one process accumulates the same two weighted micro-batches.
+Notebook 09's source network and fine-tuning (``pseudo_label``): as cross-entropy, the snapshots compared.
 Notebook 07's pretraining and joint phase (``embedding_ood.training``): the model has no BatchNorm, so the
 reference is the plain one-process run; every rank sifts from the same weights.
 SupCon / SimCLR (``contrastive.train_contrastive``):
@@ -28,6 +29,9 @@ from ood_helpers.contrastive import ContrastiveSpec, train_contrastive
 from ood_helpers.embedding_ood.training import Architecture, Variant, finetune, pretrain
 from ood_helpers.models.small_cnn import SmallCNN
 from ood_helpers.profiles import get_profile
+from ood_helpers.pseudo_label.finetune import finetune as finetune_pseudo
+from ood_helpers.pseudo_label.settings import PseudoLabelSettings
+from ood_helpers.pseudo_label.stages import train_source
 
 # a few steps of Adam / SGD; the runs differ only in float32 summation order (measured: CE, SupCon, SimCLR
 # identical, notebook 07 3e-8 on this CPU)
@@ -121,3 +125,25 @@ def test_embedding_ood_phases_on_two_processes_match_one_process(ood_dirs, one_t
     for a, b in zip(log_two, log_one):
         assert np.array_equal(a["dropped"], b["dropped"]) and abs(a["train_loss"] - b["train_loss"]) < ATOL
     assert not list((ood_dirs["artifacts"] / "smoke" / "embedding-ood").glob("*-data.pt"))  # hand-offs removed
+
+
+def _pseudo_label(profile, **kw):
+    from dataclasses import replace
+
+    s = replace(PseudoLabelSettings(), width=8, source_batch=15, source_epochs=2, finetune_batch=15, finetune_epochs=2)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(40, 1, 16, 16, generator=g), np.arange(40) % 4
+    source = train_source(s, x, y, profile=profile, seed=3, **kw)
+    tuned = finetune_pseudo(s, source, x, y % 2, profile=profile, seed=4, tag="t", **kw)
+    return [_weights({"model": m}) for m in (source.state_dict(), *tuned["snapshots"])]
+
+
+def test_pseudo_label_source_and_finetune_on_two_processes_match_one_process(ood_dirs, one_thread):
+    two = _pseudo_label(get_profile("smoke", world_size=2, device="cpu"))  # 2 launches
+    one = _pseudo_label(get_profile("smoke", device="cpu"), micro_batches=2)
+    assert len(two) == len(one) == 3  # the source network, then one snapshot an epoch
+    for a, b in zip(two, one):
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=ATOL, msg=k)
+    whole = _pseudo_label(get_profile("smoke", device="cpu"))
+    assert max((whole[0][k] - two[0][k]).abs().max().item() for k in two[0]) > 1e-4

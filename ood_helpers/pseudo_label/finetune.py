@@ -20,12 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import artifacts
+from .. import artifacts, distributed
 from ..embed import weights_fingerprint
 from ..train import fit
 from .augment import augment
 from .networks import Classifier, with_new_head
-from .stages import STAGE_CODE, device_of, digest, steps_for
+from .stages import (STAGE_CODE, device_of, digest, launch_unless_finished, micro_parts, sharded_steps, steps_for,
+                     with_shards)
 
 FINETUNE_CODE = (*STAGE_CODE, "pseudo_label.finetune")
 
@@ -64,12 +65,14 @@ def average_state_dicts(snapshots: list[dict]) -> dict:
 
 
 def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, profile, seed: int, tag: str,
-             lr_start: float | None = None, lr_end: float | None = None, progress: bool = False) -> dict:
+             lr_start: float | None = None, lr_end: float | None = None, progress: bool = False,
+             micro_batches: int | None = None) -> dict:
     """Fine-tunes a copy of ``pretrained`` (new head of K = number of distinct pseudo-labels) for
     ``finetune_epochs`` epochs; returns ``{"snapshots": [state_dict per epoch], "average": state_dict,
     "classes": K, "model": a Classifier holding the average}``. Each epoch-end snapshot is cached on disk
     beside ``fit``'s checkpoint, so a rerun (or a resumed run) loads instead of training. ``tag`` names the
-    label source in the key (scan / kmeans / true / K)."""
+    label source in the key (scan / kmeans / true / K). A step's batch is cut into ``micro_batches`` parts
+    (default: the profile's ``world_size``; > 1 trains under torchrun, see ``stages``)."""
     lr_start = s.lr_start if lr_start is None else lr_start
     lr_end = s.lr_end if lr_end is None else lr_end
     ids, y = np.unique(np.asarray(pseudo_labels), return_inverse=True)
@@ -81,14 +84,16 @@ def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, 
     n, flip = len(images), s.data != "digits"
     per_epoch, steps = steps_for(n, s.finetune_batch, s.finetune_epochs)
     batch = min(s.finetune_batch, n)
+    parts = micro_parts(profile, micro_batches, batch)
     config = {"kind": "finetune", "code": artifacts.code_fingerprint(*FINETUNE_CODE), "tag": tag, "seed": int(seed),
               "data": digest(images, y), "epochs": s.finetune_epochs, "batch": s.finetune_batch,
               "lr": [lr_start, lr_end], "init": weights_fingerprint(model)}
+    config = with_shards(config, profile, parts)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile, "pseudo-label-finetune", key)
     snap_paths = [ckpt.with_name(f"{key}.epoch{e}.pt") for e in range(1, s.finetune_epochs + 1)]
 
-    def batch_fn(step, rng):  # one permutation an epoch, seeded by (seed, epoch): every image once an epoch
+    def draw(step, rng):  # one permutation an epoch, seeded by (seed, epoch): every image once an epoch
         order = np.random.default_rng([int(seed), step // per_epoch]).permutation(n)
         idx = order[(step % per_epoch) * batch:(step % per_epoch + 1) * batch]
         return augment(images[idx], rng, flip=flip), y[idx]
@@ -97,16 +102,22 @@ def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, 
         dev = next(net.parameters()).device
         return F.cross_entropy(net(data[0].to(dev)), data[1].to(dev))
 
-    def snapshot(step):
+    def snapshot(step):  # fit evaluates on rank 0 only: one writer
         if step > 0 and step % per_epoch == 0:  # theta_0 (step 0) is not a snapshot
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             artifacts.atomic_save_torch(state, snap_paths[step // per_epoch - 1], config=config)
         return {}
 
+    if not all(p.exists() for p in snap_paths) and distributed.must_launch(profile, [(ckpt, config, steps)]):
+        launch_unless_finished(profile, ckpt, config, steps, "finetune", (s, pretrained, images, pseudo_labels),
+                               {"seed": seed, "tag": tag, "lr_start": lr_start, "lr_end": lr_end,
+                                "micro_batches": parts})
     if not all(p.exists() for p in snap_paths):
         optimizer = torch.optim.Adam(model.parameters(), lr=lr_start)
-        fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
-            seed=seed, rng=int(seed), scheduler=cosine_scheduler(optimizer, steps, lr_start, lr_end),
+        rng = np.random.default_rng(int(seed))  # fit restores it on resumption; the steps draw from it
+        fit(model, optimizer, loss_fn=loss_fn, steps_from=sharded_steps(draw, rng, steps, parts), steps=steps,
+            ckpt_path=ckpt, config=config, seed=seed, rng=rng,
+            scheduler=cosine_scheduler(optimizer, steps, lr_start, lr_end),
             eval_fn=snapshot, eval_every=per_epoch, desc=f"fine-tune {tag}", progress=progress,
             device=device_of(profile))
     model.to("cpu")

@@ -8,6 +8,12 @@
   The model kept is the *last* epoch: SCAN's code picks the epoch of lowest SCAN loss on the normal *test*
   images, which would let test images choose the model (spec A8.10); we do not copy that.
 - ``self_label``: SCAN's self-labelling (``losses.selflabel_loss``), threshold 0.99, class balancing.
+
+With a profile's ``world_size`` W > 1, ``train_source``, ``simclr`` and ``finetune.finetune`` train on W
+processes under torchrun (``run_one``): every rank draws and augments the one-process batch and takes its
+contiguous share, weighted by its size (``sharded_steps``). SCAN's step and self-labelling stay in one
+process: their losses (the entropy of the batch-mean prediction, class balancing over the batch's
+confident samples) are not sums over images and would need the ranks' outputs gathered.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import artifacts
+from .. import artifacts, distributed
+from ..data.loading import MicroBatch, Step, rank_micro_ids
 from ..embed import weights_fingerprint
 from ..models.small_cnn import SmallCNN
 from ..train import fit
@@ -48,19 +55,73 @@ def steps_for(n: int, batch: int, epochs: int) -> tuple[int, int]:
     return per_epoch, per_epoch * int(epochs)
 
 
-def _run(model: nn.Module, *, kind: str, config: dict, profile, loss_fn, batch_fn, steps: int, lr: float,
-         seed: int, weight_decay: float = 0.0, progress: bool = False) -> dict:
-    """Adam, constant lr, through ``fit``; returns the run's meta (wall seconds, extra counters)."""
+def stage_checkpoint(kind: str, config: dict, profile, seed: int) -> tuple[dict, object]:
+    """(the full config, the checkpoint path) of a stage run."""
     config = {**config, "kind": kind, "code": artifacts.code_fingerprint(*STAGE_CODE), "seed": int(seed)}
-    ckpt = artifacts.cache_path(profile, f"pseudo-label-{kind}", artifacts.config_hash(config))
+    return config, artifacts.cache_path(profile, f"pseudo-label-{kind}", artifacts.config_hash(config))
+
+
+def micro_parts(profile, micro_batches: int | None, batch: int) -> int:
+    """How many contiguous parts a step's batch is cut into (default: one a process); checked."""
+    world = int(getattr(profile, "world_size", 1))
+    parts = world if micro_batches is None else int(micro_batches)
+    if parts < 1 or parts % world or batch < 2 * parts:
+        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
+                         f"each in the batch of {batch}; use a larger batch or fewer processes")
+    return parts
+
+
+def with_shards(config: dict, profile, parts: int) -> dict:
+    world = int(getattr(profile, "world_size", 1))
+    if world > 1 or parts > 1:  # only then, so that one process's runs keep their keys
+        return {**config, "shards": {"world_size": world, "micro_batches": parts}}
+    return config
+
+
+def sharded_steps(draw, rng: np.random.Generator, steps: int, parts: int):
+    """fit's ``steps_from`` for a batch ``draw(step, rng)`` (a tuple of batch-first tensors) drawn from ``rng``,
+    the generator fit checkpoints: it is cut into ``parts`` contiguous micro-batches, weighted by their size,
+    and this rank takes its own (every rank draws the whole batch, so it is the one-process batch)."""
+    ctx = distributed.context()
+    ids = rank_micro_ids(parts, ctx.rank, ctx.world_size)
+
+    def step_at(step: int) -> Step:
+        batch = draw(step, rng)
+        size = len(batch[0])
+        cuts = np.array_split(np.arange(size), parts)
+        return Step(len(ids), iter([MicroBatch(tuple(t[cuts[j]] for t in batch), ctx.world_size * len(cuts[j]) / size, j)
+                                    for j in ids]))
+    return lambda start: (step_at(s) for s in range(start, steps))
+
+
+def run_one(profile, payload_file: str) -> None:
+    """One torchrun rank of ``train_source`` or ``finetune.finetune`` (the payload names it and holds its arguments)."""
+    from .finetune import finetune
+
+    p = artifacts.load_torch(payload_file)
+    {"train_source": train_source, "finetune": finetune}[p["stage"]](*p["args"], profile=profile, **p["kwargs"])
+
+
+def launch_unless_finished(profile, ckpt, config: dict, steps: int, stage: str, args: tuple, kwargs: dict) -> None:
+    """With ``world_size`` > 1 outside torchrun and the run unfinished: ``run_one`` on every rank."""
+    if distributed.must_launch(profile, [(ckpt, config, steps)]):
+        distributed.launch_with_file(profile, "ood_helpers.pseudo_label.stages:run_one", ckpt.with_suffix(".data.pt"),
+                                     {"stage": stage, "args": args, "kwargs": kwargs}, {})
+
+
+def _run(model: nn.Module, *, kind: str, config: dict, profile, loss_fn, batch_fn, steps: int, lr: float,
+         seed: int, weight_decay: float = 0.0, progress: bool = False, steps_from=None, rng=None) -> dict:
+    """Adam, constant lr, through ``fit``; returns the run's meta (wall seconds, extra counters)."""
+    config, ckpt = stage_checkpoint(kind, config, profile, seed)
     meta_path = ckpt.with_suffix(".meta.json")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     result = fit(model, optimizer, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps, ckpt_path=ckpt, config=config,
-                 seed=seed, rng=int(seed), desc=kind, progress=progress, eval_every=max(steps, 1),
-                 device=device_of(profile))
-    if result.resumed_from < steps or not meta_path.exists():
+                 seed=seed, rng=int(seed) if rng is None else rng, desc=kind, progress=progress,
+                 eval_every=max(steps, 1), device=device_of(profile), steps_from=steps_from)
+    if (result.resumed_from < steps or not meta_path.exists()) and distributed.context().is_main:
         counters = getattr(loss_fn, "counters", {})
         artifacts.atomic_write_text(meta_path, json.dumps({"seconds": result.seconds, "steps": steps, **counters}))
+    distributed.barrier()
     model.to("cpu").eval()  # every later stage copies it; encode() moves it to the device again
     return json.loads(meta_path.read_text())
 
@@ -80,9 +141,11 @@ def fresh_backbone(s, channels: int, seed: int) -> nn.Module:
     return SmallCNN(channels, s.width)
 
 
-def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progress: bool = False) -> Classifier:
+def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progress: bool = False,
+                 micro_batches: int | None = None) -> Classifier:
     """The "pretrained" network: ``s.pretrained`` = "source" trains a small CNN with the source's labels (CE,
-    Adam ``source_lr``, weak augmentation); "imagenet-*" loads torchvision's ImageNet ResNet (no training)."""
+    Adam ``source_lr``, weak augmentation); "imagenet-*" loads torchvision's ImageNet ResNet (no training).
+    A step's batch is cut into ``micro_batches`` parts (default: the profile's ``world_size``)."""
     if s.pretrained != "source":
         enc = imagenet_encoder(s.pretrained)
         return Classifier(enc, 1000).eval()
@@ -92,8 +155,9 @@ def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progres
     n, flip = len(images), s.data != "digits"
     _, steps = steps_for(n, s.source_batch, s.source_epochs)
     batch = min(s.source_batch, n)
+    parts = micro_parts(profile, micro_batches, batch)
 
-    def batch_fn(step, rng):
+    def draw(step, rng):
         idx = rng.choice(n, size=batch, replace=False)
         return augment(images[idx], rng, flip=flip), y[idx]
 
@@ -101,10 +165,14 @@ def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progres
         dev = next(net.parameters()).device
         return F.cross_entropy(net(data[0].to(dev)), data[1].to(dev))
 
-    config = {"data": digest(images, y), "width": s.width, "epochs": s.source_epochs, "batch": s.source_batch,
-              "lr": s.source_lr, "init": weights_fingerprint(model)}
-    _run(model, kind="source", config=config, profile=profile, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps,
-         lr=s.source_lr, seed=seed, progress=progress)
+    config = with_shards({"data": digest(images, y), "width": s.width, "epochs": s.source_epochs,
+                          "batch": s.source_batch, "lr": s.source_lr, "init": weights_fingerprint(model)}, profile, parts)
+    full, ckpt = stage_checkpoint("source", config, profile, seed)
+    launch_unless_finished(profile, ckpt, full, steps, "train_source", (s, images, labels),
+                           {"seed": seed, "micro_batches": parts})
+    rng = np.random.default_rng(int(seed))  # fit restores it on resumption; the steps draw from it
+    _run(model, kind="source", config=config, profile=profile, loss_fn=loss_fn, batch_fn=None, steps=steps,
+         lr=s.source_lr, seed=seed, progress=progress, steps_from=sharded_steps(draw, rng, steps, parts), rng=rng)
     return model
 
 
