@@ -264,7 +264,8 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
         with torch.random.fork_rng(devices=[]):  # augmentation from (seed, step): resumption draws the same views
             torch.manual_seed(micro_seed(seed, step, AUGMENT_SEED_INDEX))
             views = two_views(images[idx], transform)  # the whole batch on every rank: the one-process views
-        part_labels = [view_labels(torch.as_tensor(cut) if labels is None else labels[idx[cut]], len(cut)) for cut in cuts]
+        part_labels = [view_labels(torch.as_tensor(cut) if labels is None else labels[idx[cut]], len(cut))
+                       for cut in cuts]
         mine = [torch.cat([views[cuts[j]], views[batch + cuts[j]]]) for j in ids[ctx.rank]]
         targets = torch.cat([part_labels[j] for rank in ids for j in rank])  # in the order gather_rows returns
         return Step(1, iter([MicroBatch((mine, targets), 1.0, ctx.rank)]))

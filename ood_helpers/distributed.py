@@ -227,7 +227,8 @@ def call_job(target: str, kwargs: dict) -> list[str]:
     try:
         text = json.dumps(kwargs, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"call job kwargs must be JSON-able (str, int, float, bool, None, lists, dicts): {err}") from None
+        raise ValueError(f"call job kwargs must be JSON-able (str, int, float, bool, None, lists, dicts): {err}"
+                         ) from None
     resolve_target(target, parse_kwargs(text))
     return ["call", "--target", target, "--kwargs", text]
 
@@ -251,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", type=int, default=1, help="homogeneity: set variant 1 | 2")
     parser.add_argument("--trial", type=int, default=0)
     parser.add_argument("--dataset", default=None, help="own-classifier: Table 3's dataset, e.g. cifar10")
-    parser.add_argument("--target", default=None, help="call: ood_helpers.<module>:<function>, run as fn(profile, **kwargs)")
+    parser.add_argument("--target", default=None,
+                        help="call: ood_helpers.<module>:<function>, run as fn(profile, **kwargs)")
     parser.add_argument("--kwargs", default="{}", help="call: the function's keyword arguments, as a JSON object")
     args = parser.parse_args(argv)
     target = None

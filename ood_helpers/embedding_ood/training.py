@@ -270,7 +270,8 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
     result = fit(model, optimizer, loss_fn=loss_fn, steps=steps, ckpt_path=ckpt, config=config,
                  steps_from=lambda start: _sharded_steps(draw, start, steps, seed, n_kept, batch_size), rng=seed,
                  device=device, eval_every=steps_per_interval,
-                 checkpoint_every=steps_per_interval * max(1, epochs // 4), desc=f"joint {variant.name}", progress=False)
+                 checkpoint_every=steps_per_interval * max(1, epochs // 4), desc=f"joint {variant.name}",
+                 progress=False)
     if not distributed.context().is_main:  # rank 0 writes the result
         return model, {}
     start = result.resumed_from // steps_per_interval

@@ -89,8 +89,8 @@ def sharded_steps(draw, rng: np.random.Generator, steps: int, parts: int):
         batch = draw(step, rng)
         size = len(batch[0])
         cuts = np.array_split(np.arange(size), parts)
-        return Step(len(ids), iter([MicroBatch(tuple(t[cuts[j]] for t in batch), ctx.world_size * len(cuts[j]) / size, j)
-                                    for j in ids]))
+        weight = [ctx.world_size * len(cut) / size for cut in cuts]
+        return Step(len(ids), iter([MicroBatch(tuple(t[cuts[j]] for t in batch), weight[j], j) for j in ids]))
     return lambda start: (step_at(s) for s in range(start, steps))
 
 
@@ -165,8 +165,9 @@ def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progres
         dev = next(net.parameters()).device
         return F.cross_entropy(net(data[0].to(dev)), data[1].to(dev))
 
-    config = with_shards({"data": digest(images, y), "width": s.width, "epochs": s.source_epochs,
-                          "batch": s.source_batch, "lr": s.source_lr, "init": weights_fingerprint(model)}, profile, parts)
+    config = {"data": digest(images, y), "width": s.width, "epochs": s.source_epochs, "batch": s.source_batch,
+              "lr": s.source_lr, "init": weights_fingerprint(model)}
+    config = with_shards(config, profile, parts)
     full, ckpt = stage_checkpoint("source", config, profile, seed)
     launch_unless_finished(profile, ckpt, full, steps, "train_source", (s, images, labels),
                            {"seed": seed, "micro_batches": parts})
