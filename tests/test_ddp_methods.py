@@ -3,7 +3,8 @@ same global batch (cut into the same two shares where BatchNorm makes the cut ma
 
 Notebook 08's cross-entropy (``cluster_distance.training``): each rank takes a share, weighted by its size, and DDP
 averages the gradients; one process accumulates the same two weighted micro-batches.
-Notebook 09's source network and fine-tuning (``pseudo_label``): as cross-entropy, the snapshots compared.
+Notebook 09's source network and fine-tuning (``pseudo_label``): as cross-entropy, the snapshots compared;
+its SCAN step and self-labelling gather the ranks' logits, as the contrastive losses below.
 Notebook 07's pretraining and joint phase (``embedding_ood.training``): the model has no BatchNorm, so the
 reference is the plain one-process run; every rank sifts from the same weights.
 SupCon / SimCLR (``contrastive.train_contrastive``):
@@ -31,7 +32,7 @@ from ood_helpers.models.small_cnn import SmallCNN
 from ood_helpers.profiles import get_profile
 from ood_helpers.pseudo_label.finetune import finetune as finetune_pseudo
 from ood_helpers.pseudo_label.settings import PseudoLabelSettings
-from ood_helpers.pseudo_label.stages import train_source
+from ood_helpers.pseudo_label.stages import fresh_backbone, scan_step, self_label, train_source
 
 # a few steps of Adam / SGD; the runs differ only in float32 summation order (measured: CE, SupCon, SimCLR
 # identical, notebook 07 3e-8 on this CPU)
@@ -146,4 +147,28 @@ def test_pseudo_label_source_and_finetune_on_two_processes_match_one_process(ood
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=ATOL, msg=k)
     whole = _pseudo_label(get_profile("smoke", device="cpu"))
+    assert max((whole[0][k] - two[0][k]).abs().max().item() for k in two[0]) > 1e-4
+
+
+def _scan(profile, **kw):
+    from dataclasses import replace
+
+    s = replace(PseudoLabelSettings(), width=8, scan_batch=15, scan_epochs=2, selflabel_batch=15, selflabel_epochs=2,
+                selflabel_threshold=0.3)  # a low threshold: the barely trained heads have confident samples
+    x = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    neighbours = np.random.default_rng(0).integers(0, 40, size=(40, 5))
+    heads, _ = scan_step(s, x, neighbours, fresh_backbone(s, 1, 3), (2, 3), profile=profile, seed=3, **kw)
+    labelled, meta = self_label(s, x, heads[1], profile=profile, seed=4, **kw)
+    return [_weights({"model": m.state_dict()}) for m in (*heads, labelled)], meta
+
+
+def test_scan_and_self_labelling_on_two_processes_match_one_process(ood_dirs, one_thread):
+    two, meta_two = _scan(get_profile("smoke", world_size=2, device="cpu"))  # 2 launches
+    one, meta_one = _scan(get_profile("smoke", device="cpu"), micro_batches=2)
+    for a, b in zip(two, one):  # measured: 0, 0 and 7e-9
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=ATOL, msg=k)
+    # the confident samples are counted over the whole batch, once a step (rank 0 writes them)
+    assert meta_two["confident"] == meta_one["confident"] > 0 and meta_two["batches"] == meta_one["batches"] == 4
+    whole, _ = _scan(get_profile("smoke", device="cpu"))
     assert max((whole[0][k] - two[0][k]).abs().max().item() for k in two[0]) > 1e-4

@@ -9,11 +9,11 @@
   images, which would let test images choose the model (spec A8.10); we do not copy that.
 - ``self_label``: SCAN's self-labelling (``losses.selflabel_loss``), threshold 0.99, class balancing.
 
-With a profile's ``world_size`` W > 1, ``train_source``, ``simclr`` and ``finetune.finetune`` train on W
-processes under torchrun (``run_one``): every rank draws and augments the one-process batch and takes its
-contiguous share, weighted by its size (``sharded_steps``). SCAN's step and self-labelling stay in one
-process: their losses (the entropy of the batch-mean prediction, class balancing over the batch's
-confident samples) are not sums over images and would need the ranks' outputs gathered.
+With a profile's ``world_size`` W > 1 every stage trains on W processes under torchrun (``run_one``): every
+rank draws and augments the one-process batch and takes its contiguous share. Cross-entropy weights a share
+by its size (``sharded_steps``); SCAN's loss (entropy of the batch-mean prediction) and self-labelling
+(class balancing over the batch's confident samples) are not sums over images, so there the ranks' logits
+are gathered and every rank computes the loss over the whole batch (``gathered_steps``).
 """
 
 from __future__ import annotations
@@ -94,12 +94,28 @@ def sharded_steps(draw, rng: np.random.Generator, steps: int, parts: int):
     return lambda start: (step_at(s) for s in range(start, steps))
 
 
+def gathered_steps(draw, rng: np.random.Generator, steps: int, parts: int):
+    """As ``sharded_steps`` for a loss over the whole batch: one micro-batch a step holding this rank's parts
+    (a list of tuples) and how many rows each rank holds, for ``distributed.gather_rows``."""
+    ctx = distributed.context()
+    ids = [list(rank_micro_ids(parts, r, ctx.world_size)) for r in range(ctx.world_size)]
+
+    def step_at(step: int) -> Step:
+        batch = draw(step, rng)
+        cuts = np.array_split(np.arange(len(batch[0])), parts)
+        mine = [tuple(t[cuts[j]] for t in batch) for j in ids[ctx.rank]]
+        sizes = [sum(len(cuts[j]) for j in rank) for rank in ids]
+        return Step(1, iter([MicroBatch((mine, sizes), 1.0, ctx.rank)]))
+    return lambda start: (step_at(s) for s in range(start, steps))
+
+
 def run_one(profile, payload_file: str) -> None:
-    """One torchrun rank of ``train_source`` or ``finetune.finetune`` (the payload names it and holds its arguments)."""
+    """One torchrun rank of a stage (the payload names it and holds its arguments)."""
     from .finetune import finetune
 
     p = artifacts.load_torch(payload_file)
-    {"train_source": train_source, "finetune": finetune}[p["stage"]](*p["args"], profile=profile, **p["kwargs"])
+    stages = {"train_source": train_source, "finetune": finetune, "scan_step": scan_step, "self_label": self_label}
+    stages[p["stage"]](*p["args"], profile=profile, **p["kwargs"])
 
 
 def launch_unless_finished(profile, ckpt, config: dict, steps: int, stage: str, args: tuple, kwargs: dict) -> None:
@@ -222,7 +238,7 @@ class MultiHead(nn.Module):
 
 
 def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Module, clusters, *, profile,
-              seed: int, progress: bool = False) -> tuple[list[Classifier], dict]:
+              seed: int, progress: bool = False, micro_batches: int | None = None) -> tuple[list[Classifier], dict]:
     """SCAN's clustering step: each anchor with one uniformly drawn mined neighbour, both strongly augmented,
     ``scan_loss`` with ``entropy_weight`` summed over one head per entry of ``clusters`` (a K sweep shares the
     backbone, as SCAN's multi-head training does), Adam ``scan_lr`` (weight decay 1e-4 as SCAN), whole network.
@@ -235,27 +251,40 @@ def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Modu
     n, flip = len(images), s.data != "digits"
     _, steps = steps_for(n, s.scan_batch, s.scan_epochs)
     batch = min(s.scan_batch, n)
+    parts = micro_parts(profile, micro_batches, batch)
     nb = torch.as_tensor(neighbours)
 
-    def batch_fn(step, rng):
+    def draw(step, rng):
         idx = torch.as_tensor(rng.choice(n, size=batch, replace=False))
         pick = nb[idx, torch.as_tensor(rng.integers(0, nb.shape[1], size=batch))]
         return augment(images[idx], rng, strong=True, flip=flip), augment(images[pick], rng, strong=True, flip=flip)
 
     def loss_fn(net, data):
-        # one forward: BatchNorm sees anchors and neighbours together
-        both = net(torch.cat([data[0], data[1]]).to(next(net.parameters()).device))
-        return sum(scan_loss(h[:batch], h[batch:], s.entropy_weight)[0] for h in both)
+        mine, sizes = data
+        # one forward a part: BatchNorm sees its anchors and neighbours together
+        outs = [net(torch.cat([a, b]).to(next(net.parameters()).device)) for a, b in mine]
+        total = 0
+        for h in range(len(clusters)):  # the whole batch's logits, every rank's
+            anchors = distributed.gather_rows(torch.cat([o[h][:len(a)] for o, (a, _) in zip(outs, mine)]), sizes)
+            others = distributed.gather_rows(torch.cat([o[h][len(a):] for o, (a, _) in zip(outs, mine)]), sizes)
+            total = total + scan_loss(anchors, others, s.entropy_weight)[0]
+        return total
 
     config = {"data": digest(images, nb), "clusters": list(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
               "lr": s.scan_lr, "entropy_weight": s.entropy_weight, "init": weights_fingerprint(model)}
-    meta = _run(model, kind="scan", config=config, profile=profile, loss_fn=loss_fn, batch_fn=batch_fn, steps=steps,
-                lr=s.scan_lr, weight_decay=1e-4, seed=seed, progress=progress)
+    config = with_shards(config, profile, parts)
+    full, ckpt = stage_checkpoint("scan", config, profile, seed)
+    launch_unless_finished(profile, ckpt, full, steps, "scan_step", (s, images, neighbours, backbone, clusters),
+                           {"seed": seed, "micro_batches": parts})
+    rng = np.random.default_rng(int(seed))
+    meta = _run(model, kind="scan", config=config, profile=profile, loss_fn=loss_fn, batch_fn=None, steps=steps,
+                lr=s.scan_lr, weight_decay=1e-4, seed=seed, progress=progress,
+                steps_from=gathered_steps(draw, rng, steps, parts), rng=rng)
     return [model.classifier(i) for i in range(len(clusters))], meta
 
 
-def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed: int, progress: bool = False
-               ) -> tuple[Classifier, dict]:
+def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed: int, progress: bool = False,
+               micro_batches: int | None = None) -> tuple[Classifier, dict]:
     """SCAN's self-labelling from the SCAN-step model: targets from the un-augmented image (SCAN's code uses its
     validation transform), cross-entropy on a strong view, mask max p > ``selflabel_threshold``, class balancing.
     Batches without a confident sample contribute a zero loss and are counted (``meta["empty_batches"]``); when
@@ -264,16 +293,19 @@ def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed
     n, flip = len(images), s.data != "digits"
     _, steps = steps_for(n, s.selflabel_batch, s.selflabel_epochs)
     batch = min(s.selflabel_batch, n)
+    parts = micro_parts(profile, micro_batches, batch)
 
-    def batch_fn(step, rng):
+    def draw(step, rng):
         idx = rng.choice(n, size=batch, replace=False)
         return images[idx], augment(images[idx], rng, strong=True, flip=flip)
 
     def loss(counted, net, data):
+        mine, sizes = data
         dev = next(net.parameters()).device
         with torch.no_grad():
-            weak = net(data[0].to(dev))
-        value, confident = selflabel_loss(weak, net(data[1].to(dev)), s.selflabel_threshold, balance=True)
+            weak = distributed.gather_rows(torch.cat([net(w.to(dev)) for w, _ in mine]), sizes)
+        strong = distributed.gather_rows(torch.cat([net(x.to(dev)) for _, x in mine]), sizes)
+        value, confident = selflabel_loss(weak, strong, s.selflabel_threshold, balance=True)
         counted.counters["batches"] += 1
         counted.counters["confident"] += confident
         counted.counters["empty_batches"] += int(confident == 0)
@@ -283,8 +315,13 @@ def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed
         # train: Adam's own weight_decay would move every weight by ~lr on an empty batch too
         return value + 0.5 * SELFLABEL_WEIGHT_DECAY * sum((w ** 2).sum() for w in net.parameters())
 
-    config = {"data": digest(images), "epochs": s.selflabel_epochs, "batch": s.selflabel_batch,
-              "threshold": s.selflabel_threshold, "init": weights_fingerprint(model)}
-    meta = _run(model, kind="selflabel", config=config, profile=profile, loss_fn=_Counted(loss), batch_fn=batch_fn,
-                steps=steps, lr=s.scan_lr, weight_decay=0.0, seed=seed, progress=progress)
+    config = with_shards({"data": digest(images), "epochs": s.selflabel_epochs, "batch": s.selflabel_batch,
+                          "threshold": s.selflabel_threshold, "init": weights_fingerprint(model)}, profile, parts)
+    full, ckpt = stage_checkpoint("selflabel", config, profile, seed)
+    launch_unless_finished(profile, ckpt, full, steps, "self_label", (s, images, scan_model),
+                           {"seed": seed, "micro_batches": parts})
+    rng = np.random.default_rng(int(seed))
+    meta = _run(model, kind="selflabel", config=config, profile=profile, loss_fn=_Counted(loss), batch_fn=None,
+                steps=steps, lr=s.scan_lr, weight_decay=0.0, seed=seed, progress=progress,
+                steps_from=gathered_steps(draw, rng, steps, parts), rng=rng)
     return model, meta
