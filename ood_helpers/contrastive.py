@@ -226,15 +226,10 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
     if n < 2:
         raise ValueError(f"contrastive training needs at least 2 images, got {n}")
     batch = min(spec.batch_size, n)
-    world = int(getattr(profile, "world_size", 1))
-    parts = world if micro_batches is None else int(micro_batches)
-    if parts < 1 or parts % world or batch < 2 * parts:
-        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
-                         f"each in the batch of {batch}; use a larger batch_size or fewer processes")
+    parts = distributed.micro_parts(profile, micro_batches, batch)
     transform = two_view_transform(spec.augment, tuple(images.shape[-2:]), int(images.shape[1]))
-    config = contrastive_config(spec, encoder, images, labels, seed=seed, key_extra=key_extra)
-    if world > 1 or parts > 1:  # only then, so that one process's runs keep their keys
-        config["shards"] = {"world_size": world, "micro_batches": parts}
+    config = distributed.with_shards(contrastive_config(spec, encoder, images, labels, seed=seed, key_extra=key_extra),
+                                     profile, parts)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile if isinstance(profile, str) else profile.name, "contrastive", key, ".pt")
     meta_path = ckpt.with_suffix(".meta.json")

@@ -23,22 +23,19 @@ Any method's training runs through one generic job, ``call``: every rank runs
 
     ... -m ood_helpers.distributed call --target ood_helpers.cac.jobs:train_one --kwargs '{"payload_file": ...}'
 
-(``call_job`` builds and checks those arguments before torchrun starts).
+(the job table and the checks of ``call``: ``distributed_jobs``). The methods' trainings share a step's batch
+out with ``micro_parts``, ``with_shards``, ``sharded_steps`` / ``gathered_steps`` and ``gather_rows``.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import inspect
 import json
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Callable
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -144,6 +141,7 @@ def launch_with_file(profile: Profile, target: str, path, payload: dict, kwargs:
     from pathlib import Path
 
     from . import artifacts
+    from .distributed_jobs import call_job
 
     job = call_job(target, {"payload_file": str(path), **kwargs})  # checked before the write
     artifacts.atomic_save_torch(payload, path)
@@ -171,6 +169,59 @@ def gather_rows(t: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     return torch.cat([g[:k] for g, k in zip(gathered, sizes)])
 
 
+def micro_parts(profile, micro_batches: int | None, batch: int) -> int:
+    """How many contiguous parts a step's batch is cut into (default: one a process); checked."""
+    world = int(getattr(profile, "world_size", 1))
+    parts = world if micro_batches is None else int(micro_batches)
+    if parts < 1 or parts % world or batch < 2 * parts:
+        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
+                         f"each in the batch of {batch}; use a larger batch or fewer processes")
+    return parts
+
+
+def with_shards(config: dict, profile, parts: int) -> dict:
+    """``config`` with the split under "shards" when there is one (several processes or micro-batches)."""
+    world = int(getattr(profile, "world_size", 1))
+    if world > 1 or parts > 1:  # only then, so that one process's runs keep their keys
+        return {**config, "shards": {"world_size": world, "micro_batches": parts}}
+    return config
+
+
+def sharded_steps(draw, rng: np.random.Generator, steps: int, parts: int):
+    """fit's ``steps_from`` for a batch ``draw(step, rng)`` (a tuple of batch-first tensors) drawn from ``rng``,
+    the generator fit checkpoints: it is cut into ``parts`` contiguous micro-batches, weighted by their size,
+    and this rank takes its own (every rank draws the whole batch, so it is the one-process batch)."""
+    from .data.loading import MicroBatch, Step, rank_micro_ids
+
+    ctx = context()
+    ids = rank_micro_ids(parts, ctx.rank, ctx.world_size)
+
+    def step_at(step: int) -> Step:
+        batch = draw(step, rng)
+        size = len(batch[0])
+        cuts = np.array_split(np.arange(size), parts)
+        weight = [ctx.world_size * len(cut) / size for cut in cuts]
+        return Step(len(ids), iter([MicroBatch(tuple(t[cuts[j]] for t in batch), weight[j], j) for j in ids]))
+    return lambda start: (step_at(s) for s in range(start, steps))
+
+
+def gathered_steps(draw, rng: np.random.Generator, steps: int, parts: int):
+    """As ``sharded_steps`` for a loss over the whole batch: one micro-batch a step holding this rank's parts
+    (a list of tuples) and how many rows each rank holds, for ``gather_rows``."""
+    from .data.loading import MicroBatch, Step, rank_micro_ids
+
+    ctx = context()
+    ids = [list(rank_micro_ids(parts, r, ctx.world_size)) for r in range(ctx.world_size)]
+
+    def step_at(step: int) -> Step:
+        batch = draw(step, rng)
+        cuts = np.array_split(np.arange(len(batch[0])), parts)
+        mine = [tuple(t[cuts[j]] for t in batch) for j in ids[ctx.rank]]
+        sizes = [sum(len(cuts[j]) for j in rank) for rank in ids]
+        return Step(1, iter([MicroBatch((mine, sizes), 1.0, ctx.rank)]))
+    return lambda start: (step_at(s) for s in range(start, steps))
+
+
 def train_elsewhere_unless_finished(profile: Profile, ckpt_path, config: dict, steps: int,
                                    job: list[str] | None) -> None:
     """With ``world_size`` > 1, outside torchrun, and no finished run of ``config`` at ``ckpt_path``:
@@ -184,56 +235,8 @@ def train_elsewhere_unless_finished(profile: Profile, ckpt_path, config: dict, s
         launch(profile, job)
 
 
-_TARGET = re.compile(r"^ood_helpers(\.[A-Za-z_][A-Za-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def parse_kwargs(text: str) -> dict:
-    """The JSON object ``text`` of a call job's ``--kwargs``; ValueError naming the problem otherwise."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--kwargs must be a JSON object such as '{{\"trial\": 0}}', got {text!r} ({err})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"--kwargs must be a JSON object (keyword arguments by name), got a {type(value).__name__}: "
-                         f"{text!r}")
-    return value
-
-
-def resolve_target(target: str, kwargs: dict) -> Callable:
-    """The function ``target`` ("ood_helpers.<module>:<function>"), checked to accept ``(profile, **kwargs)``;
-    ValueError naming the problem otherwise. Only this package's functions can be called."""
-    if not isinstance(target, str) or not _TARGET.match(target):
-        raise ValueError(f"--target must name a function of the ood_helpers package as "
-                         f"'ood_helpers.<module>:<function>' (e.g. ood_helpers.cac.jobs:train_one), got {target!r}")
-    module_name, name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise ValueError(f"--target {target!r}: cannot import {module_name!r} ({err})") from None
-    fn = getattr(module, name, None)
-    if not inspect.isfunction(fn):
-        raise ValueError(f"--target {target!r}: {module_name} has no function {name!r}")
-    try:
-        inspect.signature(fn).bind(None, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"--kwargs {sorted(kwargs)} do not fit {target}{inspect.signature(fn)}, called as "
-                         f"{name}(profile, **kwargs): {err}") from None
-    return fn
-
-
-def call_job(target: str, kwargs: dict) -> list[str]:
-    """The ``launch`` job that runs ``target(profile, **kwargs)`` on every rank, checked here (before torchrun
-    starts): the target must resolve and take these keyword arguments, which must be JSON-able."""
-    try:
-        text = json.dumps(kwargs, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"call job kwargs must be JSON-able (str, int, float, bool, None, lists, dicts): {err}"
-                         ) from None
-    resolve_target(target, parse_kwargs(text))
-    return ["call", "--target", target, "--kwargs", text]
-
-
-def _init_process_group() -> Context:
+def init_process_group() -> Context:
+    """Joins torchrun's process group (NCCL with GPUs, else gloo); returns this rank's context."""
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
@@ -241,55 +244,7 @@ def _init_process_group() -> Context:
     return context()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of each torchrun rank: trains one network (a ``pipeline`` job or a ``call``) and exits."""
-    parser = argparse.ArgumentParser(prog="torchrun ... -m ood_helpers.distributed",
-                                     description="Train one network of the pipeline on every rank (DDP).")
-    parser.add_argument("job", choices=["classifier", "homogeneity", "own-classifier", "call"])
-    parser.add_argument("--profile", required=True, help=f"one of {', '.join(PROFILES)}")
-    parser.add_argument("--overrides", default="{}", help="profile fields to replace, as a JSON object")
-    parser.add_argument("--which", default="seen", help="classifier: seen | all")
-    parser.add_argument("--variant", type=int, default=1, help="homogeneity: set variant 1 | 2")
-    parser.add_argument("--trial", type=int, default=0)
-    parser.add_argument("--dataset", default=None, help="own-classifier: Table 3's dataset, e.g. cifar10")
-    parser.add_argument("--target", default=None,
-                        help="call: ood_helpers.<module>:<function>, run as fn(profile, **kwargs)")
-    parser.add_argument("--kwargs", default="{}", help="call: the function's keyword arguments, as a JSON object")
-    args = parser.parse_args(argv)
-    target = None
-    if args.job == "call":
-        try:  # before the process group and any data: a typo fails at once, naming the problem
-            kwargs = parse_kwargs(args.kwargs)
-            target = resolve_target(args.target, kwargs)
-        except ValueError as err:
-            parser.error(str(err))
-    if args.profile not in PROFILES:
-        parser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
-    profile = Profile.from_dict({**PROFILES[args.profile].to_dict(), **json.loads(args.overrides)})
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world != profile.world_size:
-        parser.error(f"torchrun started {world} processes but the profile says world_size={profile.world_size}; "
-                     "pass --overrides '{\"world_size\": N}' with the total number of processes")
-    ctx = _init_process_group() if world > 1 else context()
-    try:
-        from . import pipeline
-
-        if target is not None:
-            target(profile, **kwargs)
-        elif args.job == "classifier":
-            pipeline.get_classifier(profile, args.which, args.trial, progress=ctx.is_main)
-        elif args.job == "own-classifier":
-            from .trained_models import own_classifier
-
-            own_classifier(profile, args.dataset, progress=ctx.is_main)
-        else:
-            pipeline.get_homogeneity_model(profile, args.variant, args.trial, progress=ctx.is_main)
-        barrier()
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
-
-
 if __name__ == "__main__":
+    from .distributed_jobs import main
+
     sys.exit(main())

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from ood_helpers import artifacts, distributed
+from ood_helpers import artifacts, distributed_jobs
 from ood_helpers.cac.data import load_trial
 from ood_helpers.cac.training import Preprocess, recipe_for, train_trial
 from ood_helpers.profiles import get_profile
@@ -69,7 +69,7 @@ def test_two_processes_train_cac_like_one_process_with_the_same_global_batch(ood
     assert not list((ood_dirs["artifacts"] / "smoke" / "cac").glob("*.trial.pt"))  # the hand-off is removed
     _, info_one = train_trial(d, "cac", RECIPE, profile=one, seed=5, micro_batches=2)
     ddp = _last_checkpoint(ood_dirs["artifacts"], {"world_size": 2, "micro_batches": 2})
-    acc = _last_checkpoint(ood_dirs["artifacts"], {"micro_batches": 2})
+    acc = _last_checkpoint(ood_dirs["artifacts"], {"world_size": 1, "micro_batches": 2})
     assert ddp["step"] == acc["step"] == 10
     a, b = _weights(ddp), _weights(acc)
     assert a.keys() == b.keys()
@@ -97,8 +97,8 @@ def test_the_call_job_refuses_other_targets_and_bad_kwargs_with_clear_errors(cap
         ("ood_helpers.cac.jobs:train_one", {"payload_file": object()}, "JSON-able"),
     ]:
         with pytest.raises(ValueError, match=message):
-            distributed.call_job(target, kwargs)
-    ok = distributed.call_job("ood_helpers.cac.jobs:train_one", {"payload_file": "t.pt", "loss": "cac", "recipe": {},
+            distributed_jobs.call_job(target, kwargs)
+    ok = distributed_jobs.call_job("ood_helpers.cac.jobs:train_one", {"payload_file": "t.pt", "loss": "cac", "recipe": {},
                                                                    "seed": 0, "alpha": 10.0, "lbda": 0.1})
     assert ok[:3] == ["call", "--target", "ood_helpers.cac.jobs:train_one"]
     # the rank's entry point refuses before it builds a process group or reads data (exit status 2)
@@ -108,6 +108,6 @@ def test_the_call_job_refuses_other_targets_and_bad_kwargs_with_clear_errors(cap
         (["--target", "ood_helpers.cac.jobs:train_one", "--kwargs", "[1, 2]"], "got a list"),
     ]:
         with pytest.raises(SystemExit) as exit_:
-            distributed.main(["call", "--profile", "smoke", *argv])
+            distributed_jobs.main(["call", "--profile", "smoke", *argv])
         assert exit_.value.code == 2
         assert message in capsys.readouterr().err

@@ -186,12 +186,8 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     n = len(data.y_train)
     if n < 2:
         raise ValueError(f"{data.name} trial {data.split.trial}: {n} training image(s); need at least 2")
-    world = int(profile.world_size)
-    parts = world if micro_batches is None else int(micro_batches)
     batch = min(recipe.batch_size, n)
-    if parts < 1 or parts % world or batch < 2 * parts:
-        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
-                         f"each in the batch of {batch}; use a larger batch_size or fewer processes")
+    parts = distributed.micro_parts(profile, micro_batches, batch)
     torch.manual_seed(seed)
     model = build_network(recipe, data.num_classes, data.x_train.shape[1])
     pre = Preprocess(recipe, data.x_train)
@@ -238,15 +234,12 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     base = {"dataset": name, "trial": data.split.trial, "known": data.split.known, "sizes": sizes,
             "loss": loss, "recipe": asdict(recipe), "alpha": alpha, "lbda": lbda, "seed": seed,
             "code": artifacts.code_fingerprint(*CODE)}
-    if world > 1:  # only then, so that one process's networks keep their keys
-        base["shards"] = {"world_size": world, "micro_batches": parts}
-    elif parts > 1:
-        base["shards"] = {"micro_batches": parts}
+    base = distributed.with_shards(base, profile, parts)
     stages = []
     for stage, epochs in enumerate(recipe.epochs):
         config = {**base, "stage": stage}
         stages.append((artifacts.cache_path(profile, "cac", artifacts.config_hash(config)), config, epochs * per_epoch))
-    if world > 1:
+    if profile.world_size > 1:
         from .jobs import train_elsewhere_unless_finished
 
         train_elsewhere_unless_finished(profile, stages, data, loss=loss, recipe=asdict(recipe), seed=seed,

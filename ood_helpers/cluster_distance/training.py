@@ -75,17 +75,12 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
     labels = torch.as_tensor(np.asarray(labels)).long()
     n = len(images)
     batch = min(batch_size, n)
-    world = int(getattr(profile_name, "world_size", 1))
-    parts = world if micro_batches is None else int(micro_batches)
-    if parts < 1 or parts % world or batch < 2 * parts:
-        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
-                         f"each in the batch of {batch}; use a larger batch_size or fewer processes")
+    parts = distributed.micro_parts(profile_name, micro_batches, batch)
     config = {"kind": "cluster-distance-ce", "code": artifacts.code_fingerprint(*CE_CODE),
               "data": _digest(images), "labels": _digest(labels), "num_classes": int(num_classes),
               "encoder": {"architecture": repr(encoder), "init_weights": weights_fingerprint(encoder)},
               "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "recipe": recipe, "seed": int(seed)}
-    if world > 1 or parts > 1:  # only then, so that one process's models keep their keys
-        config["shards"] = {"world_size": world, "micro_batches": parts}
+    config = distributed.with_shards(config, profile_name, parts)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(getattr(profile_name, "name", profile_name), "cluster_distance_ce", key, ".pt")
     meta = ckpt.with_suffix(".meta.json")

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import artifacts, distributed
+from ..distributed import micro_parts, sharded_steps, with_shards
 from ..embed import weights_fingerprint
 from ..train import fit
 from .augment import augment
 from .networks import Classifier, with_new_head
-from .stages import (STAGE_CODE, device_of, digest, launch_unless_finished, micro_parts, sharded_steps, steps_for,
-                     with_shards)
+from .stages import STAGE_CODE, device_of, digest, launch_unless_finished, steps_for
 
 FINETUNE_CODE = (*STAGE_CODE, "pseudo_label.finetune")
 

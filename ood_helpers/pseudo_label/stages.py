@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import artifacts, distributed
-from ..data.loading import MicroBatch, Step, rank_micro_ids
+from ..distributed import gathered_steps, micro_parts, sharded_steps, with_shards
 from ..embed import weights_fingerprint
 from ..models.small_cnn import SmallCNN
 from ..train import fit
@@ -59,54 +59,6 @@ def stage_checkpoint(kind: str, config: dict, profile, seed: int) -> tuple[dict,
     """(the full config, the checkpoint path) of a stage run."""
     config = {**config, "kind": kind, "code": artifacts.code_fingerprint(*STAGE_CODE), "seed": int(seed)}
     return config, artifacts.cache_path(profile, f"pseudo-label-{kind}", artifacts.config_hash(config))
-
-
-def micro_parts(profile, micro_batches: int | None, batch: int) -> int:
-    """How many contiguous parts a step's batch is cut into (default: one a process); checked."""
-    world = int(getattr(profile, "world_size", 1))
-    parts = world if micro_batches is None else int(micro_batches)
-    if parts < 1 or parts % world or batch < 2 * parts:
-        raise ValueError(f"micro_batches={parts} must be a multiple of world_size={world} with at least 2 images "
-                         f"each in the batch of {batch}; use a larger batch or fewer processes")
-    return parts
-
-
-def with_shards(config: dict, profile, parts: int) -> dict:
-    world = int(getattr(profile, "world_size", 1))
-    if world > 1 or parts > 1:  # only then, so that one process's runs keep their keys
-        return {**config, "shards": {"world_size": world, "micro_batches": parts}}
-    return config
-
-
-def sharded_steps(draw, rng: np.random.Generator, steps: int, parts: int):
-    """fit's ``steps_from`` for a batch ``draw(step, rng)`` (a tuple of batch-first tensors) drawn from ``rng``,
-    the generator fit checkpoints: it is cut into ``parts`` contiguous micro-batches, weighted by their size,
-    and this rank takes its own (every rank draws the whole batch, so it is the one-process batch)."""
-    ctx = distributed.context()
-    ids = rank_micro_ids(parts, ctx.rank, ctx.world_size)
-
-    def step_at(step: int) -> Step:
-        batch = draw(step, rng)
-        size = len(batch[0])
-        cuts = np.array_split(np.arange(size), parts)
-        weight = [ctx.world_size * len(cut) / size for cut in cuts]
-        return Step(len(ids), iter([MicroBatch(tuple(t[cuts[j]] for t in batch), weight[j], j) for j in ids]))
-    return lambda start: (step_at(s) for s in range(start, steps))
-
-
-def gathered_steps(draw, rng: np.random.Generator, steps: int, parts: int):
-    """As ``sharded_steps`` for a loss over the whole batch: one micro-batch a step holding this rank's parts
-    (a list of tuples) and how many rows each rank holds, for ``distributed.gather_rows``."""
-    ctx = distributed.context()
-    ids = [list(rank_micro_ids(parts, r, ctx.world_size)) for r in range(ctx.world_size)]
-
-    def step_at(step: int) -> Step:
-        batch = draw(step, rng)
-        cuts = np.array_split(np.arange(len(batch[0])), parts)
-        mine = [tuple(t[cuts[j]] for t in batch) for j in ids[ctx.rank]]
-        sizes = [sum(len(cuts[j]) for j in rank) for rank in ids]
-        return Step(1, iter([MicroBatch((mine, sizes), 1.0, ctx.rank)]))
-    return lambda start: (step_at(s) for s in range(start, steps))
 
 
 def run_one(profile, payload_file: str) -> None:
