@@ -92,7 +92,7 @@ def _run(method: str):
         split = id_split(t)
         seed_everything(t.seed)
         start = time.perf_counter()
-        model = train_method(method, s.archs[0], split, s, profile_name=t.profile.name, seed=t.seed, device=t.device)
+        model = train_method(method, s.archs[0], split, s, profile_name=t.profile, seed=t.seed, device=t.device)
         trained = time.perf_counter() - start
         (emb,), _ = embed_model(model, split, t.profile, projection=False, seed=t.seed)
         fitted = scorer(method, emb.train, emb.train_labels, t.seed)

@@ -134,7 +134,7 @@ def run_grid(profile, settings, *, progress: bool = False) -> GridResults:
                 context = {"id_set": id_name, "id_label": STAND_INS[id_name], "arch": arch, "trial": trial,
                            "seed": seed}
                 for method in settings.methods:
-                    model = train_method(method, arch, split, settings, profile_name=profile.name, seed=seed,
+                    model = train_method(method, arch, split, settings, profile_name=profile, seed=seed,
                                          device=resolve_device(profile), progress=progress)
                     rows, acc = embed_model(model, split, profile, projection=settings.projection_variant, seed=seed)
                     cost.append({**context, "training": METHOD_NAMES[method], "steps": model.steps,
