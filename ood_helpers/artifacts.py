@@ -304,6 +304,13 @@ def package_versions() -> dict:
     return out
 
 
+def _torch_threads() -> int:
+    """torch's intra-op thread count: CPU results are bit-identical only for the same count."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 def provenance(profile: Any, *, config: Any = None, seeds: Any = None, files: Mapping[str, Path] | None = None) -> dict:
     """The sidecar dict: git commit and dirty flag, profile (name and fields), config, seeds,
     package versions and the sha256 of each written file. Nothing time-dependent."""
@@ -314,6 +321,7 @@ def provenance(profile: Any, *, config: Any = None, seeds: Any = None, files: Ma
         "seeds": _jsonable(seeds),
         "git": git_state(),
         "versions": package_versions(),
+        "torch_threads": _torch_threads(),
     }
     if files:
         info["files"] = {name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for name, p in files.items()}

@@ -158,8 +158,9 @@ def machine_description() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.node()} ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {gpu}, "
-            f"Python {platform.python_version()}, torch {torch.__version__})")
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    return (f"{platform.node()} ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+            f"OMP_NUM_THREADS {threads}, {gpu}, Python {platform.python_version()}, torch {torch.__version__})")
 
 
 def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None) -> Path:

@@ -68,6 +68,7 @@ def test_sidecar_names_profile_commit_config_seeds_and_versions():
         assert len(git["commit"]) == 40
     assert torch.__version__.startswith(side["versions"]["torch"])
     assert {"python", "torchvision", "numpy", "scikit-learn", "ood_helpers"} <= set(side["versions"])
+    assert side["torch_threads"] == torch.get_num_threads()
     import hashlib
     assert side["files"]["sidecar_fig.png"] == hashlib.sha256(written[0].read_bytes()).hexdigest()
     assert list(side) == sorted(side)  # keys sorted, so the text is stable
