@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import torch
+from scipy.special import expit
 from torch import nn
 
 from .. import artifacts
@@ -117,7 +118,7 @@ def run(t: BenchmarkTrial) -> RowScores:
     k = min(t.profile.set_size, int(np.bincount(labels).min()))
     draws = benchmark_settings(t.profile).eq1_draws
     logits = eq1_class_logits(model, table, labels, queries, d.num_classes, k, draws, np.random.default_rng([t.seed, 6]))
-    score = 1.0 - 1.0 / (1.0 + np.exp(-logits.max(1)))
+    score = expit(-logits.max(1))  # 1 - sigmoid(best logit), without cancellation for large logits
     n = len(d.y_test)
     note = (f"encoder: notebook 06's CE network of the trial (frozen); Transformer {t.profile.transformer_layers} "
             f"layers trained here on sets of k = {k}; eq. 1 over {draws} draw(s) of k - 1 exemplars")
