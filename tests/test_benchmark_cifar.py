@@ -1,11 +1,9 @@
 """Notebook 11's cifar path on real CIFAR-10 JPEGs (the workplace's copy; skipped when absent): every row runs on
 3-channel 32 px images at smoke size or says why it cannot, on one split that every row shares."""
 
-import tarfile
-from pathlib import Path
-
 import numpy as np
 import pytest
+from shared_cifar import extract_cifar
 
 from ood_helpers.benchmark.registry import all_rows
 from ood_helpers.benchmark.runner import load_trials, run_benchmark
@@ -13,20 +11,10 @@ from ood_helpers.benchmark.settings import benchmark_settings
 from ood_helpers.benchmark.trial import split_fingerprint
 from ood_helpers.profiles import get_profile
 
-TARBALL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpg.tar.gz"
-
-
 @pytest.fixture(scope="module")
 def cifar_folder(tmp_path_factory):
     """20 train and 10 test JPEGs of every CIFAR-10 class, extracted from the real copy."""
-    if not TARBALL.is_file():
-        pytest.skip(f"{TARBALL} (the workplace's CIFAR-10 JPEG copy) is absent on this machine")
-    out = tmp_path_factory.mktemp("cifar")
-    with tarfile.open(TARBALL, "r:gz") as tar:
-        members = [m for m in tar if m.isfile() and len(parts := m.name.split("/")) == 4
-                   and int(parts[3].split(".")[0]) < (20 if parts[1] == "train" else 10)]
-        tar.extractall(out, members=members, filter="data")
-    return out / "cifar10-jpg"
+    return extract_cifar(tmp_path_factory.mktemp("cifar"), {"train": 20, "test": 10})
 
 
 def test_every_row_on_a_cifar10_trial(cifar_folder, monkeypatch):

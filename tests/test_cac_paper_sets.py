@@ -1,12 +1,10 @@
 """CAC's cifar / paper profile data path on real CIFAR-10 JPEGs (skipped when the copy is absent), the
 settings, and the figure helpers against brute-force counts."""
 
-import tarfile
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from shared_cifar import extract_cifar
 
 from ood_helpers.cac.data import load_paper_set
 from ood_helpers.cac.figures import extreme_unknowns, unknown_confusion
@@ -16,20 +14,10 @@ from ood_helpers.cac.training import recipe_for
 from ood_helpers.cac.trials import TrialOutcome, run_trial
 from ood_helpers.profiles import get_profile
 
-CIFAR_JPG = Path("/work/shared/data/cifar10-jpg.tar.gz")
-
-
 @pytest.fixture(scope="module")
 def cifar_ten(tmp_path_factory):
     """20 train and 10 test JPEGs of every CIFAR-10 class, extracted from the real copy."""
-    if not CIFAR_JPG.is_file():
-        pytest.skip(f"{CIFAR_JPG} (the workplace's CIFAR-10 JPEG copy) is absent on this machine")
-    out = tmp_path_factory.mktemp("cifar")
-    with tarfile.open(CIFAR_JPG, "r:gz") as tar:
-        members = [m for m in tar if m.isfile() and len(parts := m.name.split("/")) == 4
-                   and int(parts[3].split(".")[0]) < (20 if parts[1] == "train" else 10)]
-        tar.extractall(out, members=members, filter="data")
-    return out / "cifar10-jpg"
+    return extract_cifar(tmp_path_factory.mktemp("cifar"), {"train": 20, "test": 10})
 
 
 def test_cifar10_trial_from_a_jpeg_folder_trains_with_the_cifar_recipe(cifar_ten, monkeypatch, ood_dirs):

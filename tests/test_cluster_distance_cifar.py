@@ -2,29 +2,19 @@
 JPEG folder (../shared/data/cifar10-jpg.tar.gz, a developer file: skipped when absent)."""
 
 import dataclasses
-import tarfile
-from pathlib import Path
 
 import pytest
+from shared_cifar import extract_cifar
 
 from ood_helpers.cluster_distance.grid import run_grid
 from ood_helpers.cluster_distance.settings import CLUSTER_DISTANCE
 from ood_helpers.profiles import get_profile
 
-TARBALL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpg.tar.gz"
-
-
 @pytest.fixture
 def cifar_slice(tmp_path, monkeypatch):
-    if not TARBALL.is_file():
-        pytest.skip(f"developer data {TARBALL} is absent (it is not part of the product)")
-    keep = {"train": 12, "test": 4}  # first files of each class
-    with tarfile.open(TARBALL) as tar:
-        members = [m for m in tar if m.isfile() and m.name.endswith(".jpg")
-                   and int(Path(m.name).stem) < keep[Path(m.name).parts[1]]]
-        tar.extractall(tmp_path, members=members, filter="data")
-    monkeypatch.setenv("OOD_CIFAR10_DIR", str(tmp_path / "cifar10-jpg"))
-    return tmp_path / "cifar10-jpg"
+    root = extract_cifar(tmp_path, {"train": 12, "test": 4})  # first files of each class
+    monkeypatch.setenv("OOD_CIFAR10_DIR", str(root))
+    return root
 
 
 def test_cifar_profile_runs_on_a_folder_copy(cifar_slice):

@@ -2,19 +2,17 @@
 the real CIFAR-10 JPEG copy through the image-folder path."""
 
 import struct
-import tarfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from shared_cifar import extract_cifar
 
 from ood_helpers.data import load_dataset
 
-CIFAR_JPG = Path("/work/shared/data/cifar10-jpg.tar.gz")
 
 
 @pytest.fixture(autouse=True)
@@ -83,18 +81,7 @@ def test_missing_without_download_is_a_clear_error(data_dir):
 @pytest.fixture(scope="module")
 def cifar_subset(tmp_path_factory):
     """20 train and 20 test JPEGs of three classes extracted from the real CIFAR-10 copy."""
-    if not CIFAR_JPG.is_file():
-        pytest.skip(f"{CIFAR_JPG} (the workplace's CIFAR-10 JPEG copy) is absent on this machine")
-    out = tmp_path_factory.mktemp("cifar")
-    keep = {"bird", "cat", "ship"}
-    with tarfile.open(CIFAR_JPG, "r:gz") as tar:
-        members = []
-        for m in tar:
-            parts = m.name.split("/")
-            if m.isfile() and len(parts) == 4 and parts[2] in keep and int(parts[3].split(".")[0]) < 20:
-                members.append(m)
-        tar.extractall(out, members=members, filter="data")
-    return out / "cifar10-jpg"
+    return extract_cifar(tmp_path_factory.mktemp("cifar"), {"train": 20, "test": 20}, classes={"bird", "cat", "ship"})
 
 
 def test_real_cifar10_jpeg_copy(cifar_subset, monkeypatch):

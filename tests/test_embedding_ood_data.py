@@ -1,7 +1,6 @@
 """Notebook 07's data: MNIST-{a,b} splits hold exactly the held-out digits as OOD, the typeset stand-ins are
 white-on-black in [0, 1] with no empty renders, the noise sets follow their stated definitions, user folders load."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,21 +108,13 @@ def test_cifar_rows_run_on_a_tiny_local_folder_copy(tmp_path, monkeypatch):
     assert records == [] and "OOD_CIFAR10_DIR" in missing["CIFAR-10"]
 
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
-
-
-@pytest.mark.skipif(not SHARED_CIFAR.is_file(), reason=f"real CIFAR-10 JPEGs not at {SHARED_CIFAR}")
 def test_cifar10bw_from_a_real_jpeg_folder_copy(tmp_path, monkeypatch):
     """CIFAR-10bw through OOD_CIFAR10_DIR on real JPEGs (20 a class): 28x28, one channel, in [0, 1], every class
     present in the spread subset, and grey = ITU-R 601 luminance of the file (mean checked against PIL's RGB)."""
-    import tarfile
-
     from PIL import Image
+    from shared_cifar import extract_cifar
 
-    with tarfile.open(SHARED_CIFAR) as tar:
-        members = [m for m in tar.getmembers() if m.isfile() and int(Path(m.name).stem) < 20]
-        tar.extractall(tmp_path, members=members, filter="data")
-    root = tmp_path / "cifar10-jpg"
+    root = extract_cifar(tmp_path, {"train": 20, "test": 20})
     monkeypatch.setenv("OOD_CIFAR10_DIR", str(root))
     monkeypatch.setattr(D, "CIFAR_VAL_PER_CLASS", 2)
     x = D.cifar_grey(50)
