@@ -26,3 +26,15 @@ def ood_dirs(tmp_path_factory) -> dict[str, Path]:
             dirs[sub].mkdir()
             mp.setenv(var, str(dirs[sub]))
         yield dirs
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: the torchrun ranks run on one thread each (launch sets
+    OMP_NUM_THREADS), and a one-process reference must too, else its conv backward sums in another order
+    (and Adam turns the rounding noise of gradients that are zero in exact arithmetic, such as the
+    attention's key bias, into lr-sized steps)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

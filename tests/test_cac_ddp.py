@@ -28,16 +28,6 @@ RECIPE = recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=31, hflip=0.
 ATOL = 1e-5
 
 
-@pytest.fixture
-def one_thread():
-    # the ranks run on one thread each (launch sets OMP_NUM_THREADS); the reference must too, else its conv
-    # backward sums in another order
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_a_share_of_the_batch_is_augmented_as_those_rows_of_the_whole_batch():
     d = load_trial("mnist5k", 0, per_class=(8, 2, 2))
     pre = Preprocess(RECIPE, d.x_train)

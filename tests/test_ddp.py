@@ -65,17 +65,6 @@ def test_two_ranks_match_one_process_and_a_killed_run_resumes(tmp_path):
         assert torch.equal(resumed["model"][k], ddp["model"][k]), k
 
 
-@pytest.fixture
-def one_thread():
-    # the ranks run on one thread each; the reference must too: a 2-thread conv backward sums in another
-    # order, and Adam turns the rounding noise of gradients that are zero in exact arithmetic (the
-    # attention's key bias) into lr-sized steps
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_pipeline_trains_under_torchrun_like_one_process_with_the_same_global_batch(tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
     tiny = dict(device="cpu", pretrain_steps=3, homogeneity_steps=2, eval_every=1, batch_size=32, set_batch_size=4)

@@ -40,14 +40,6 @@ ATOL = 1e-5
 pytestmark = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two gloo processes need two cores")
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _images():
     g = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (40, 1, 16, 16), generator=g, dtype=torch.uint8)
