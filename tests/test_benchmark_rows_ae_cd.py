@@ -9,15 +9,14 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from benchmark_trials import make_trial, smoke_trial_data
 
 from ood_helpers.benchmark import rows_autoencoder as RA
 from ood_helpers.benchmark import rows_cluster_distance as RC
-from ood_helpers.benchmark.trial import BenchmarkTrial
-from ood_helpers.cac.data import load_trial
+from ood_helpers.benchmark.runner import compute
 from ood_helpers.cluster_distance.training import train_method
 from ood_helpers.data.imageset import adapt_images
 from ood_helpers.profiles import get_profile
-from ood_helpers.seeding import seed_everything, trial_seed
 
 ROWS = {r.key: r for r in RA.ROWS + RC.ROWS}
 VARIANT = {"ae_recon": "AE", "ae_full": "full"}
@@ -25,17 +24,11 @@ VARIANT = {"ae_recon": "AE", "ae_full": "full"}
 
 @pytest.fixture(scope="module")
 def data():
-    return load_trial("mnist5k", 0, per_class=(40, 10, 20))
-
-
-def make_trial(data, profile=None) -> BenchmarkTrial:
-    p = profile or get_profile("smoke")
-    return BenchmarkTrial(data, 0, trial_seed(p.seed, 0), p)
+    return smoke_trial_data()
 
 
 def run_row(key, t):
-    seed_everything(t.seed)
-    return ROWS[key].run(t).check(t.data, key)
+    return compute(ROWS[key], t)
 
 
 def floats(x: torch.Tensor) -> np.ndarray:

@@ -11,30 +11,23 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from benchmark_trials import make_trial, smoke_trial_data
 
 from ood_helpers.benchmark import rows_pseudo_label as R
-from ood_helpers.benchmark.trial import BenchmarkTrial
-from ood_helpers.cac.data import load_trial
+from ood_helpers.benchmark.runner import compute
 from ood_helpers.profiles import get_profile
 from ood_helpers.pseudo_label.settings import PSEUDO_LABEL
-from ood_helpers.seeding import seed_everything, trial_seed
 
 ROWS = {r.key: r for r in R.ROWS}
 
 
 @pytest.fixture(scope="module")
 def data():
-    return load_trial("mnist5k", 0, per_class=(40, 10, 20))
-
-
-def make_trial(data, profile=None) -> BenchmarkTrial:
-    p = profile or get_profile("smoke")
-    return BenchmarkTrial(data, 0, trial_seed(p.seed, 0), p)
+    return smoke_trial_data()
 
 
 def run_row(key, t, data=None):
-    seed_everything(t.seed)
-    return ROWS[key].run(t).check(data or t.data, key)
+    return compute(ROWS[key], t, data)
 
 
 class NoLabels:
