@@ -61,14 +61,19 @@ def main_pretrain(s: pd.DataFrame) -> list[float]:
             for r in s.itertuples()]
 
 
-def main_table2(s: pd.DataFrame) -> list[float]:
-    pos = _by_position(s["range"])
+def _by_range_position(s: pd.DataFrame, column: str, table: dict, value) -> list[float]:
+    """Per row, ``value(table[method][i])`` where the row's ``column`` is the i-th range of the summary (the
+    paper's tables list one value per growing range), NaN where the paper has none."""
+    pos = _by_position(s[column])
     out = []
-    for r in s.itertuples():
-        vals = MAIN.PAPER_TABLE2.get(r.method)
-        i = pos[str(r.range)]
-        out.append(_number(vals[i]) if vals is not None and i < len(vals) else math.nan)
+    for method, key in zip(s["method"], s[column]):
+        vals, i = table.get(method), pos[str(key)]
+        out.append(value(vals[i]) if vals is not None and i < len(vals) else math.nan)
     return out
+
+
+def main_table2(s: pd.DataFrame) -> list[float]:
+    return _by_range_position(s, "range", MAIN.PAPER_TABLE2, _number)
 
 
 def main_table3(s: pd.DataFrame) -> list[float]:
@@ -77,13 +82,7 @@ def main_table3(s: pd.DataFrame) -> list[float]:
 
 
 def main_table4(s: pd.DataFrame) -> list[float]:
-    pos = _by_position(s["classes"])
-    out = []
-    for r in s.itertuples():
-        vals = MAIN.PAPER_TABLE4.get(r.method)
-        i = pos[str(r.classes)]
-        out.append(float(vals[i][0]) if vals is not None and i < len(vals) else math.nan)
-    return out
+    return _by_range_position(s, "classes", MAIN.PAPER_TABLE4, lambda cell: float(cell[0]))
 
 
 def _cac_column(label: str) -> str | None:
