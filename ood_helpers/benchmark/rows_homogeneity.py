@@ -15,7 +15,6 @@ module's ``CHANGES`` (the head trains on cached embeddings, milliseconds a step)
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import numpy as np
@@ -27,6 +26,7 @@ from .. import artifacts
 from ..cac.experiment import recipe
 from ..cac.settings import cac_settings
 from ..cac.training import Preprocess, train_trial
+from ..embed import encode_images, weights_fingerprint
 from ..evaluate.episodes import Episodes
 from ..evaluate.scorers import HomogeneityScorer
 from ..losses import homogeneity_bce
@@ -37,32 +37,22 @@ from .rows import Row
 from .settings import benchmark_settings
 from .trial import BenchmarkTrial, RowScores
 
-CODE = ("benchmark.rows_homogeneity", "cac.training", "cac.network", "cac.loss", "cac.data", "train",
+CODE = ("benchmark.rows_homogeneity", "cac.training", "cac.network", "cac.loss", "cac.data", "train", "embed",
         "models.homogeneity", "losses.homogeneity", "sampling", "evaluate.scorers", "evaluate.episodes")
 # Transformer steps and sets a step on the frozen embeddings, per profile
 CHANGES = {"smoke": {"steps": 30, "sets": 16}, "quick": {"steps": 400, "sets": 64},
            "cifar": {"steps": 3000, "sets": 256}, "paper": {"steps": 10000, "sets": 512}}
 
 
-def _embed(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """The CE network's features before its last layer (``OSRCIEncoder.features`` flattened)."""
-    with torch.inference_mode():
-        return torch.cat([model.features(x[i:i + batch]).flatten(1) for i in range(0, len(x), batch)]).float()
+def set_size(t: BenchmarkTrial, labels: np.ndarray) -> int:
+    """k: the profile's set size, or fewer when a known class has fewer training images."""
+    return min(t.profile.set_size, int(np.bincount(labels).min()))
 
 
-def weights_digest(model: nn.Module) -> str:
-    """16 hex digits of every tensor of ``model``'s state: the encoder's part of the head's cache key."""
-    h = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, encoder_key: str) -> tuple[HomogeneityModel, float]:
+def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, k: int,
+                encoder_key: str) -> tuple[HomogeneityModel, float]:
     p = t.profile
     budget = CHANGES.get(p.name, CHANGES["quick"])
-    k = min(p.set_size, int(np.bincount(labels).min()))
     torch.manual_seed(t.seed)
     model = HomogeneityModel(nn.Identity(), emb.shape[1], p.transformer_layers, p.transformer_heads,
                              p.transformer_head_dim)
@@ -107,15 +97,15 @@ def run(t: BenchmarkTrial) -> RowScores:
     ce, info = train_trial(d, "ce", rcp, profile=t.profile, seed=t.seed, device=t.device)
     ce.to("cpu").eval()
     pre = Preprocess(rcp, d.x_train)
-    train_emb = _embed(ce, pre.eval_view(d.x_train))
+    train_emb = encode_images(ce.features, pre.eval_view(d.x_train), batch_size=512)  # flattened features
     labels = d.y_train.numpy()
-    model, head_seconds = _train_head(t, train_emb, labels, weights_digest(ce))
+    k = set_size(t, labels)
+    model, head_seconds = _train_head(t, train_emb, labels, k, weights_fingerprint(ce))
     trained = info["seconds"] + head_seconds
     start = time.perf_counter()
-    queries_emb = _embed(ce, pre.eval_view(torch.cat([d.x_test, d.x_unknown])))
+    queries_emb = encode_images(ce.features, pre.eval_view(torch.cat([d.x_test, d.x_unknown])), batch_size=512)
     table = torch.cat([train_emb, queries_emb])
     queries = np.arange(len(train_emb), len(table))
-    k = min(t.profile.set_size, int(np.bincount(labels).min()))
     draws = benchmark_settings(t.profile).eq1_draws
     logits = eq1_class_logits(model, table, labels, queries, d.num_classes, k, draws, np.random.default_rng([t.seed, 6]))
     score = expit(-logits.max(1))  # 1 - sigmoid(best logit), without cancellation for large logits
