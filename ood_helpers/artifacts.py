@@ -145,6 +145,18 @@ def code_fingerprint(*module_names: str) -> str:
     return hashlib.sha256(canonical_json(hashes).encode("utf-8")).hexdigest()[:16]
 
 
+def tensor_digest(*arrays: Any) -> str:
+    """16 hex digits of sha256 over tensors / arrays (values, shapes, dtypes): the data part of a cache key."""
+    import numpy as np
+    import torch
+
+    h = hashlib.sha256()
+    for a in arrays:
+        arr = np.ascontiguousarray(torch.as_tensor(a).detach().cpu().numpy())
+        h.update(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode())
+    return h.hexdigest()[:16]
+
+
 def cache_path(profile: Any, kind: str, key: str, suffix: str = ".pt") -> Path:
     """``artifacts/<profile>/<kind>/<key><suffix>``, its folder created."""
     _check_name(kind, "kind")

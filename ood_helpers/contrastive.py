@@ -179,7 +179,7 @@ def contrastive_config(spec: ContrastiveSpec, encoder: nn.Module, images: torch.
     """The config a run's checkpoint is keyed by (the encoder as its architecture text and initial weights)."""
     from .embed import weights_fingerprint
 
-    digest = artifacts.config_hash(_tensor_digest(images), None if labels is None else _tensor_digest(labels))
+    digest = artifacts.config_hash(artifacts.tensor_digest(images), None if labels is None else artifacts.tensor_digest(labels))
     return {
         "kind": "contrastive-encoder",
         "code": artifacts.code_fingerprint(*CONTRASTIVE_CODE),
@@ -190,13 +190,6 @@ def contrastive_config(spec: ContrastiveSpec, encoder: nn.Module, images: torch.
         "seed": int(seed),
         "extra": key_extra,
     }
-
-
-def _tensor_digest(t) -> str:
-    import hashlib
-
-    arr = np.ascontiguousarray(torch.as_tensor(t).cpu().numpy())
-    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode()).hexdigest()[:16]
 
 
 def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, spec: ContrastiveSpec,

@@ -201,3 +201,17 @@ def test_cache_path_lives_under_the_profile_artifacts(ood_dirs):
     assert path.parent.is_dir()
     with pytest.raises(ValueError, match="suffix"):
         artifacts.cache_path("smoke", "embeddings", "abc", "pt")
+
+
+def test_tensor_digest_sees_values_shapes_and_dtypes():
+    import numpy as np
+
+    t = torch.arange(12, dtype=torch.int64).reshape(3, 4)
+    base = artifacts.tensor_digest(t, np.ones(2))
+    assert base == artifacts.tensor_digest(t.clone(), np.ones(2))
+    assert base != artifacts.tensor_digest(t.reshape(4, 3), np.ones(2))
+    assert base != artifacts.tensor_digest(t.int(), np.ones(2))
+    changed = t.clone()
+    changed[2, 3] = 0
+    assert base != artifacts.tensor_digest(changed, np.ones(2))
+    assert base != artifacts.tensor_digest(np.ones(2), t)

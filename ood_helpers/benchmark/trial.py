@@ -11,12 +11,11 @@ splits are identical across rows.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
+from .. import artifacts
 from ..cac.data import TrialData
 
 
@@ -50,20 +49,11 @@ class BenchmarkTrial:
         return tuple(int(v) for v in self.data.x_train.shape[1:])
 
 
-def _digest(h, t: torch.Tensor) -> None:
-    t = t.detach().cpu().contiguous()
-    h.update(str((tuple(t.shape), str(t.dtype))).encode())
-    h.update(t.numpy().tobytes())
-
-
 def split_fingerprint(data: TrialData) -> str:
     """A digest of the trial's known / unknown classes and every image and label of every part."""
-    h = hashlib.sha256()
-    h.update(repr((data.name, tuple(data.split.known), tuple(data.split.unknown))).encode())
-    for part in ("train", "val", "test", "unknown"):
-        _digest(h, getattr(data, "x_" + part))
-        _digest(h, getattr(data, "y_" + part))
-    return h.hexdigest()[:16]
+    parts = [getattr(data, f"{kind}_{part}") for part in ("train", "val", "test", "unknown") for kind in ("x", "y")]
+    return artifacts.config_hash(data.name, list(data.split.known), list(data.split.unknown),
+                                 artifacts.tensor_digest(*parts))
 
 
 @dataclass

@@ -55,13 +55,6 @@ class _Classifier(nn.Module):
         return self.fc(self.encoder(x))
 
 
-def _digest(t) -> str:
-    import hashlib
-
-    arr = np.ascontiguousarray(torch.as_tensor(t).numpy())
-    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()[:16]
-
-
 def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num_classes: int, steps: int,
                         batch_size: int, lr: float, recipe: str, profile_name, seed: int,
                         device: str = "cpu", progress: bool = False,
@@ -77,7 +70,7 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
     batch = min(batch_size, n)
     parts = distributed.micro_parts(profile_name, micro_batches, batch)
     config = {"kind": "cluster-distance-ce", "code": artifacts.code_fingerprint(*CE_CODE),
-              "data": _digest(images), "labels": _digest(labels), "num_classes": int(num_classes),
+              "data": artifacts.tensor_digest(images), "labels": artifacts.tensor_digest(labels), "num_classes": int(num_classes),
               "encoder": {"architecture": repr(encoder), "init_weights": weights_fingerprint(encoder)},
               "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "recipe": recipe, "seed": int(seed)}
     config = distributed.with_shards(config, profile_name, parts)

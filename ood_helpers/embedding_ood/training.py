@@ -17,7 +17,6 @@ step); every rank sifts and recomputes mu' and P from the same weights, rank 0 w
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass
 
@@ -74,9 +73,7 @@ class Architecture:
 
 
 def data_fingerprint(images: torch.Tensor, labels) -> str:
-    h = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes())
-    h.update(np.asarray(labels, np.int64).tobytes())
-    return h.hexdigest()[:16]
+    return artifacts.tensor_digest(images, np.asarray(labels, np.int64))
 
 
 def check_training_data(images: torch.Tensor, labels, num_classes: int) -> np.ndarray:

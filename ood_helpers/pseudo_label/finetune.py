@@ -26,7 +26,7 @@ from ..embed import weights_fingerprint
 from ..train import fit
 from .augment import augment
 from .networks import Classifier, with_new_head
-from .stages import STAGE_CODE, device_of, digest, launch_unless_finished, steps_for
+from .stages import STAGE_CODE, device_of, launch_unless_finished, steps_for
 
 FINETUNE_CODE = (*STAGE_CODE, "pseudo_label.finetune")
 
@@ -86,7 +86,7 @@ def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, 
     batch = min(s.finetune_batch, n)
     parts = micro_parts(profile, micro_batches, batch)
     config = {"kind": "finetune", "code": artifacts.code_fingerprint(*FINETUNE_CODE), "tag": tag, "seed": int(seed),
-              "data": digest(images, y), "epochs": s.finetune_epochs, "batch": s.finetune_batch,
+              "data": artifacts.tensor_digest(images, y), "epochs": s.finetune_epochs, "batch": s.finetune_batch,
               "lr": [lr_start, lr_end], "init": weights_fingerprint(model)}
     config = with_shards(config, profile, parts)
     key = artifacts.config_hash(config)

@@ -19,7 +19,6 @@ are gathered and every rank computes the loss over the whole batch (``gathered_s
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 
 import numpy as np
@@ -38,15 +37,6 @@ from .networks import Classifier, imagenet_encoder
 
 SELFLABEL_WEIGHT_DECAY = 1e-4  # SCAN's self-label config [ext]
 STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "models.small_cnn", "train")
-
-
-def digest(*arrays) -> str:
-    """A short hash of tensors / arrays (values, shapes, dtypes): the data part of a cache key."""
-    h = hashlib.sha256()
-    for a in arrays:
-        arr = np.ascontiguousarray(torch.as_tensor(a).cpu().numpy())
-        h.update(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode())
-    return h.hexdigest()[:16]
 
 
 def steps_for(n: int, batch: int, epochs: int) -> tuple[int, int]:
@@ -133,7 +123,7 @@ def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progres
         dev = next(net.parameters()).device
         return F.cross_entropy(net(data[0].to(dev)), data[1].to(dev))
 
-    config = {"data": digest(images, y), "width": s.width, "epochs": s.source_epochs, "batch": s.source_batch,
+    config = {"data": artifacts.tensor_digest(images, y), "width": s.width, "epochs": s.source_epochs, "batch": s.source_batch,
               "lr": s.source_lr, "init": weights_fingerprint(model)}
     config = with_shards(config, profile, parts)
     full, ckpt = stage_checkpoint("source", config, profile, seed)
@@ -222,7 +212,7 @@ def scan_step(s, images: torch.Tensor, neighbours: np.ndarray, backbone: nn.Modu
             total = total + scan_loss(anchors, others, s.entropy_weight)[0]
         return total
 
-    config = {"data": digest(images, nb), "clusters": list(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
+    config = {"data": artifacts.tensor_digest(images, nb), "clusters": list(clusters), "epochs": s.scan_epochs, "batch": s.scan_batch,
               "lr": s.scan_lr, "entropy_weight": s.entropy_weight, "init": weights_fingerprint(model)}
     config = with_shards(config, profile, parts)
     full, ckpt = stage_checkpoint("scan", config, profile, seed)
@@ -267,7 +257,7 @@ def self_label(s, images: torch.Tensor, scan_model: Classifier, *, profile, seed
         # train: Adam's own weight_decay would move every weight by ~lr on an empty batch too
         return value + 0.5 * SELFLABEL_WEIGHT_DECAY * sum((w ** 2).sum() for w in net.parameters())
 
-    config = with_shards({"data": digest(images), "epochs": s.selflabel_epochs, "batch": s.selflabel_batch,
+    config = with_shards({"data": artifacts.tensor_digest(images), "epochs": s.selflabel_epochs, "batch": s.selflabel_batch,
                           "threshold": s.selflabel_threshold, "init": weights_fingerprint(model)}, profile, parts)
     full, ckpt = stage_checkpoint("selflabel", config, profile, seed)
     launch_unless_finished(profile, ckpt, full, steps, "self_label", (s, images, scan_model),
