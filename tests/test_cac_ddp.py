@@ -51,15 +51,19 @@ def _weights(state: dict) -> dict:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two gloo processes need two cores")
-def test_two_processes_train_cac_like_one_process_with_the_same_global_batch(ood_dirs, one_thread):
+def test_two_processes_train_cac_like_one_process_with_the_same_global_batch(tmp_path, monkeypatch, one_thread):
+    # a folder of its own: the session's artifacts hold other tests' smoke CAC checkpoints, and the torchrun
+    # ranks inherit the variable
+    monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
+    root = tmp_path
     d = load_trial("mnist5k", 0, per_class=(24, 6, 6))  # 144 training images: 4 steps of 31 + one of 20 an epoch
     two = get_profile("smoke", world_size=2, device="cpu")
     one = get_profile("smoke", device="cpu")
     _, info_two = train_trial(d, "cac", RECIPE, profile=two, seed=5)  # launches torchrun, then loads
-    assert not list((ood_dirs["artifacts"] / "smoke" / "cac").glob("*.trial.pt"))  # the hand-off is removed
+    assert not list((root / "smoke" / "cac").glob("*.trial.pt"))  # the hand-off is removed
     _, info_one = train_trial(d, "cac", RECIPE, profile=one, seed=5, micro_batches=2)
-    ddp = _last_checkpoint(ood_dirs["artifacts"], {"world_size": 2, "micro_batches": 2})
-    acc = _last_checkpoint(ood_dirs["artifacts"], {"world_size": 1, "micro_batches": 2})
+    ddp = _last_checkpoint(root, {"world_size": 2, "micro_batches": 2})
+    acc = _last_checkpoint(root, {"world_size": 1, "micro_batches": 2})
     assert ddp["step"] == acc["step"] == 10
     a, b = _weights(ddp), _weights(acc)
     assert a.keys() == b.keys()
@@ -71,7 +75,7 @@ def test_two_processes_train_cac_like_one_process_with_the_same_global_batch(ood
 
     # the split matters: one process on the unsplit batch (BatchNorm over 32 images) ends elsewhere
     train_trial(d, "cac", RECIPE, profile=one, seed=5)
-    whole = _weights(_last_checkpoint(ood_dirs["artifacts"], None))
+    whole = _weights(_last_checkpoint(root, None))
     assert max((whole[k] - a[k]).abs().max().item() for k in a) > 1e-3
     with pytest.raises(ValueError, match="multiple of world_size=2"):
         train_trial(d, "cac", RECIPE, profile=two, seed=5, micro_batches=3)
