@@ -67,22 +67,25 @@ def test_simclr_positives_are_the_two_views_of_one_image():
     assert [tuple(np.flatnonzero(row)) for row in same] == [(4,), (5,), (6,), (7,), (0,), (1,), (2,), (3,)]
     # the views come from their own image: constant images keep their value at the centre pixel
     images = torch.stack([torch.full((1, 28, 28), 40 * (i + 1), dtype=torch.uint8) for i in range(4)])
-    torch.manual_seed(0)
-    views = two_views(images, two_view_transform("digits", (28, 28), 1))
+    views = two_views(images, "digits", seed=0)
     centre = (views[:, 0, 14, 14] * 255).round().numpy()
     np.testing.assert_array_equal(centre, [40, 80, 120, 160, 40, 80, 120, 160])
     # and two views of one image differ (the augmentation is random)
-    torch.manual_seed(0)
     digit = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
     digit[0, 0, 6:22, 12:16] = 255
-    pair = two_views(digit, two_view_transform("digits", (28, 28), 1))
+    pair = two_views(digit, "digits", seed=0)
     assert not torch.equal(pair[0], pair[1])
+    torch.testing.assert_close(two_views(digit, "digits", seed=0), pair, rtol=0, atol=0)  # the seed alone decides
+    assert not torch.equal(two_views(digit, "digits", seed=1), pair)
 
 
 def test_views_keep_the_aspect_of_wide_images():
     torch.manual_seed(0)
     wide = torch.randint(0, 255, (3, 1, 28, 56), dtype=torch.uint8)
-    assert two_views(wide, two_view_transform("digits", (28, 56), 1)).shape == (6, 1, 28, 56)
+    assert two_views(wide, "digits", seed=0).shape == (6, 1, 28, 56)
+    rgb = torch.randint(0, 255, (2, 3, 16, 16), dtype=torch.uint8)  # the cifar recipe: per image, torchvision v2
+    views = two_views(rgb, "cifar", seed=3)
+    assert views.shape == (4, 3, 16, 16) and torch.equal(views, two_views(rgb, "cifar", seed=3))
     with pytest.raises(ValueError, match="3-channel"):
         two_view_transform("cifar", (28, 28), 1)
 

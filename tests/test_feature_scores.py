@@ -92,3 +92,35 @@ def test_knn_search_indices_match_brute_force():
             full = 1 - (qry / np.linalg.norm(qry, axis=1, keepdims=True)) @ (ref / np.linalg.norm(ref, axis=1, keepdims=True)).T
         np.testing.assert_array_equal(idx, np.argsort(full, axis=1)[:, :3])
         np.testing.assert_allclose(dist, np.sort(full, axis=1)[:, :3], atol=1e-5)
+
+
+def test_ledoit_wolf_covariances_equal_scikit_learns_estimator():
+    from sklearn.covariance import LedoitWolf
+
+    rng = np.random.default_rng(3)
+    # clusters of 2, 5 and 40 members in 8 dimensions (the first two singular without shrinkage), a constant
+    # cluster (zero covariance) and labels out of order
+    x = np.concatenate([rng.normal(size=(2, 8)), rng.normal(size=(5, 8)) * 3, rng.normal(size=(40, 8)) @ rng.normal(size=(8, 8)),
+                        np.ones((3, 8))]).astype(np.float32)  # embeddings are float32 (fs._features)
+    labels = np.repeat([7, 2, 5, 9], [2, 5, 40, 3])
+    perm = rng.permutation(len(x))
+    x, labels = x[perm], labels[perm]
+    x64 = x.astype(np.float64)
+    got = fs.ledoit_wolf_covariances(x, labels)
+    for i, c in enumerate([2, 5, 7, 9]):
+        ref = LedoitWolf().fit(x64[labels == c]).covariance_
+        assert np.allclose(got[i], ref, rtol=1e-10, atol=1e-12), c
+    precisions = fs.per_cluster_precisions(x, labels)
+    for i, c in enumerate([2, 5, 7, 9]):
+        assert np.allclose(precisions[i], LedoitWolf().fit(x64[labels == c]).precision_, rtol=1e-7, atol=1e-9), c
+    one_d = fs.ledoit_wolf_covariances(x[:, :1], labels)
+    assert np.allclose(one_d[1], LedoitWolf().fit(x64[labels == 5][:, :1]).covariance_)
+
+
+def test_per_cluster_mahalanobis_over_many_centres_matches_a_loop():
+    rng = np.random.default_rng(4)
+    z, mu = rng.normal(size=(50, 6)).astype(np.float32), rng.normal(size=(300, 6)).astype(np.float32)  # 300: blocks
+    w = rng.normal(size=(300, 6, 6))
+    got = fs.centre_distances(z, mu, "mahalanobis", whitening=w)
+    loop = np.array([[np.sum(((q - m) @ wc) ** 2) for m, wc in zip(mu.astype(float), w)] for q in z.astype(float)])
+    assert np.allclose(got, loop, rtol=1e-10)

@@ -88,3 +88,15 @@ def test_threshold_and_msp():
 def test_bad_scores_are_refused_by_name(bad):
     with pytest.raises(ValueError, match="scores_in"):
         om.auroc(bad, [1.0])
+
+
+def test_ood_metrics_in_one_pass_equal_the_four_functions_with_ties():
+    rng = np.random.default_rng(5)
+    cases = [(rng.integers(0, 9, 40).astype(float), rng.integers(3, 12, 25).astype(float)) for _ in range(20)]
+    cases += [(rng.normal(size=300), rng.normal(size=100) + 1), ([1.0, 1.0], [1.0]), ([0.0, 2.0], [1.0, 3.0, 3.0])]
+    for s_in, s_out in cases:
+        got = om.ood_metrics(s_in, s_out)
+        assert got["auroc"] == pytest.approx(brute_auroc(s_in, s_out), abs=1e-12)
+        assert got["aupr_in"] == pytest.approx(om.aupr_in(s_in, s_out), abs=1e-12)
+        assert got["aupr_out"] == pytest.approx(om.aupr_out(s_in, s_out), abs=1e-12)
+        assert got["fpr95"] == om.fpr_at_tpr(s_in, s_out)

@@ -46,7 +46,7 @@ from .rows import Row
 from .trial import BenchmarkTrial, RowScores
 
 CODE = ("cluster_distance.training", "cluster_distance.encoders", "cluster_distance.grid",
-        "cluster_distance.strategies", "cluster_distance.settings", "contrastive", "models.small_cnn",
+        "cluster_distance.strategies", "cluster_distance.settings", "contrastive", "data.batched_views", "models.small_cnn",
         "models.resnet", "evaluate.feature_scores", "embed", "data.transforms", "train", "seeding",
         "benchmark.rows_cluster_distance")
 # profile -> setting changes on top of notebook 08's: in cifar, 2,000 steps a network instead of 20,000 (ten

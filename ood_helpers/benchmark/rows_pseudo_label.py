@@ -67,7 +67,7 @@ SHARED_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augme
                "pseudo_label.splits", "pseudo_label.settings", "models.small_cnn", "train", "embed", "data.embedded",
                "data.imageset", "method_settings", "evaluate.feature_scores", "benchmark.rows_pseudo_label")
 DN2_CODE = SHARED_CODE
-PL_CODE = (*SHARED_CODE, "pseudo_label.finetune", "pseudo_label.neighbours", "contrastive")
+PL_CODE = (*SHARED_CODE, "pseudo_label.finetune", "pseudo_label.neighbours", "contrastive", "data.batched_views")
 
 
 def settings(t: BenchmarkTrial):

@@ -14,7 +14,7 @@ Clusters are built once on the raw embeddings (scikit-learn ``KMeans``, fixed ``
 ``cosine`` = 1 - cos(z, mu) with the centre normalised too (not Euclidean on normalised features: the mean
 of unit vectors is not a unit vector); ``mahalanobis`` with one covariance shared by all clusters
 (Lee et al. 2018: ``feature_scores.shared_precision``); ``mahalanobis-lw``: one Ledoit-Wolf shrunk
-covariance per cluster (``feature_scores.per_cluster_precisions``; clusters with fewer than 2 members
+covariance per cluster (``feature_scores.ledoit_wolf_covariances``; clusters with fewer than 2 members
 have no covariance and are left out of this metric). Mahalanobis is undefined for S4 (a point has no
 covariance): those cells are NaN.
 """
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluate.feature_scores import (centre_distances, knn_score, mahalanobis_whitening, per_cluster_precisions,
-                                       shared_precision)
+from ..evaluate.feature_scores import (centre_distances, covariance_whitening, knn_score, ledoit_wolf_covariances,
+                                       mahalanobis_whitening, shared_precision)
 
 DISTANCES = ("euclidean", "cosine", "mahalanobis", "mahalanobis-lw")
 
@@ -120,15 +120,15 @@ def fit_scorer(clustering: Clustering, distance: str, train) -> FittedScorer:
     if clustering.kind == "knn" or not scorer.defined:
         return scorer
     ids = np.arange(clustering.num_clusters)
-    centres, precision = clustering.centres, None
+    centres = clustering.centres
+    # whitening once, for every query set
     if distance == "mahalanobis":
-        precision = shared_precision(x, clustering.members)
+        scorer.whitening = mahalanobis_whitening(shared_precision(x, clustering.members))
     elif distance == "mahalanobis-lw":
         counts = np.bincount(clustering.members, minlength=clustering.num_clusters)
         ids = np.flatnonzero(counts >= 2)
         keep = np.isin(clustering.members, ids)
-        precision = per_cluster_precisions(x[keep], clustering.members[keep])
+        scorer.whitening = covariance_whitening(ledoit_wolf_covariances(x[keep], clustering.members[keep]))
         centres = clustering.centres[ids]
     scorer.centres, scorer.ids = centres, ids
-    scorer.whitening = None if precision is None else mahalanobis_whitening(precision)  # once, for every query set
     return scorer

@@ -21,7 +21,7 @@ papers put ID positive instead (the share of OOD accepted when 95 % of ID is acc
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import auc, average_precision_score, roc_auc_score, roc_curve
 
 # metric key -> table header naming the positive class
 COLUMNS = {
@@ -89,9 +89,27 @@ def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95, positive: str = "ood") 
 
 
 def ood_metrics(scores_in, scores_out) -> dict[str, float]:
-    """``{"auroc", "aupr_in", "aupr_out", "fpr95"}`` as fractions in [0, 1] (see the module docstring)."""
-    return {"auroc": auroc(scores_in, scores_out), "aupr_in": aupr_in(scores_in, scores_out),
-            "aupr_out": aupr_out(scores_in, scores_out), "fpr95": fpr_at_tpr(scores_in, scores_out)}
+    """``{"auroc", "aupr_in", "aupr_out", "fpr95"}`` as fractions in [0, 1] (see the module docstring).
+
+    The same numbers as the four functions above (``tests/test_ood_metrics.py`` checks it, ties included)
+    from one input check and one ROC curve: its trapezoid area is the AUROC, and both average precisions
+    are scikit-learn's sum of precision x recall step written out over the curve's counts (a flagged set of
+    the ID-positive ranking is the complement of one of the OOD-positive ranking's). Notebook 08's grid
+    calls this 1,700 times; the four scikit-learn calls, each sorting and checking again, cost 3x as long."""
+    is_ood, s = labelled(scores_in, scores_out)
+    fpr, tpr, _ = roc_curve(is_ood, s, drop_intermediate=False)  # starts at (0, 0), one point a distinct score
+    n_out = float(is_ood.sum())
+    n_in = float(is_ood.size) - n_out
+    tp, fp = np.rint(tpr * n_out), np.rint(fpr * n_in)  # OOD / ID samples scoring >= each threshold
+    flagged = tp + fp
+    precision_out = np.divide(tp, flagged, out=np.ones_like(tp), where=flagged > 0)
+    rest_in, rest_out = n_in - fp, n_out - tp  # samples scoring below each threshold
+    rest = rest_in + rest_out
+    precision_in = np.divide(rest_in, rest, out=np.ones_like(rest), where=rest > 0)
+    return {"auroc": float(auc(fpr, tpr)),
+            "aupr_in": float(np.sum(np.diff(fp) / n_in * precision_in[:-1])),
+            "aupr_out": float(np.sum(np.diff(tp) / n_out * precision_out[1:])),
+            "fpr95": float(fpr[np.searchsorted(tpr, 0.95 - 1e-12)])}
 
 
 def accept_threshold(scores_in, keep: float = 0.95) -> float:
