@@ -111,7 +111,7 @@ def test_cluster_distance_rows_against_brute_force(key, method, data, tmp_path, 
         from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(train)
-        expected = LogisticRegression(max_iter=500, random_state=t.seed).fit(scaler.transform(train), y).predict(
+        expected = LogisticRegression(max_iter=500, tol=1e-3, random_state=t.seed).fit(scaler.transform(train), y).predict(
             scaler.transform(z))
     assert np.mean(out.pred_known == expected) >= 0.99
 

@@ -87,3 +87,35 @@ def test_kendall_tau_between_conditions():
     assert len(out) == 1
     assert out["kendall_tau"].iloc[0] == pytest.approx(kendalltau([90, 80, 70, 60], [60, 85, 75, 95])[0])
     assert not out["same_winner"].iloc[0]
+
+
+def _verdict_inputs(ce_seconds: float, con_seconds: float, ce_steps: int, con_steps: int, ce_auroc: float):
+    rows = []
+    for trial in (0, 1):
+        for training, auroc in (("CE", ce_auroc), ("SupCon", 80.0), ("SimCLR", 70.0)):
+            for clustering in ("S1 class centroids", "S3 k-means K=1C"):
+                rows.append({"id_set": "digits6", "arch": "cnn", "trial": trial, "training": training,
+                             "clustering": clustering, "distance": "cosine", "diagnostic": False, "ood_set": "near",
+                             "auroc": auroc - (clustering != "S1 class centroids"), "aupr_in": 0.0, "aupr_out": 0.0,
+                             "fpr95": 0.0})
+    sep = pd.DataFrame([{"id_set": "digits6", "arch": "cnn", "training": t, "silhouette": s, "knn_purity": 0.9,
+                         "intra_inter": 1 - s} for t, s in (("SupCon", 0.5), ("SimCLR", 0.1))])
+    cost = pd.DataFrame([{"id_set": "digits6", "arch": "cnn", "training": t, "train_seconds": sec, "steps": st}
+                         for t, sec, st in (("CE", ce_seconds, ce_steps), ("SupCon", con_seconds, con_steps),
+                                            ("SimCLR", con_seconds, con_steps))])
+    return pd.DataFrame(rows), sep, cost, pd.DataFrame({"kendall_tau": [0.2]})
+
+
+def test_c5_judges_cost_only_when_contrastive_training_got_at_least_ces_steps():
+    from ood_helpers.cluster_distance.report import claim_verdicts
+
+    kw = {"few_class": "digits6", "many_class": "digits6", "real": set()}
+    # the same schedule: contrastive 3x the wall time, CE 1 point better -> supported
+    c5 = claim_verdicts(*_verdict_inputs(10.0, 30.0, 100, 100, 81.0), **kw).set_index("claim").loc["C5"]
+    assert c5["verdict"] == "supported" and "3.0x a CE model's" in c5["evidence"] and "+1.0" in c5["evidence"]
+    # CE 5 points worse: costlier contrastive but CE not competitive -> mixed
+    assert claim_verdicts(*_verdict_inputs(10.0, 30.0, 100, 100, 75.0), **kw).set_index("claim").loc["C5", "verdict"] == "mixed"
+    # contrastive given 40 steps against CE's 100: its 0.8x wall time is the budget's; 2.0x a step (8/40 over 10/100)
+    c5 = claim_verdicts(*_verdict_inputs(10.0, 8.0, 100, 40, 81.0), **kw).set_index("claim").loc["C5"]
+    assert c5["verdict"] == "not testable here (stand-in shows: competitive)"
+    assert "40 steps against CE's 100" in c5["evidence"] and "2.0x a CE step" in c5["evidence"]
