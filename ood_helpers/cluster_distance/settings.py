@@ -24,7 +24,7 @@ class ClusterDistanceSettings:
     # ResNet-18) vs 92.8 / 95.3, pairs ResNet-18 73.1 vs 60.1; contrastive Adam 3e-3 against 1e-3: 6 digits
     # ResNet-18 SupCon 90.3 vs 80.8, SimCLR 83.7 vs 71.8, pairs SupCon 21.2 vs 12.2 (ResNet-18), 37.8 vs 35.2 (CNN).
     # The small CNN's global average pool cannot tell 12 from 21, so CE on the pairs stays near 10 %.
-    # A contrastive step costs ~1.6x a CE step (two views; augmentation batched, data.batched_views)
+    # A contrastive step costs ~1.9x a CE step (two views; augmentation batched, data.batched_views)
     ce_steps: int = 150
     contrastive_steps: int = 60
     batch_size: int = 64  # images a step (contrastive: 2x as many views)
