@@ -112,9 +112,9 @@ def two_views(images: torch.Tensor, recipe: str, seed: int) -> torch.Tensor:
     h, w = int(images.shape[-2]), int(images.shape[-1])
     if recipe == "digits":  # the batched equivalent of two_view_transform("digits", ...)
         x = images.float().div_(255.0)
-        aspect = w / h  # crops keep the image's aspect around its own (MNIST-pairs is 28x56)
+        # ratio is relative to the image's own aspect (MNIST-pairs is 28x56), as two_view_transform's is
         return random_crop_rotate(torch.cat([x, x]), torch.Generator().manual_seed(int(seed)), scale=(0.6, 1.0),
-                                  ratio=(aspect * 3 / 4, aspect * 4 / 3), degrees=15.0)
+                                  ratio=(3 / 4, 4 / 3), degrees=15.0)
     transform = two_view_transform(recipe, (h, w), int(images.shape[1]))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))

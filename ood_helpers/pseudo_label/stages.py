@@ -36,7 +36,9 @@ from .losses import scan_loss, selflabel_loss
 from .networks import Classifier, imagenet_encoder
 
 SELFLABEL_WEIGHT_DECAY = 1e-4  # SCAN's self-label config [ext]
-STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "models.small_cnn", "train")
+# contrastive and data.batched_views train the SimCLR stage: results keyed by these must follow their edits too
+STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "models.small_cnn", "train",
+              "contrastive", "data.batched_views")
 
 
 def steps_for(n: int, batch: int, epochs: int) -> tuple[int, int]:
@@ -137,7 +139,7 @@ def train_source(s, images: torch.Tensor, labels, *, profile, seed: int, progres
 
 def simclr(s, images: torch.Tensor, encoder: nn.Module, *, profile, seed: int, progress: bool = False):
     """SCAN's SimCLR stage on the unlabelled normal images (float [0, 1]) through ``contrastive.train_contrastive``
-    (per-image torchvision v2 views, NT-Xent, temperature ``simclr_temperature``, Adam + cosine); on ``world_size``
+    (``contrastive.two_views``: batched for digits, per-image torchvision v2 for cifar; NT-Xent, temperature ``simclr_temperature``, Adam + cosine); on ``world_size``
     processes under torchrun when the profile asks for more than one."""
     from ..contrastive import ContrastiveSpec, train_contrastive
 
