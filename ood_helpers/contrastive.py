@@ -87,32 +87,30 @@ class ContrastiveSpec:
 
 
 def two_view_transform(recipe: str, size: tuple[int, int], channels: int) -> v2.Transform:
-    """The random view of one uint8 image [C, H, W] -> uint8 [C, H, W] (``size`` = (H, W))."""
+    """The per-image random view of the "cifar" recipe, uint8 [C, H, W] -> uint8 [C, H, W] (``size`` = (H, W));
+    "digits" views are drawn for a whole batch by ``two_views`` (``data.batched_views``), so it has none here."""
+    if recipe != "cifar":
+        raise ValueError(f"two_view_transform builds the 'cifar' recipe only, got {recipe!r}; "
+                         "'digits' views come batched from two_views")
+    if channels != 3:
+        raise ValueError(f"the 'cifar' recipe jitters colour and needs 3-channel images, got {channels}; use 'digits'")
     h, w = int(size[0]), int(size[1])
-    aspect = w / h  # MNIST-pairs is 28x56: crops keep the image's aspect around its own, not around 1
-    ratio = (aspect * 3 / 4, aspect * 4 / 3)
-    if recipe == "digits":
-        return v2.Compose([v2.RandomResizedCrop((h, w), scale=(0.6, 1.0), ratio=ratio, antialias=True),
-                           v2.RandomRotation(15)])
-    if recipe == "cifar":
-        if channels != 3:
-            raise ValueError(f"the 'cifar' recipe jitters colour and needs 3-channel images, got {channels}; use 'digits'")
-        return v2.Compose([
-            v2.RandomResizedCrop((h, w), scale=(0.2, 1.0), ratio=ratio, antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-            v2.RandomGrayscale(p=0.2),
-        ])
-    raise ValueError(f"recipe must be one of {AUGMENTS}, got {recipe!r}")
+    aspect = w / h  # torchvision's ratio is absolute: crops keep the image's aspect around its own, not around 1
+    return v2.Compose([
+        v2.RandomResizedCrop((h, w), scale=(0.2, 1.0), ratio=(aspect * 3 / 4, aspect * 4 / 3), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        v2.RandomGrayscale(p=0.2),
+    ])
 
 
 def two_views(images: torch.Tensor, recipe: str, seed: int) -> torch.Tensor:
     """float [2B, C, H, W] in [0, 1] of uint8 ``images`` [B, C, H, W]: rows 0..B-1 are the first view of each
     image, B..2B-1 the second, drawn from ``seed`` alone."""
     h, w = int(images.shape[-2]), int(images.shape[-1])
-    if recipe == "digits":  # the batched equivalent of two_view_transform("digits", ...)
+    if recipe == "digits":  # RandomResizedCrop(scale 0.6-1) + RandomRotation(15), batched
         x = images.float().div_(255.0)
-        # ratio is relative to the image's own aspect (MNIST-pairs is 28x56), as two_view_transform's is
+        # batched_views' ratio is relative to the image's own aspect (MNIST-pairs is 28x56)
         return random_crop_rotate(torch.cat([x, x]), torch.Generator().manual_seed(int(seed)), scale=(0.6, 1.0),
                                   ratio=(3 / 4, 4 / 3), degrees=15.0)
     transform = two_view_transform(recipe, (h, w), int(images.shape[1]))
@@ -232,7 +230,8 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
         raise ValueError(f"contrastive training needs at least 2 images, got {n}")
     batch = min(spec.batch_size, n)
     parts = distributed.micro_parts(profile, micro_batches, batch)
-    two_view_transform(spec.augment, tuple(images.shape[-2:]), int(images.shape[1]))  # refuses a bad recipe early
+    if spec.augment == "cifar":  # refuses grey images before any training
+        two_view_transform(spec.augment, tuple(images.shape[-2:]), int(images.shape[1]))
     config = distributed.with_shards(contrastive_config(spec, encoder, images, labels, seed=seed, key_extra=key_extra),
                                      profile, parts)
     key = artifacts.config_hash(config)

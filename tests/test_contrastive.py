@@ -88,6 +88,8 @@ def test_views_keep_the_aspect_of_wide_images():
     assert views.shape == (4, 3, 16, 16) and torch.equal(views, two_views(rgb, "cifar", seed=3))
     with pytest.raises(ValueError, match="3-channel"):
         two_view_transform("cifar", (28, 28), 1)
+    with pytest.raises(ValueError, match="come batched from two_views"):
+        two_view_transform("digits", (28, 28), 1)
 
 
 def tiny_encoder(seed: int) -> nn.Module:

@@ -39,7 +39,7 @@ class IdSplit:
     val: ImageSet
     test: ImageSet
     ood: dict[str, ImageSet] = field(default_factory=dict)
-    recipe: str = "digits"  # the augmentation family (contrastive.two_view_transform, data.transforms)
+    recipe: str = "digits"  # the augmentation family (contrastive.two_views, data.transforms)
 
     @property
     def num_classes(self) -> int:
