@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ood_helpers.evaluate.episodes import Episodes
-from ood_helpers.evaluate.scorers import HomogeneityScorer, homogeneity_scores
-from ood_helpers.models import HomogeneityModel
+from ood_helpers.homogeneity.episodes import Episodes
+from ood_helpers.homogeneity.scorers import HomogeneityScorer, homogeneity_scores
+from ood_helpers.homogeneity.model import HomogeneityModel
 
 # Dense (no sparsity) bf16 tensor-core peaks, FLOP/s, from the vendors' data sheets; matched
 # against torch.cuda.get_device_name() in this order (first substring that occurs).

@@ -25,12 +25,13 @@ import time
 import numpy as np
 import torch
 
-from ood_helpers.evaluate import embedding_clustering, pair_matrix
-from ood_helpers.evaluate.cluster_metrics import clustering_accuracy
-from ood_helpers.evaluate.homogeneity_clustering import greedy_homogeneity_clustering
-from ood_helpers.evaluate.pair_matrix import pairwise_homogeneity
-from ood_helpers.models.homogeneity import HomogeneityModel
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.metrics import embedding_clustering
+from ood_helpers.homogeneity import pair_matrix
+from ood_helpers.core.metrics.clustering import clustering_accuracy
+from ood_helpers.homogeneity.greedy_clustering import greedy_homogeneity_clustering
+from ood_helpers.homogeneity.pair_matrix import pairwise_homogeneity
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.profile import get_profile
 
 
 def build_scorer(profile, embed_dim: int, rule: str, device: str):
@@ -114,9 +115,9 @@ def tsne_rows(sizes, classes_per: int, seeds: int) -> list[dict]:
 def tsne_profile_rows(profile_name: str) -> list[dict]:
     """Table 4's PCA + t-SNE + DBSCAN rows on a profile's real features (trained or loaded through
     ``trained_models``), every range and trial, t-SNE learning rate 'auto' vs 200."""
-    from ood_helpers.evaluate.clustering import FEATURE_ROWS
-    from ood_helpers.seeding import trial_seed
-    from ood_helpers.trained_models import load_clustering_inputs
+    from ood_helpers.homogeneity.clustering import FEATURE_ROWS
+    from ood_helpers.core.seeding import trial_seed
+    from ood_helpers.homogeneity.trained_models import load_clustering_inputs
 
     profile = get_profile(profile_name)
     inputs = load_clustering_inputs(profile, progress=False)

@@ -26,7 +26,7 @@ import torch
 from ood_helpers.discovery.rule import discover
 from ood_helpers.discovery.scorers import HomogeneityClassScorer, NeighbourClassScorer
 from ood_helpers.discovery.stream import make_stream
-from ood_helpers.models import HomogeneityModel
+from ood_helpers.homogeneity.model import HomogeneityModel
 
 
 def main() -> None:

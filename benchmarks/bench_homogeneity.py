@@ -20,14 +20,15 @@ import time
 import numpy as np
 import torch
 
-from ood_helpers import artifacts, paths
-from ood_helpers.data import class_split
-from ood_helpers.data.transforms import to_float
-from ood_helpers.losses import homogeneity_bce
-from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_classifier, feature_dim
-from ood_helpers.pipeline import many_class_split
-from ood_helpers.profiles import get_profile
-from ood_helpers.sampling import HomogeneitySampler
+from ood_helpers.core import artifacts, paths
+from ood_helpers.core.data import class_split
+from ood_helpers.core.data.transforms import to_float
+from ood_helpers.homogeneity.loss import homogeneity_bce
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.networks.resnet import build_resnet18, encoder_from_classifier, feature_dim
+from ood_helpers.homogeneity.training import many_class_split
+from ood_helpers.core.profile import get_profile
+from ood_helpers.homogeneity.sampling import HomogeneitySampler
 
 
 def throughput(profile, distinct_once: bool, steps: int, warmup: int = 2, n_classes: int | None = None) -> dict:

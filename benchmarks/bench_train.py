@@ -53,17 +53,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ood_helpers.data import ImageSet, class_split, load_dataset
-from ood_helpers.data.loading import (AugmentedView, EvalView, ImageStepPlanner, LoaderSettings, MicroBatch, Step,
-                                      group_steps, step_loader)
-from ood_helpers.data.transforms import normalisation, to_float
-from ood_helpers.losses import homogeneity_bce
-from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_classifier, feature_dim
-from ood_helpers.pipeline import homogeneity_optimizer
-from ood_helpers.profiles import Profile, get_profile
-from ood_helpers.sampling import HomogeneitySampler, SetStepPlanner
-from ood_helpers.classifier import classifier_optimizer
-from ood_helpers.train import fit
+from ood_helpers.core.data import ImageSet, class_split, load_dataset
+from ood_helpers.core.data.loading import (AugmentedView, EvalView, ImageStepPlanner, LoaderSettings, MicroBatch, Step, group_steps, step_loader)
+from ood_helpers.core.data.transforms import normalisation, to_float
+from ood_helpers.homogeneity.loss import homogeneity_bce
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.networks.resnet import build_resnet18, encoder_from_classifier, feature_dim
+from ood_helpers.homogeneity.training import homogeneity_optimizer
+from ood_helpers.core.profile import Profile, get_profile
+from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetStepPlanner
+from ood_helpers.homogeneity.classifier import classifier_optimizer
+from ood_helpers.core.train import fit
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 

@@ -1,7 +1,7 @@
 """Why the class-homogeneity model trails nearest neighbours on its own embeddings (issue 10).
 
 Trains only the Transformer on cached embeddings of the frozen seen-class encoder (the head stage
-of ``ood_helpers.head_pretraining``) for a grid of steps, sets a step and set sizes, and prints
+of ``ood_helpers.homogeneity.head_stage``) for a grid of steps, sets a step and set sizes, and prints
 eq. 1 top-1 over the validation classes beside the cosine-NN baseline on the same episodes and
 embeddings, and the seconds each run took. Runs are cached like every head, so a rerun only prints.
 
@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from ood_helpers import pipeline
-from ood_helpers.head_pretraining import frozen_embeddings, pretrain_head, reference_nn_eq1
-from ood_helpers.models import encoder_from_classifier
-from ood_helpers.profiles import get_profile
-from ood_helpers.seeding import trial_seed
+from ood_helpers.homogeneity import training as pipeline
+from ood_helpers.homogeneity.head_stage import frozen_embeddings, pretrain_head, reference_nn_eq1
+from ood_helpers.core.networks.resnet import encoder_from_classifier
+from ood_helpers.core.profile import get_profile
+from ood_helpers.core.seeding import trial_seed
 
 
 def main() -> None:

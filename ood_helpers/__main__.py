@@ -2,6 +2,6 @@
 
 import sys
 
-from .run import main
+from ood_helpers.run import main
 
 sys.exit(main())

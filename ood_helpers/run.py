@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths
-from .overrides import coerce_field, decode_overrides, encode_overrides, parse_assignments
-from .profiles import PROFILES
+from ood_helpers.core import paths
+from ood_helpers.core.overrides import coerce_field, decode_overrides, encode_overrides, parse_assignments
+from ood_helpers.core.profile import PROFILES
 
 KERNEL = "python3"
 # Per-cell execution timeout (seconds) by profile; --timeout overrides it.
@@ -166,7 +166,7 @@ def machine_description() -> str:
 def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None) -> Path:
     """``runs/<profile>/summary.json`` (written atomically) listing each notebook's status and time,
     the extra parameters and the profile overrides."""
-    from .artifacts import atomic_write_text, git_state
+    from ood_helpers.core.artifacts import atomic_write_text, git_state
 
     summary = {
         "profile": profile,
@@ -199,8 +199,8 @@ def check_profile(profile: str, fields: dict, parameters: dict | None = None) ->
     that do not split into micro-batches or over the processes, more processes than devices.
     ``parameters`` (``-p``) that name profile fields (``trials``, ``set_size``, ...) are applied the
     way a notebook applies them (``overrides.notebook_profile``: 0 / None / "" keep the profile's value)."""
-    from .distributed import check_world_size
-    from .overrides import field_types, notebook_profile
+    from ood_helpers.core.launch import check_world_size
+    from ood_helpers.core.overrides import field_types, notebook_profile
 
     known = field_types()
     named = {k: v for k, v in (parameters or {}).items() if k in known}

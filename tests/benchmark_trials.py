@@ -3,8 +3,8 @@ smoke profile's cut (40 / 10 / 20 images a class), as the smoke profile's notebo
 
 from ood_helpers.benchmark.trial import BenchmarkTrial
 from ood_helpers.cac.data import load_trial
-from ood_helpers.profiles import get_profile
-from ood_helpers.seeding import trial_seed
+from ood_helpers.core.profile import get_profile
+from ood_helpers.core.seeding import trial_seed
 
 
 def smoke_trial_data():

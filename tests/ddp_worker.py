@@ -17,12 +17,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ood_helpers import distributed
-from ood_helpers.data import ImageSet
-from ood_helpers.data.loading import (AugmentedView, ImageStepPlanner, LoaderSettings, group_steps, rank_micro_ids,
-                                      step_loader)
-from ood_helpers.data.transforms import to_float
-from ood_helpers.train import fit
+from ood_helpers.core import distributed
+from ood_helpers.core.data import ImageSet
+from ood_helpers.core.data.loading import (AugmentedView, ImageStepPlanner, LoaderSettings, group_steps, rank_micro_ids, step_loader)
+from ood_helpers.core.data.transforms import to_float
+from ood_helpers.core.train import fit
 
 BATCH, STEPS = 16, 6
 

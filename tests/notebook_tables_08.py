@@ -21,7 +21,7 @@ def _expected_configs(s):
 
 def check(p, table):
     from ood_helpers.cluster_distance.settings import CLUSTER_DISTANCE
-    from ood_helpers.method_settings import settings_for
+    from ood_helpers.core.settings import settings_for
 
     s = settings_for(p, "cluster_distance", CLUSTER_DISTANCE)
     raw = table("cg_scores_trials")

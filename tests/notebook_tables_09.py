@@ -8,7 +8,7 @@ NOTEBOOK = "09_pseudo_label_ood"
 
 
 def check(p, table):
-    from ood_helpers.method_settings import settings_for
+    from ood_helpers.core.settings import settings_for
     from ood_helpers.pseudo_label import experiment as X
     from ood_helpers.pseudo_label.settings import PSEUDO_LABEL
 

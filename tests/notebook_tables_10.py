@@ -9,7 +9,7 @@ NOTEBOOK = "10_open_world_discovery"
 
 
 def check(p, table):
-    from ood_helpers.data import class_split
+    from ood_helpers.core.data import class_split
     from ood_helpers.discovery.metrics import COLUMNS, criterion_value
     from ood_helpers.discovery.settings import discovery_settings
 

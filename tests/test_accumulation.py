@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ood_helpers.data import ImageSet
-from ood_helpers.data.loading import EvalView, LoaderSettings, group_steps, rank_micro_ids, step_loader
-from ood_helpers.data.transforms import to_float
-from ood_helpers.losses import homogeneity_bce
-from ood_helpers.models import HomogeneityModel
-from ood_helpers.sampling import HomogeneitySampler, SetStepPlanner
-from ood_helpers.train import fit
+from ood_helpers.core.data import ImageSet
+from ood_helpers.core.data.loading import EvalView, LoaderSettings, group_steps, rank_micro_ids, step_loader
+from ood_helpers.core.data.transforms import to_float
+from ood_helpers.homogeneity.loss import homogeneity_bce
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetStepPlanner
+from ood_helpers.core.train import fit
 
 SETS = 8
 

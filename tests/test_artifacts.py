@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ood_helpers import artifacts, paths, tables
-from ood_helpers.profiles import get_profile
-from ood_helpers.plots import use_style
+from ood_helpers.core import artifacts, paths, tables
+from ood_helpers.core.profile import get_profile
+from ood_helpers.core.plots.style import use_style
 
 
 def _figure():
@@ -186,7 +186,7 @@ def test_config_hash_is_stable_and_sensitive():
 
 def test_config_hash_includes_package_version(monkeypatch):
     h = artifacts.config_hash({"a": 1})
-    monkeypatch.setattr(artifacts, "__version__", "999.0")
+    monkeypatch.setattr(artifacts.keys, "__version__", "999.0")
     assert artifacts.config_hash({"a": 1}) != h
 
 

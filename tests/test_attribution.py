@@ -6,10 +6,10 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from ood_helpers import attribution as gbp
-from ood_helpers.evaluate import attribution_similarity as sim
-from ood_helpers.models.resnet import build_resnet18
-from ood_helpers.plots import attribution as attr
+from ood_helpers.homogeneity import attribution as gbp
+from ood_helpers.homogeneity import attribution_similarity as sim
+from ood_helpers.core.networks.resnet import build_resnet18
+from ood_helpers.homogeneity import attribution_figures as attr
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_similarity_records_average_disjoint_trials():
 
 
 def test_sample_class_images_draws_only_the_asked_classes():
-    from ood_helpers.data import ImageSet
+    from ood_helpers.core.data import ImageSet
 
     targets = torch.arange(5).repeat_interleave(4)
     images = (torch.arange(20, dtype=torch.uint8) * 10).reshape(20, 1, 1, 1).expand(20, 1, 2, 2).contiguous()
@@ -190,7 +190,7 @@ def test_ceiling_fraction_places_the_subset_between_floor_and_ceiling():
 
 
 def test_gbp_similarity_of_a_model_with_itself_is_one(resnet):
-    from ood_helpers.data import ImageSet
+    from ood_helpers.core.data import ImageSet
 
     gen = torch.Generator().manual_seed(5)
     ds = ImageSet((torch.rand(12, 1, 28, 56, generator=gen) * 255).to(torch.uint8), torch.arange(3).repeat(4), ["a", "b", "c"], "toy")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from ood_helpers.data.batched_views import CropRotation, crop_rotate, draw_crop_rotation
+from ood_helpers.core.data.batched_views import CropRotation, crop_rotate, draw_crop_rotation
 
 BILINEAR = TF.InterpolationMode.BILINEAR
 
@@ -74,7 +74,7 @@ def test_draws_follow_the_asked_area_ratio_position_and_angle():
 
 
 def test_random_shift_equals_torchvisions_padded_crop_at_the_drawn_offsets():
-    from ood_helpers.data.batched_views import random_shift
+    from ood_helpers.core.data.batched_views import random_shift
 
     torch.manual_seed(2)
     x = torch.rand(64, 1, 28, 56)

@@ -16,7 +16,7 @@ from ood_helpers.benchmark.rows import Row
 from ood_helpers.benchmark.runner import load_trials, run_benchmark, run_row
 from ood_helpers.benchmark.settings import benchmark_settings
 from ood_helpers.benchmark.trial import RowScores, split_fingerprint
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_tables_against_hand_computation():
 
 def test_eq1_class_logits_match_sets_scored_one_by_one():
     from ood_helpers.benchmark.rows_homogeneity import eq1_class_logits
-    from ood_helpers.models import HomogeneityModel
+    from ood_helpers.homogeneity.model import HomogeneityModel
 
     torch.manual_seed(0)
     model = HomogeneityModel(torch.nn.Identity(), 8, 1, 2, 4).eval()

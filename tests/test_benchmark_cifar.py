@@ -9,7 +9,7 @@ from ood_helpers.benchmark.registry import all_rows
 from ood_helpers.benchmark.runner import load_trials, run_benchmark
 from ood_helpers.benchmark.settings import benchmark_settings
 from ood_helpers.benchmark.trial import split_fingerprint
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 
 @pytest.fixture(scope="module")
 def cifar_folder(tmp_path_factory):

@@ -15,8 +15,8 @@ from ood_helpers.benchmark import rows_autoencoder as RA
 from ood_helpers.benchmark import rows_cluster_distance as RC
 from ood_helpers.benchmark.runner import compute
 from ood_helpers.cluster_distance.training import train_method
-from ood_helpers.data.imageset import adapt_images
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.data.imageset import adapt_images
+from ood_helpers.core.profile import get_profile
 
 ROWS = {r.key: r for r in RA.ROWS + RC.ROWS}
 VARIANT = {"ae_recon": "AE", "ae_full": "full"}

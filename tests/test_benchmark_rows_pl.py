@@ -15,7 +15,7 @@ from benchmark_trials import make_trial, smoke_trial_data
 
 from ood_helpers.benchmark import rows_pseudo_label as R
 from ood_helpers.benchmark.runner import compute
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 from ood_helpers.pseudo_label.settings import PSEUDO_LABEL
 
 ROWS = {r.key: r for r in R.ROWS}

@@ -1,4 +1,4 @@
-"""CAC's training under torchrun (gloo, 2 CPU processes) and the generic ``call`` job of ood_helpers.distributed.
+"""CAC's training under torchrun (gloo, 2 CPU processes) and the generic ``call`` job of ood_helpers.core.distributed.
 
 Two ranks each take one contiguous half of a step's batch (augmented as rows of the whole batch) and DDP
 averages their gradients; one process cutting the same batch into the same two micro-batches sums the same
@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from ood_helpers import artifacts, distributed_jobs
+from ood_helpers.core import artifacts
+from ood_helpers.core import worker
 from ood_helpers.cac.data import load_trial
 from ood_helpers.cac.training import Preprocess, recipe_for, train_trial
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 
 # a batch of 31 splits 16 / 15: the two shares are weighted 32/31 and 30/31 (one process: 16/31, 15/31)
 RECIPE = recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=31, hflip=0.5, rotation=10)
@@ -81,27 +82,27 @@ def test_two_processes_train_cac_like_one_process_with_the_same_global_batch(tmp
         train_trial(d, "cac", RECIPE, profile=two, seed=5, micro_batches=3)
 
 
-def test_the_call_job_refuses_other_targets_and_bad_kwargs_with_clear_errors(capsys):
+def test_the_worker_refuses_other_targets_and_bad_kwargs_with_clear_errors(capsys):
     for target, kwargs, message in [
         ("os:system", {}, "function of the ood_helpers package"),
-        ("ood_helpers.cac.jobs", {}, "ood_helpers.<module>:<function>"),
+        ("ood_helpers.cac.training", {}, "ood_helpers.<module>:<function>"),
         ("ood_helpers.no_such_module:f", {}, "cannot import 'ood_helpers.no_such_module'"),
-        ("ood_helpers.cac.jobs:no_such_function", {}, "has no function 'no_such_function'"),
-        ("ood_helpers.cac.jobs:train_one", {"payload_file": "x", "epochs": 3}, "do not fit"),
-        ("ood_helpers.cac.jobs:train_one", {"payload_file": object()}, "JSON-able"),
+        ("ood_helpers.cac.training:no_such_function", {}, "has no function 'no_such_function'"),
+        ("ood_helpers.cac.training:train_one", {"payload_file": "x", "epochs": 3}, "do not fit"),
+        ("ood_helpers.cac.training:train_one", {"payload_file": object()}, "JSON-able"),
     ]:
         with pytest.raises(ValueError, match=message):
-            distributed_jobs.call_job(target, kwargs)
-    ok = distributed_jobs.call_job("ood_helpers.cac.jobs:train_one", {"payload_file": "t.pt", "loss": "cac", "recipe": {},
+            worker.call_args(target, kwargs)
+    ok = worker.call_args("ood_helpers.cac.training:train_one", {"payload_file": "t.pt", "loss": "cac", "recipe": {},
                                                                    "seed": 0, "alpha": 10.0, "lbda": 0.1})
-    assert ok[:3] == ["call", "--target", "ood_helpers.cac.jobs:train_one"]
+    assert ok[:2] == ["--target", "ood_helpers.cac.training:train_one"]
     # the rank's entry point refuses before it builds a process group or reads data (exit status 2)
     for argv, message in [
         (["--target", "subprocess:run", "--kwargs", "{}"], "function of the ood_helpers package"),
-        (["--target", "ood_helpers.cac.jobs:train_one", "--kwargs", "{payload_file: 1}"], "must be a JSON object"),
-        (["--target", "ood_helpers.cac.jobs:train_one", "--kwargs", "[1, 2]"], "got a list"),
+        (["--target", "ood_helpers.cac.training:train_one", "--kwargs", "{payload_file: 1}"], "must be a JSON object"),
+        (["--target", "ood_helpers.cac.training:train_one", "--kwargs", "[1, 2]"], "got a list"),
     ]:
         with pytest.raises(SystemExit) as exit_:
-            distributed_jobs.main(["call", "--profile", "smoke", *argv])
+            worker.main(["--profile", "smoke", *argv])
         assert exit_.value.code == 2
         assert message in capsys.readouterr().err

@@ -12,7 +12,7 @@ from ood_helpers.cac.settings import cac_settings
 from ood_helpers.cac.splits import open_set_split
 from ood_helpers.cac.training import recipe_for
 from ood_helpers.cac.trials import TrialOutcome, run_trial
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 
 @pytest.fixture(scope="module")
 def cifar_ten(tmp_path_factory):

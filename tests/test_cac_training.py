@@ -14,7 +14,7 @@ from ood_helpers.cac.data import load_trial
 from ood_helpers.cac.network import OSRCIEncoder
 from ood_helpers.cac.training import Preprocess, logits_of, recipe_for, train_trial
 from ood_helpers.cac.trials import run_trial
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 from training_counters import count_training
 
 
@@ -84,7 +84,7 @@ SCRIPT = textwrap.dedent("""
     import torch
     from ood_helpers.cac.data import load_trial
     from ood_helpers.cac.training import recipe_for, train_trial
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.core.profile import get_profile
     d = load_trial("mnist5k", 0, per_class=(24, 6, 6))
     m, _ = train_trial(d, "cac", recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=32), profile=get_profile("smoke"), seed=5)
     h = hashlib.sha256()

@@ -6,8 +6,8 @@ import torch
 
 from training_counters import count_training
 
-from ood_helpers import class_groups as cg
-from ood_helpers.profiles import get_profile
+from ood_helpers.homogeneity import class_groups as cg
+from ood_helpers.core.profile import get_profile
 
 
 def test_imagenet_wnids_are_the_standard_order():
@@ -57,7 +57,7 @@ def test_cifar100_superclasses_partition_the_fine_classes():
 
 
 def test_mnist_pairs_groups_match_the_dataset_class_names():
-    from ood_helpers.data import load_dataset
+    from ood_helpers.core.data import load_dataset
 
     names = load_dataset("mnist-pairs", "test", per_class=(1, 1, 1)).classes
     tens7 = cg.mnist_pairs_group("tens", 7)
@@ -75,7 +75,7 @@ def test_mnist_pairs_groups_match_the_dataset_class_names():
     [("quick", ("tens7", "units3")), ("cifar", ("large_carnivores", "fish")), ("paper", ("dog", "bird"))],
 )
 def test_class_subsets_exclude_exactly_their_group(profile_name, groups):
-    from ood_helpers.data import class_split
+    from ood_helpers.core.data import class_split
 
     profile = get_profile(profile_name)
     subsets = cg.class_subsets(profile)
@@ -115,7 +115,7 @@ def test_unknown_many_class_set_is_refused():
 
 
 def test_subset_classifier_never_sees_its_held_out_classes(tmp_path, monkeypatch):
-    from ood_helpers import classifier as classifier_mod
+    from ood_helpers.homogeneity import classifier as classifier_mod
 
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))  # an empty cache: the first call must train
     results = []
@@ -155,7 +155,7 @@ def test_untrained_floor_is_not_the_reference_initialisation():
 
 
 def test_trained_class_accuracy_counts_correct_predictions(monkeypatch):
-    from ood_helpers import pipeline
+    from ood_helpers.homogeneity import training as pipeline
 
     profile = get_profile("smoke")
     ids = np.array([5, 2, 9])  # label j of the model = class ids[j]
@@ -174,6 +174,6 @@ def test_trained_class_accuracy_counts_correct_predictions(monkeypatch):
     test = pipeline.many_class_split(profile, "test")
     fake = type(test)(test.targets.to(torch.uint8).reshape(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(), test.targets, test.classes, "fake")
     monkeypatch.setattr(pipeline, "many_class_split", lambda p, split: fake)
-    monkeypatch.setattr("ood_helpers.attribution.sample_class_images",
+    monkeypatch.setattr("ood_helpers.homogeneity.attribution.sample_class_images",
                         lambda ds, c, n, seed=0: (ds.images[np.isin(ds.targets, c)].float(), ds.targets[np.isin(ds.targets, c)]))
     assert cg.trained_class_accuracy(profile, Oracle(), ids) == pytest.approx(100 * 2 / 3)

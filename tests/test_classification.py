@@ -7,17 +7,17 @@ import torch
 from sklearn.metrics import top_k_accuracy_score
 from torch import nn
 
-from ood_helpers.data import ImageSet, class_split
-from ood_helpers.embed import encode_images
-from ood_helpers.evaluate import classification as clf
-from ood_helpers.evaluate import classification_tables as ct
-from ood_helpers.evaluate import episodes as eps
-from ood_helpers.evaluate import scorers
-from ood_helpers.evaluate.neighbors import mean_support_scores
-from ood_helpers.evaluate.paper_values import M_ALL, M_HOM, M_NN_COS_PRE, M_NN_IMAGE, M_OWN, M_SEEN, NN_METHODS
-from ood_helpers.models import HomogeneityModel
-from ood_helpers.profiles import get_profile
-from ood_helpers.seeding import seed_everything, trial_seed
+from ood_helpers.core.data import ImageSet, class_split
+from ood_helpers.core.embed import encode_images
+from ood_helpers.homogeneity import classification as clf
+from ood_helpers.homogeneity import classification_tables as ct
+from ood_helpers.homogeneity import episodes as eps
+from ood_helpers.homogeneity import scorers
+from ood_helpers.homogeneity.neighbors import mean_support_scores
+from ood_helpers.homogeneity.paper_values import M_ALL, M_HOM, M_NN_COS_PRE, M_NN_IMAGE, M_OWN, M_SEEN, NN_METHODS
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.profile import get_profile
+from ood_helpers.core.seeding import seed_everything, trial_seed
 
 
 def _toy_data(classes=4, per_class=7, seed=0):
@@ -380,7 +380,7 @@ def _support_fingerprint(ep):
 def test_sharded_chunks_union_equals_the_unsharded_scores():
     images, targets = _toy_data(classes=5, per_class=8)
     emb = images.reshape(len(images), -1)
-    from ood_helpers.evaluate.neighbors import NearestNeighbourScorer
+    from ood_helpers.homogeneity.neighbors import NearestNeighbourScorer
 
     methods = {"supports": _support_fingerprint, "nn": NearestNeighbourScorer(emb, "cosine")}
     queries = eps.sample_queries(targets, np.arange(5), 11, np.random.default_rng(0))  # 11 > 8: repeats
@@ -432,7 +432,7 @@ def test_table3_records_match_a_hand_count_of_the_own_classifier():
     records = clf.evaluate_ood_datasets(profile, models, lambda name: (own, np.arange(10), profile),
                                         datasets=["digits"], progress=False)
     assert {r["method"] for r in records} == {M_OWN, *NN_METHODS, M_HOM}
-    from ood_helpers.data import load_dataset
+    from ood_helpers.core.data import load_dataset
 
     test = load_dataset("digits", "test", profile=profile)
     targets = test.targets.numpy()
@@ -487,7 +487,7 @@ def test_paper_values_are_renamed_to_our_columns():
 
 
 def test_confusion_figure_shows_row_normalised_counts():
-    from ood_helpers.plots.confusion import confusion_figure
+    from ood_helpers.core.plots.confusion import confusion_figure
 
     fig = confusion_figure([5, 5, 7, 9], [5, 7, 7, 9], [5, 7, 9], names=["five", "seven", "nine"])
     shown = np.asarray(fig.axes[0].collections[0].get_array()).reshape(3, 3)

@@ -8,7 +8,7 @@ from shared_cifar import extract_cifar
 
 from ood_helpers.cluster_distance.grid import run_grid
 from ood_helpers.cluster_distance.settings import CLUSTER_DISTANCE
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 
 @pytest.fixture
 def cifar_slice(tmp_path, monkeypatch):

@@ -9,9 +9,9 @@ import pytest
 from ood_helpers.cluster_distance.datasets import load_id_split, photo_crops
 from ood_helpers.cluster_distance.encoders import build_encoder
 from ood_helpers.cluster_distance.settings import CLUSTER_DISTANCE, KEY
-from ood_helpers.data.embedded import mnist5k_arrays
-from ood_helpers.method_settings import settings_for
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.data.embedded import mnist5k_arrays
+from ood_helpers.core.settings import settings_for
+from ood_helpers.core.profile import get_profile
 
 
 def test_digits6_keeps_id_and_near_ood_apart():
@@ -29,7 +29,7 @@ def test_digits6_keeps_id_and_near_ood_apart():
 
 
 def test_pairs_holds_out_unseen_numbers():
-    from ood_helpers.data.splits import class_split
+    from ood_helpers.core.data.splits import class_split
 
     p = get_profile("smoke")
     split = load_id_split("pairs", p, 0, dataclasses.replace(CLUSTER_DISTANCE["smoke"], id_limit=0))

@@ -5,7 +5,7 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from ood_helpers.evaluate.cluster_metrics import clustering_accuracy, matched_clusters
+from ood_helpers.core.metrics.clustering import clustering_accuracy, matched_clusters
 
 
 def brute_force_accuracy(y_true, y_pred) -> float:

@@ -9,12 +9,12 @@ from sklearn.datasets import make_blobs
 from sklearn.manifold import TSNE
 from sklearn.metrics import adjusted_rand_score
 
-from ood_helpers import artifacts
-from ood_helpers.evaluate import clustering as C
-from ood_helpers.evaluate import embedding_clustering as E
-from ood_helpers.evaluate import homogeneity_clustering as H
-from ood_helpers.evaluate import pair_matrix as PM
-from ood_helpers.evaluate.cluster_metrics import clustering_accuracy
+from ood_helpers.core import artifacts
+from ood_helpers.homogeneity import clustering as C
+from ood_helpers.core.metrics import embedding_clustering as E
+from ood_helpers.homogeneity import greedy_clustering as H
+from ood_helpers.homogeneity import pair_matrix as PM
+from ood_helpers.core.metrics.clustering import clustering_accuracy
 
 SURE = 10.0  # logit of a confident decision: sigmoid(10) = 0.99995
 
@@ -78,7 +78,7 @@ def test_pair_matrix_is_cached_by_model_and_features():
     np.testing.assert_array_equal(first, again)
     config = PM.pair_matrix_config(emb, "model-a")
     assert artifacts.cache_path("cachetest", "pair-matrix", artifacts.config_hash(config), ".pt").is_file()
-    assert config["code"] == artifacts.code_fingerprint("evaluate.pair_matrix", "models.homogeneity")
+    assert config["code"] == artifacts.code_fingerprint("ood_helpers.homogeneity.pair_matrix")
     with pytest.raises(AssertionError, match="recomputed"):  # another model: a new key
         PM.cached_pairwise_homogeneity(emb, raising, profile="cachetest", model_key="model-b")
     with pytest.raises(AssertionError, match="recomputed"):  # other features: a new key
@@ -86,7 +86,7 @@ def test_pair_matrix_is_cached_by_model_and_features():
 
 
 def test_model_scorer_returns_logits_of_the_model():
-    from ood_helpers.models.homogeneity import HomogeneityModel
+    from ood_helpers.homogeneity.model import HomogeneityModel
 
     torch.manual_seed(0)
     model = HomogeneityModel(torch.nn.Identity(), 6, layers=1, heads=2, head_dim=4).train()
@@ -267,7 +267,7 @@ def test_tsne_2020_is_sklearn_tsne_with_the_2020_defaults():
     np.testing.assert_allclose(E.tsne_2020(x, seed=3), want, rtol=1e-5, atol=1e-5)
     today = TSNE(n_components=2, perplexity=30.0, learning_rate="auto", init="random", random_state=3).fit_transform(x)
     assert not np.allclose(want, today)  # the learning rate matters to the map's scale
-    from ood_helpers.plots.embedding import embed_2d
+    from ood_helpers.core.plots.embedding import embed_2d
 
     np.testing.assert_allclose(embed_2d(x, "tsne", seed=3), want, rtol=1e-5, atol=1e-5)  # Fig. 3 draws the same map
     with pytest.raises(ValueError, match="perplexity"):
@@ -313,7 +313,7 @@ def test_tsne_perplexity_and_images_input():
 
 
 def test_paper_table4_has_five_ranges_per_row():
-    from ood_helpers.evaluate import paper_values
+    from ood_helpers.homogeneity import paper_values
 
     assert all(len(v) == len(paper_values.PAPER_TABLE4_RANGES) for v in paper_values.PAPER_TABLE4.values())
     assert paper_values.PAPER_TABLE4["Class Homogeneity (greedy, eq. 3-4)"][3] == (1.00, 0.00)
@@ -409,7 +409,7 @@ def test_scatter_pair_colours_clusters_by_their_matched_class():
     import matplotlib
 
     matplotlib.use("agg")
-    from ood_helpers.plots.embedding import cluster_scatter_pair, embed_2d
+    from ood_helpers.core.plots.embedding import cluster_scatter_pair, embed_2d
 
     y = np.repeat([0, 1, 2], 10)
     pred = np.repeat([7, 5, 6], 10)

@@ -1,27 +1,34 @@
-"""Cache keys notice code changes: ``artifacts.code_fingerprint`` in every trained artifact's config."""
+"""Cache keys notice code changes: ``artifacts.code_fingerprint`` of the maker's import closure in every trained
+artifact's config, derived from the source (no module lists kept by hand)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from ood_helpers import artifacts, pipeline
-from ood_helpers.classifier import classifier_config
-from ood_helpers.data import load_dataset
-from ood_helpers.profiles import get_profile
+from ood_helpers.core import artifacts
+from ood_helpers.core.artifacts import keys
+from ood_helpers.core.data import load_dataset
+from ood_helpers.core.profile import get_profile
+from ood_helpers.homogeneity import training
+from ood_helpers.homogeneity.classifier import classifier_config
 
 
 def _homogeneity_key(profile) -> str:
-    config = pipeline.homogeneity_config(profile, 1, "encoder-key", "train-fp", "val-fp", 0, {"layers": 1}, None)
+    config = training.homogeneity_config(profile, 1, "encoder-key", "train-fp", "val-fp", 0, {"layers": 1}, None)
     return artifacts.config_hash(config)
 
 
 @pytest.fixture
 def edited_source(monkeypatch):
     """Replaces the source text ``code_fingerprint`` reads for one module."""
-    real = artifacts._module_source
+    real = keys._read_source
 
     def edit(module: str, change):
-        monkeypatch.setattr(artifacts, "_module_source", lambda name: change(real(name)) if name == module else real(name))
+        monkeypatch.setattr(keys, "_read_source", lambda name: change(real(name)) if name == module else real(name))
     return edit
 
 
@@ -29,24 +36,46 @@ def test_editing_the_loss_changes_the_homogeneity_key(edited_source):
     p = get_profile("smoke")
     before = _homogeneity_key(p)
     assert _homogeneity_key(p) == before  # stable within a process and across calls
-    edited_source("losses.homogeneity", lambda src: src.replace("per_set.mean()", "per_set.sum()"))
+    edited_source("ood_helpers.homogeneity.loss", lambda src: src.replace("per_set.mean()", "per_set.sum()"))
     assert _homogeneity_key(p) != before
 
 
-def test_comments_and_docstrings_keep_the_key(edited_source):
+def test_comments_docstrings_and_unrelated_modules_keep_the_key(edited_source):
     p = get_profile("smoke")
     before = _homogeneity_key(p)
-    edited_source("losses.homogeneity", lambda src: src.replace('"""Binary cross-entropy', '"""Cross-entropy')
+    edited_source("ood_helpers.homogeneity.loss", lambda src: src.replace('"""Binary cross-entropy', '"""Cross-entropy')
                   .replace("    return per_set.mean()", "    # averaged over the batch\n    return per_set.mean()"))
+    assert _homogeneity_key(p) == before
+    assert "ood_helpers.cac.loss" not in artifacts.code_closure("ood_helpers.homogeneity.training")
+    edited_source("ood_helpers.cac.loss", lambda src: src + "\nEXTRA = 1\n")  # another paper's loss
     assert _homogeneity_key(p) == before
 
 
-def test_editing_the_training_loop_changes_classifier_keys(edited_source):
+def test_a_transitive_import_changes_classifier_keys(edited_source):
     p = get_profile("smoke")
     data = load_dataset("digits", "train")
     before = artifacts.config_hash(classifier_config(p, data, seed=0))
-    edited_source("train", lambda src: src + "\nEXTRA = 1\n")
+    edited_source("ood_helpers.core.train", lambda src: src + "\nEXTRA = 1\n")  # classifier -> core.train
     assert artifacts.config_hash(classifier_config(p, data, seed=0)) != before
+
+
+def test_a_function_local_import_joins_the_closure(edited_source):
+    assert "ood_helpers.cac.loss" not in artifacts.code_closure("ood_helpers.homogeneity.loss")
+    edited_source("ood_helpers.homogeneity.loss",
+                  lambda src: src + "\n\ndef _late():\n    from ood_helpers.cac import loss\n    return loss\n")
+    assert "ood_helpers.cac.loss" in artifacts.code_closure("ood_helpers.homogeneity.loss")
+
+
+@pytest.mark.parametrize("module", ["ood_helpers.homogeneity.training", "ood_helpers.cac.training",
+                                    "ood_helpers.pseudo_label.experiment", "ood_helpers.benchmark.runner"])
+def test_the_closure_holds_every_module_python_loads_with_it(module):
+    """Brute force: a fresh interpreter imports ``module``; every ood_helpers module it loads (parent packages
+    included) must be in the statically derived closure."""
+    code = (f"import sys, json, {module}; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('ood_helpers.'))))")
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                           check=True).stdout))
+    assert loaded - set(artifacts.code_closure(module)) == set()
 
 
 def test_amp_and_architecture_are_in_the_keys():
@@ -54,13 +83,13 @@ def test_amp_and_architecture_are_in_the_keys():
     data = load_dataset("digits", "train")
     config = classifier_config(p, data, seed=0)
     assert config["amp"] is False  # amp only acts on CUDA; the CPU key says so
-    hom = pipeline.homogeneity_config(p, 1, "e", "t", "v", 0, {"dropout": 0.1}, None)
-    other = pipeline.homogeneity_config(p, 1, "e", "t", "v", 0, {"dropout": 0.0}, None)
+    hom = training.homogeneity_config(p, 1, "e", "t", "v", 0, {"dropout": 0.1}, None)
+    other = training.homogeneity_config(p, 1, "e", "t", "v", 0, {"dropout": 0.0}, None)
     assert artifacts.config_hash(hom) != artifacts.config_hash(other)
 
 
 def test_unknown_module_is_refused():
-    with pytest.raises(ValueError, match="no module ood_helpers.nope"):
+    with pytest.raises(ValueError, match="no module 'nope'"):
         artifacts.code_fingerprint("nope")
     with pytest.raises(ValueError, match="name at least one module"):
         artifacts.code_fingerprint()

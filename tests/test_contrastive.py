@@ -1,4 +1,4 @@
-"""ood_helpers.contrastive: the library losses against hand-written formulas, the two views, the cached
+"""ood_helpers.core.contrastive: the library losses against hand-written formulas, the two views, the cached
 and bit-identical training."""
 
 import numpy as np
@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ood_helpers.contrastive import (ContrastiveSpec, contrastive_loss, train_contrastive, two_view_transform,
-                                     two_views, view_labels)
+from ood_helpers.core.contrastive import (ContrastiveSpec, contrastive_loss, train_contrastive, two_view_transform, two_views, view_labels)
 from training_counters import count_training
 
 

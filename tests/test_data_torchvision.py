@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from shared_cifar import extract_cifar
 
-from ood_helpers.data import load_dataset
+from ood_helpers.core.data import load_dataset
 
 
 
@@ -104,7 +104,7 @@ def test_real_cifar10_jpeg_copy(cifar_subset, monkeypatch):
 
 
 def test_download_merges_into_existing_folder(tmp_path):
-    from ood_helpers.data.torchvision_sets import merge_into
+    from ood_helpers.core.data.torchvision_sets import merge_into
 
     dest, src = tmp_path / "root", tmp_path / "tmp"
     (dest / "omniglot-py" / "images_background").mkdir(parents=True)

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ood_helpers import artifacts, pipeline
-from ood_helpers.profiles import get_profile
+from ood_helpers.core import artifacts
+from ood_helpers.homogeneity import training as pipeline
+from ood_helpers.core.profile import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "ddp_worker.py"

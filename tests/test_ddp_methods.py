@@ -24,12 +24,12 @@ import numpy as np
 import pytest
 import torch
 
-from ood_helpers import artifacts
+from ood_helpers.core import artifacts
 from ood_helpers.cluster_distance.training import train_cross_entropy
-from ood_helpers.contrastive import ContrastiveSpec, train_contrastive
+from ood_helpers.core.contrastive import ContrastiveSpec, train_contrastive
 from ood_helpers.embedding_ood.training import Architecture, Variant, finetune, pretrain
-from ood_helpers.models.small_cnn import SmallCNN
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.networks.small_cnn import SmallCNN
+from ood_helpers.core.profile import get_profile
 from ood_helpers.pseudo_label.finetune import finetune as finetune_pseudo
 from ood_helpers.pseudo_label.settings import PseudoLabelSettings
 from ood_helpers.pseudo_label.stages import fresh_backbone, scan_step, self_label, train_source

@@ -20,7 +20,7 @@ WORKER = """
 import hashlib, sys, torch
 torch.set_num_threads(2)
 from ood_helpers import pipeline
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 p = get_profile("quick", pretrain_steps=8, homogeneity_steps=20, eval_every=10)
 digest = {}
 clf, _ = pipeline.get_classifier(p, "seen", progress=False)
@@ -54,7 +54,7 @@ def test_two_processes_train_bit_identical_weights(tmp_path):
 def test_deterministic_on_cpu_restores_the_previous_setting():
     import torch
 
-    from ood_helpers.seeding import deterministic_on_cpu
+    from ood_helpers.core.seeding import deterministic_on_cpu
 
     before = torch.are_deterministic_algorithms_enabled()
     with deterministic_on_cpu("cpu"):
@@ -82,7 +82,7 @@ def _gather_grads(repeats: int) -> list:
 def test_set_gather_backward_is_bit_identical_under_deterministic_on_cpu():
     import torch
 
-    from ood_helpers.seeding import deterministic_on_cpu
+    from ood_helpers.core.seeding import deterministic_on_cpu
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

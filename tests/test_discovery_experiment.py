@@ -5,12 +5,13 @@ rerun loads the cached result."""
 import numpy as np
 import pytest
 
-from ood_helpers import artifacts, trained_models
-from ood_helpers.data import class_split, many_class_split
+from ood_helpers.core import artifacts
+from ood_helpers.homogeneity import trained_models
+from ood_helpers.core.data import class_split, many_class_split
 from ood_helpers.discovery import experiment as D
 from ood_helpers.discovery.settings import M_HOM_V2, discovery_settings
-from ood_helpers.evaluate.paper_values import M_HOM, M_NN_COS_PRE
-from ood_helpers.profiles import get_profile
+from ood_helpers.homogeneity.paper_values import M_HOM, M_NN_COS_PRE
+from ood_helpers.core.profile import get_profile
 
 
 @pytest.fixture(scope="module")

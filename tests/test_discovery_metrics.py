@@ -7,7 +7,7 @@ from ood_helpers.discovery.experiment import choose_threshold
 from ood_helpers.discovery.metrics import accuracy_along, correct_along, new_class_accuracy, stream_metrics
 from ood_helpers.discovery.settings import discovery_settings
 from ood_helpers.discovery.stream import make_stream, pick_known
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 
 # known classes 0, 1; unseen 7, 8 (labels), predictions by hand
 LABELS = np.array([0, 0, 1, 1, 7, 7, 7, 8, 8, 8])

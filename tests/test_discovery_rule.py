@@ -7,7 +7,7 @@ import torch
 
 from ood_helpers.discovery.rule import NO_IMAGE, discover, draw_exemplars
 from ood_helpers.discovery.scorers import CentroidClassScorer, HomogeneityClassScorer, NeighbourClassScorer
-from ood_helpers.models import HomogeneityModel
+from ood_helpers.homogeneity.model import HomogeneityModel
 
 
 class MatrixScorer:

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from ood_helpers import paths
-from ood_helpers.data import ImageSet
-from ood_helpers.embed import embed_dataset, encode_images, weights_fingerprint
-from ood_helpers.profiles import get_profile
+from ood_helpers.core import paths
+from ood_helpers.core.data import ImageSet
+from ood_helpers.core.embed import embed_dataset, encode_images, weights_fingerprint
+from ood_helpers.core.profile import get_profile
 
 
 @pytest.fixture()

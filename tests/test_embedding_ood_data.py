@@ -78,7 +78,7 @@ def test_cifar_rows_run_on_a_tiny_local_folder_copy(tmp_path, monkeypatch):
 
     from ood_helpers.embedding_ood import experiments as X
     from ood_helpers.embedding_ood.settings import EMBEDDING_OOD
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.core.profile import get_profile
 
     rng = np.random.default_rng(0)
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

@@ -7,7 +7,7 @@ import torch
 
 from ood_helpers.embedding_ood import autoencoder as AE
 from ood_helpers.embedding_ood import training as T
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.profile import get_profile
 
 ARCH = T.Architecture("mlp", (1, 28, 28), 3, (16,), 4)
 

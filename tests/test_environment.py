@@ -6,7 +6,7 @@ import tomllib
 
 import yaml
 
-from ood_helpers import paths
+from ood_helpers.core import paths
 
 ROOT = paths.ROOT
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from ood_helpers.evaluate import feature_scores as fs
+from ood_helpers.core.metrics import feature_scores as fs
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_precomputed_whitening_gives_the_same_distances(data):
 
 
 def test_knn_search_indices_match_brute_force():
-    from ood_helpers.evaluate.feature_scores import knn_search
+    from ood_helpers.core.metrics.feature_scores import knn_search
 
     rng = np.random.default_rng(7)
     ref, qry = rng.normal(size=(40, 5)), rng.normal(size=(6, 5))

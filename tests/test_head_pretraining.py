@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ood_helpers import pipeline
-from ood_helpers.head_pretraining import eq1_episodes, pretrain_head, validation_metrics, validation_sets
-from ood_helpers.models import HomogeneityModel, encoder_from_classifier
-from ood_helpers.profiles import get_profile
+from ood_helpers.homogeneity import training as pipeline
+from ood_helpers.homogeneity.head_stage import eq1_episodes, pretrain_head, validation_metrics, validation_sets
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.networks.resnet import encoder_from_classifier
+from ood_helpers.core.profile import get_profile
 
 
 def test_validation_metrics_match_a_loop_over_sets():

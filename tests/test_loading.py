@@ -7,11 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ood_helpers.data import ImageSet
-from ood_helpers.data.loading import (AugmentedView, EvalView, ImageStepPlanner, LoaderSettings, StepBatchSampler,
-                                      eval_loader, rank_micro_ids, step_loader)
-from ood_helpers.data.transforms import recipe_for, train_transform
-from ood_helpers.sampling import HomogeneitySampler, SetStepPlanner
+from ood_helpers.core.data import ImageSet
+from ood_helpers.core.data.loading import (AugmentedView, EvalView, ImageStepPlanner, LoaderSettings, StepBatchSampler, eval_loader, rank_micro_ids, step_loader)
+from ood_helpers.core.data.transforms import recipe_for, train_transform
+from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetStepPlanner
 
 
 def imageset(n=24, c=3, h=8, w=8, classes=4):
@@ -138,7 +137,7 @@ def test_set_micro_batches_partition_the_step():
 def test_on_disk_sets_refuse_to_decode_whole_above_the_limit(tmp_path, monkeypatch):
     from PIL import Image
 
-    from ood_helpers.data.image_folder import FolderImageSet
+    from ood_helpers.core.data.image_folder import FolderImageSet
 
     rng = np.random.default_rng(0)
     samples = []
@@ -164,7 +163,7 @@ def test_on_disk_sets_refuse_to_decode_whole_above_the_limit(tmp_path, monkeypat
 
 
 def test_profile_refuses_batches_that_do_not_split():
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.core.profile import get_profile
 
     with pytest.raises(ValueError, match=r"micro_batch_sets=3 does not divide the 16 sets"):
         get_profile("quick", set_batch_size=16, micro_batch_sets=3)
@@ -180,8 +179,8 @@ def test_profile_refuses_batches_that_do_not_split():
 def test_more_processes_than_devices_is_refused_before_any_work():
     import os
 
-    from ood_helpers.distributed import check_world_size
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.core.launch import check_world_size
+    from ood_helpers.core.profile import get_profile
 
     too_many = (os.cpu_count() or 1) + 1
     with pytest.raises(ValueError, match=rf"world_size={too_many} training processes on cpu, but this machine has"):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ood_helpers.losses import homogeneity_bce
+from ood_helpers.homogeneity.loss import homogeneity_bce
 
 
 def sig(z):

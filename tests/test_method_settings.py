@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from ood_helpers.method_settings import settings_for
-from ood_helpers.overrides import notebook_profile
-from ood_helpers.profiles import get_profile
+from ood_helpers.core.settings import settings_for
+from ood_helpers.core.overrides import notebook_profile
+from ood_helpers.core.profile import get_profile
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torchvision
 
-from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_classifier, feature_dim
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.networks.resnet import build_resnet18, encoder_from_classifier, feature_dim
 
 
 def test_full_width_matches_torchvision_resnet18():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ood_helpers.evaluate.episodes import Episodes
-from ood_helpers.evaluate.neighbors import NearestNeighbourScorer, mean_support_scores
+from ood_helpers.homogeneity.episodes import Episodes
+from ood_helpers.homogeneity.neighbors import NearestNeighbourScorer, mean_support_scores
 
 
 def _brute_force(emb, queries, supports, metric):

@@ -14,8 +14,9 @@ import numpy as np
 import papermill
 import pytest
 
-from ood_helpers import paths, run
-from ood_helpers.profiles import PROFILES, get_profile
+from ood_helpers.core import paths
+from ood_helpers import run
+from ood_helpers.core.profile import PROFILES, get_profile
 from table_checks import Tables, _constants, check_means_of_trials, check_summary, in_range, one_row_each, positive_ints
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
@@ -104,8 +105,8 @@ def test_executes_in_smoke_profile(notebook, smoke_run, ood_dirs):
 # ===== the tables each notebook writes, read back from figures/smoke =====
 
 
-CLASSIFICATION_MODULES = ("ood_helpers.evaluate.paper_values", "ood_helpers.evaluate.classification")
-CLUSTERING_MODULES = ("ood_helpers.evaluate.paper_values", "ood_helpers.evaluate.clustering")
+CLASSIFICATION_MODULES = ("ood_helpers.homogeneity.paper_values", "ood_helpers.homogeneity.classification")
+CLUSTERING_MODULES = ("ood_helpers.homogeneity.paper_values", "ood_helpers.homogeneity.clustering")
 
 
 def range_names(p):
@@ -140,7 +141,7 @@ def check_00(p, table):
 
 
 def check_01(p, table):
-    (image,) = _constants(["IMAGE"], ("ood_helpers.evaluate.attribution_similarity", "ood_helpers.attribution"))
+    (image,) = _constants(["IMAGE"], ("ood_helpers.homogeneity.attribution_similarity", "ood_helpers.homogeneity.attribution"))
     groups = {"tens": lambda c: c // 10, "units": lambda c: c % 10}
     classifiers = table("table_gbp_classifiers")
     subsets = classifiers["classifier"].tolist()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import auc, precision_recall_curve
 
-from ood_helpers.evaluate import ood_metrics as om
+from ood_helpers.core.metrics import ood as om
 
 
 def brute_auroc(s_in, s_out):

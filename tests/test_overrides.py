@@ -6,15 +6,8 @@ import typing
 
 import pytest
 
-from ood_helpers.overrides import (
-    coerce_field,
-    decode_overrides,
-    encode_overrides,
-    field_types,
-    notebook_profile,
-    parse_assignments,
-)
-from ood_helpers.profiles import Profile, get_profile
+from ood_helpers.core.overrides import (coerce_field, decode_overrides, encode_overrides, field_types, notebook_profile, parse_assignments)
+from ood_helpers.core.profile import Profile, get_profile
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from ood_helpers import run
-from ood_helpers.overrides import encode_overrides
-from ood_helpers.paths import NOTEBOOKS
+from ood_helpers.core.overrides import encode_overrides
+from ood_helpers.core.paths import NOTEBOOKS
 
 WNIDS = [f"n0{i:07d}" for i in range(8)]
 TINY = {

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from ood_helpers import run
-from ood_helpers.profiles import PROFILES, Profile, get_profile
-from ood_helpers.sampling import MAX_SET_SIZE, MIN_SET_SIZE
+from ood_helpers.core.profile import PROFILES, Profile, get_profile
+from ood_helpers.homogeneity.sampling import MAX_SET_SIZE, MIN_SET_SIZE
 
 
 @pytest.mark.parametrize("name", list(PROFILES))

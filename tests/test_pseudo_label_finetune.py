@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ood_helpers.pseudo_label.finetune import average_state_dicts, cosine_lr, cosine_scheduler, finetune
-from ood_helpers.models.small_cnn import SmallCNN
+from ood_helpers.core.networks.small_cnn import SmallCNN
 from ood_helpers.pseudo_label.networks import Classifier
 from ood_helpers.pseudo_label.settings import PSEUDO_LABEL
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ood_helpers.evaluate.ood_metrics import auroc
+from ood_helpers.core.metrics.ood import auroc
 from ood_helpers.pseudo_label.neighbours import mine_neighbours
 from ood_helpers.pseudo_label.scoring import clustering_numbers, knn_metrics, mahalanobis_metrics, neighbour_purity
 from ood_helpers.pseudo_label.settings import PSEUDO_LABEL, PseudoLabelSettings

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ood_helpers import paths
-from ood_helpers.evaluate import paper_values as MAIN
+from ood_helpers.core import paths
+from ood_helpers.homogeneity import paper_values as MAIN
 from ood_helpers.pseudo_label import paper_values as PL
 from ood_helpers.report import compare, export, readme
 from ood_helpers.report.build import build
 from ood_helpers.report.registry import TABLES
-from ood_helpers.tables import save_results, trials_table
+from ood_helpers.core.tables import save_results, trials_table
 
 METHODS = (MAIN.M_HOM, MAIN.M_NN_EUC_PRE, MAIN.M_NN_COS_PRE)
 RANGES = ("1-8", "9-10", "11-12", "1-12")  # seen / val / test / all of a 12-class split
@@ -34,7 +34,7 @@ def _table1_records(seed=0):
 
 def _write_table1(records):
     table = trials_table(records, "method", ["metric", "range"], "accuracy", scale=100)
-    from ood_helpers.artifacts import save_table
+    from ood_helpers.core.artifacts import save_table
 
     save_table(table, "table1_ood_classification", "smoke")
     save_results(records, "table1_ood_classification", "smoke")
@@ -106,7 +106,7 @@ def test_table_ordering_pools_columns(folders):
             ("SCAN features (no pretraining)", 85.0, 98.0)]
     records = [{"method": m, "anomaly": a, "trial": t, "auroc": v + t}
                for m, near, far in rows for a, v in (("near", near), ("far", far)) for t in range(2)]
-    from ood_helpers.artifacts import save_table
+    from ood_helpers.core.artifacts import save_table
 
     save_table(trials_table(records, "method", "anomaly", "auroc"), "pl_table2_ood_without_labels", "smoke")
     entry = next(e for e in build("smoke").tables if e.spec.name == "pl_table2_ood_without_labels")
@@ -121,7 +121,7 @@ def test_table_ordering_pools_columns(folders):
 def test_markdown_and_html_are_written(folders):
     import matplotlib.pyplot as plt
 
-    from ood_helpers.artifacts import save_figure
+    from ood_helpers.core.artifacts import save_figure
 
     _write_table1(_table1_records())
     fig, ax = plt.subplots(figsize=(2, 2))
@@ -164,7 +164,7 @@ def test_readme_rewrite_replaces_only_the_marked_section(folders, tmp_path):
 @pytest.mark.parametrize("cac_acc, verdict", [(0.975, "reproduced"), (0.95, "not reproduced")])
 def test_cac_claim_reads_both_tables(folders, cac_acc, verdict):
     # CAC 0.90 vs CE 0.85 AUROC (gain 0.05 > 0.01); accuracy CE 0.98: CAC 0.975 loses 0.005 (within 0.01), 0.95 loses 0.03
-    from ood_helpers.artifacts import save_table
+    from ood_helpers.core.artifacts import save_table
     from ood_helpers.cac import paper_values as CAC
 
     ds = "digits-8x8 stand-in for MNIST (MLP, 3 ep)"
@@ -185,7 +185,7 @@ def test_cac_claim_reads_both_tables(folders, cac_acc, verdict):
 
 
 def test_cluster_game_verdicts_map_to_the_scorecard(folders):
-    from ood_helpers.artifacts import save_table
+    from ood_helpers.core.artifacts import save_table
 
     claims = pd.DataFrame({"claim": ["C1", "C2", "C3"], "statement": ["a", "b", "c"],
                            "verdict": ["mixed", "supported", "not testable here (stand-in shows: supported)"],

@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ood_helpers import paths, run
-from ood_helpers.profiles import PROFILES
+from ood_helpers.core import paths
+from ood_helpers import run
+from ood_helpers.core.profile import PROFILES
 
 PARAMS = (
     'profile: str = "quick"  # smoke | quick | cifar | paper\n'
@@ -178,7 +179,7 @@ def test_run_all_passes_encoded_overrides_to_every_notebook(nb_dir, monkeypatch)
 
 
 def test_set_from_the_command_line_reaches_the_notebook(nb_dir):
-    _notebook(nb_dir / "04_profile.ipynb", "from pathlib import Path\nfrom ood_helpers.overrides import notebook_profile\n"
+    _notebook(nb_dir / "04_profile.ipynb", "from pathlib import Path\nfrom ood_helpers.core.overrides import notebook_profile\n"
               'Path("ran_04.txt").write_text(repr(notebook_profile(profile, overrides).class_split))')
     rc = run.main(["--profile", "smoke", "--notebooks", str(nb_dir), "--only", "04", "--set", "class_split=4,2,2",
                    "--no-progress"])

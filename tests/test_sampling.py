@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from ood_helpers.sampling import HomogeneitySampler, check_set_size
+from ood_helpers.homogeneity.sampling import HomogeneitySampler, check_set_size
 
 LABELS = np.repeat(np.arange(10) * 3, 30)  # class ids 0, 3, ..., 27, 30 images each
 np.random.default_rng(0).shuffle(LABELS)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ood_helpers import artifacts, tables
+from ood_helpers.core import artifacts, tables
 
 
 def test_mean_std_matches_statistics_module():

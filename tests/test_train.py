@@ -9,8 +9,8 @@ from torch import nn
 
 from training_counters import count_training
 
-from ood_helpers.artifacts import ConfigMismatchError, CorruptArtifactError
-from ood_helpers.train import best_path_for, fit, history_path_for, load_best, read_history
+from ood_helpers.core.artifacts import ConfigMismatchError, CorruptArtifactError
+from ood_helpers.core.train import best_path_for, fit, history_path_for, load_best, read_history
 
 CONFIG = {"kind": "toy", "lr": 0.05}
 
@@ -168,7 +168,7 @@ def recording_fit(monkeypatch, module):
 
 
 def tiny_imageset(n_per_class=6, classes=3):
-    from ood_helpers.data import ImageSet
+    from ood_helpers.core.data import ImageSet
 
     g = torch.Generator().manual_seed(0)
     images = (torch.rand(n_per_class * classes, 1, 12, 12, generator=g) * 255).to(torch.uint8)
@@ -177,10 +177,10 @@ def tiny_imageset(n_per_class=6, classes=3):
 
 
 def test_train_classifier_is_cached_by_config(tmp_path, monkeypatch):
-    from ood_helpers import classifier as classifier_mod
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.homogeneity import classifier as classifier_mod
+    from ood_helpers.core.profile import get_profile
 
-    from ood_helpers.artifacts import cache_path
+    from ood_helpers.core.artifacts import cache_path
 
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
     profile = get_profile("smoke", pretrain_steps=3, batch_size=8)
@@ -211,10 +211,10 @@ def test_train_classifier_is_cached_by_config(tmp_path, monkeypatch):
 
 
 def test_homogeneity_model_keeps_best_unseen_step(tmp_path, monkeypatch):
-    from ood_helpers.pipeline import get_homogeneity_model, overfitting_summary
-    from ood_helpers.profiles import get_profile
-    from ood_helpers.train import best_path_for
-    from ood_helpers.artifacts import cache_path, load_torch
+    from ood_helpers.homogeneity.training import get_homogeneity_model, overfitting_summary
+    from ood_helpers.core.profile import get_profile
+    from ood_helpers.core.train import best_path_for
+    from ood_helpers.core.artifacts import cache_path, load_torch
 
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
     profile = get_profile("smoke", pretrain_steps=2, homogeneity_steps=4, eval_every=2)
@@ -241,9 +241,10 @@ def test_homogeneity_model_keeps_best_unseen_step(tmp_path, monkeypatch):
 
 
 def test_homogeneity_optimizer_splits_encoder_and_transformer_learning_rates():
-    from ood_helpers.models import HomogeneityModel, build_resnet18, encoder_from_classifier, feature_dim
-    from ood_helpers.pipeline import homogeneity_optimizer
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.homogeneity.model import HomogeneityModel
+    from ood_helpers.core.networks.resnet import build_resnet18, encoder_from_classifier, feature_dim
+    from ood_helpers.homogeneity.training import homogeneity_optimizer
+    from ood_helpers.core.profile import get_profile
 
     clf = build_resnet18(5, 1, 4, False)
     model = HomogeneityModel(encoder_from_classifier(clf), feature_dim(clf), 1, 2, 4)
@@ -257,8 +258,8 @@ def test_homogeneity_optimizer_splits_encoder_and_transformer_learning_rates():
 
 
 def test_table3_classifiers_get_their_own_size_and_steps():
-    from ood_helpers.trained_models import own_classifier_profile
-    from ood_helpers.profiles import get_profile
+    from ood_helpers.homogeneity.trained_models import own_classifier_profile
+    from ood_helpers.core.profile import get_profile
 
     paper = own_classifier_profile(get_profile("paper"))
     assert (paper.pretrain_steps, paper.image_size, paper.small_stem) == (15_000, 32, True)
@@ -276,8 +277,8 @@ def test_classifier_training_is_bit_identical_in_separate_processes(tmp_path):
 
     script = (
         "import sys, torch\n"
-        "from ood_helpers.pipeline import get_classifier\n"
-        "from ood_helpers.profiles import get_profile\n"
+        "from ood_helpers.homogeneity.training import get_classifier\n"
+        "from ood_helpers.core.profile import get_profile\n"
         "torch.set_num_threads(1)\n"
         "model, _ = get_classifier(get_profile('smoke', pretrain_steps=3, augmentation='digits'), 'seen', progress=False)\n"
         "torch.save(model.state_dict(), sys.argv[1])\n"

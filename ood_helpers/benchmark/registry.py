@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from .rows import Row
+from ood_helpers.benchmark.rows import Row
 
 ROW_MODULES = ("rows_cac", "rows_autoencoder", "rows_cluster_distance", "rows_pseudo_label", "rows_homogeneity")
 

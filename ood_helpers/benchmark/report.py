@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..evaluate.ood_metrics import COLUMNS
-from ..tables import format_mean_std, trials_table
+from ood_helpers.core.metrics.ood import COLUMNS
+from ood_helpers.core.tables import format_mean_std, trials_table
 
 METRICS = {**COLUMNS, "accuracy": "closed-set accuracy (%)"}
 BASELINE = "CE + MSP"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .trial import BenchmarkTrial, RowScores
+from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
 
 
 @dataclass(frozen=True)

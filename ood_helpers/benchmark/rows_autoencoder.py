@@ -24,17 +24,18 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ..embedding_ood import autoencoder as AE
-from ..embedding_ood.settings import EMBEDDING_OOD, KEY, EmbeddingOODSettings
-from ..embedding_ood.training import Architecture, finetune, ladder, pretrain
-from ..method_settings import settings_for
-from ..seeding import seed_everything
-from .rows import Row
-from .trial import BenchmarkTrial, RowScores
+from ood_helpers.embedding_ood import autoencoder as AE
+from ood_helpers.embedding_ood.settings import EMBEDDING_OOD, KEY, EmbeddingOODSettings
+from ood_helpers.embedding_ood.training import Architecture, finetune, ladder, pretrain
+from ood_helpers.core.settings import settings_for
+from ood_helpers.core.seeding import seed_everything
+from ood_helpers.benchmark.rows import Row
+from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
 
-CODE = ("embedding_ood.training", "embedding_ood.autoencoder", "embedding_ood.clustering_loss",
-        "embedding_ood.sifting", "embedding_ood.settings", "train", "seeding", "benchmark.rows_autoencoder")
 CHANGES: dict[str, dict] = {}  # profile -> setting changes on top of notebook 07's (none needed, see above)
+
+
+CODE = (__name__,)  # this module and its import closure (artifacts.code_fingerprint)
 
 
 def row_settings(profile) -> EmbeddingOODSettings:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import time
 
-from ..cac.experiment import recipe
-from ..cac.settings import cac_settings
-from ..cac.trials import run_trial
-from ..seeding import seed_everything
-from .rows import Row
-from .trial import BenchmarkTrial, RowScores
+from ood_helpers.cac.experiment import recipe
+from ood_helpers.cac.settings import cac_settings
+from ood_helpers.cac.trials import run_trial
+from ood_helpers.core.seeding import seed_everything
+from ood_helpers.benchmark.rows import Row
+from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
 
-CODE = ("cac.training", "cac.network", "cac.loss", "cac.data", "cac.peer", "cac.scoring", "cac.trials", "train",
-        "evaluate.ood_metrics", "benchmark.rows_cac")
+
+
+CODE = (__name__,)  # this module and its import closure (artifacts.code_fingerprint)
 
 
 def _run(loss: str):

@@ -34,26 +34,25 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..cluster_distance.datasets import IdSplit
-from ..cluster_distance.grid import embed_model
-from ..cluster_distance.settings import CLUSTER_DISTANCE, KEY, ClusterDistanceSettings
-from ..cluster_distance.strategies import build_clusterings, fit_scorer
-from ..cluster_distance.training import train_method
-from ..data.imageset import ImageSet
-from ..method_settings import settings_for
-from ..seeding import seed_everything
-from .rows import Row
-from .trial import BenchmarkTrial, RowScores
+from ood_helpers.cluster_distance.datasets import IdSplit
+from ood_helpers.cluster_distance.grid import embed_model
+from ood_helpers.cluster_distance.settings import CLUSTER_DISTANCE, KEY, ClusterDistanceSettings
+from ood_helpers.cluster_distance.strategies import build_clusterings, fit_scorer
+from ood_helpers.cluster_distance.training import train_method
+from ood_helpers.core.data.imageset import ImageSet
+from ood_helpers.core.settings import settings_for
+from ood_helpers.core.seeding import seed_everything
+from ood_helpers.benchmark.rows import Row
+from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
 
-CODE = ("cluster_distance.training", "cluster_distance.encoders", "cluster_distance.grid",
-        "cluster_distance.strategies", "cluster_distance.settings", "contrastive", "data.batched_views", "models.small_cnn",
-        "models.resnet", "evaluate.feature_scores", "embed", "data.transforms", "train", "seeding",
-        "benchmark.rows_cluster_distance")
 # profile -> setting changes on top of notebook 08's: in cifar, 2,000 steps a network instead of 20,000 (ten
 # networks, 2 rows x 5 trials, must fit the profile's hour on one GPU; notebook 08 trains the full schedule)
 CHANGES: dict[str, dict] = {"cifar": {"ce_steps": 2000, "contrastive_steps": 2000}}
 UNKNOWN = "unknown classes (test)"
 CONFIG = {"ce": ("centroids", "cosine"), "supcon": ("centroids", "mahalanobis")}  # (clustering kind, distance)
+
+
+CODE = (__name__,)  # this module and its import closure (artifacts.code_fingerprint)
 
 
 def row_settings(profile) -> ClusterDistanceSettings:

@@ -22,26 +22,27 @@ import torch
 from scipy.special import expit
 from torch import nn
 
-from .. import artifacts
-from ..cac.experiment import recipe
-from ..cac.settings import cac_settings
-from ..cac.training import Preprocess, train_trial
-from ..embed import encode_images, weights_fingerprint
-from ..evaluate.episodes import Episodes
-from ..evaluate.scorers import HomogeneityScorer
-from ..losses import homogeneity_bce
-from ..models import HomogeneityModel
-from ..sampling import HomogeneitySampler, SetBatch
-from ..train import fit
-from .rows import Row
-from .settings import benchmark_settings
-from .trial import BenchmarkTrial, RowScores
+from ood_helpers.core import artifacts
+from ood_helpers.cac.experiment import recipe
+from ood_helpers.cac.settings import cac_settings
+from ood_helpers.cac.training import Preprocess, train_trial
+from ood_helpers.core.embed import encode_images, weights_fingerprint
+from ood_helpers.homogeneity.episodes import Episodes
+from ood_helpers.homogeneity.scorers import HomogeneityScorer
+from ood_helpers.homogeneity.loss import homogeneity_bce
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetBatch
+from ood_helpers.core.train import fit
+from ood_helpers.benchmark.rows import Row
+from ood_helpers.benchmark.settings import benchmark_settings
+from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
 
-CODE = ("benchmark.rows_homogeneity", "cac.training", "cac.network", "cac.loss", "cac.data", "train", "embed",
-        "models.homogeneity", "losses.homogeneity", "sampling", "evaluate.scorers", "evaluate.episodes")
 # Transformer steps and sets a step on the frozen embeddings, per profile
 CHANGES = {"smoke": {"steps": 30, "sets": 16}, "quick": {"steps": 400, "sets": 64},
            "cifar": {"steps": 3000, "sets": 256}, "paper": {"steps": 10000, "sets": 512}}
+
+
+CODE = (__name__,)  # this module and its import closure (artifacts.code_fingerprint)
 
 
 def set_size(t: BenchmarkTrial, labels: np.ndarray) -> int:
@@ -56,7 +57,7 @@ def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, k: int
     torch.manual_seed(t.seed)
     model = HomogeneityModel(nn.Identity(), emb.shape[1], p.transformer_layers, p.transformer_heads,
                              p.transformer_head_dim)
-    config = {"kind": "benchmark-homogeneity", "code": artifacts.code_fingerprint(*CODE), "encoder": encoder_key,
+    config = {"kind": "benchmark-homogeneity", "code": artifacts.code_fingerprint(__name__), "encoder": encoder_key,
               "architecture": model.architecture, "k": k, "variant": 1, "lr": p.lr_homogeneity, **budget,
               "seed": t.seed}
     ckpt = artifacts.cache_path(p, "benchmark-homogeneity", artifacts.config_hash(config))

@@ -38,17 +38,17 @@ import time
 import numpy as np
 import torch
 
-from ..data.embedded import digits_arrays
-from ..evaluate.feature_scores import knn_score
-from ..method_settings import settings_for
-from ..pseudo_label.finetune import finetune
-from ..pseudo_label.neighbours import mine_neighbours
-from ..pseudo_label.networks import encode, imagenet_encoder, predict_proba
-from ..pseudo_label.settings import PSEUDO_LABEL
-from ..pseudo_label.splits import TrialData as PLTrialData, resized
-from ..pseudo_label.stages import fresh_backbone, scan_step, self_label, simclr, train_source
-from .rows import Row
-from .trial import BenchmarkTrial, RowScores
+from ood_helpers.core.data.embedded import digits_arrays
+from ood_helpers.core.metrics.feature_scores import knn_score
+from ood_helpers.core.settings import settings_for
+from ood_helpers.pseudo_label.finetune import finetune
+from ood_helpers.pseudo_label.neighbours import mine_neighbours
+from ood_helpers.pseudo_label.networks import encode, imagenet_encoder, predict_proba
+from ood_helpers.pseudo_label.settings import PSEUDO_LABEL
+from ood_helpers.pseudo_label.splits import TrialData as PLTrialData, resized
+from ood_helpers.pseudo_label.stages import fresh_backbone, scan_step, self_label, simclr, train_source
+from ood_helpers.benchmark.rows import Row
+from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
 
 K_NEIGHBOURS = 1  # the paper: "k = 1 for all our kNN evaluations", cosine distance (spec A2.6)
 CHANGES = {
@@ -63,11 +63,9 @@ STAND_IN = ("stand-in 'pretrained' network: a small CNN trained with labels on s
 # cache folders of the stages (``artifacts/<profile>/<kind>``): a file new after a run = a stage trained now
 STAGE_KINDS = {"source": "pseudo-label-source", "simclr": "contrastive", "scan": "pseudo-label-scan",
                "self-label": "pseudo-label-selflabel", "fine-tune": "pseudo-label-finetune"}
-SHARED_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks",
-               "pseudo_label.splits", "pseudo_label.settings", "models.small_cnn", "train", "embed", "data.embedded",
-               "data.imageset", "method_settings", "evaluate.feature_scores", "benchmark.rows_pseudo_label")
-DN2_CODE = SHARED_CODE
-PL_CODE = (*SHARED_CODE, "pseudo_label.finetune", "pseudo_label.neighbours", "contrastive", "data.batched_views")
+
+
+CODE = (__name__,)  # this module and its import closure (artifacts.code_fingerprint)
 
 
 def settings(t: BenchmarkTrial):
@@ -172,7 +170,7 @@ def knn_scores(model, d: PLTrialData, device: str = "cpu") -> tuple[np.ndarray, 
 
 
 def _files(t: BenchmarkTrial) -> set:
-    from ..paths import artifacts_dir
+    from ood_helpers.core.paths import artifacts_dir
 
     root = artifacts_dir(getattr(t.profile, "name", t.profile))
     return {(stage, p.name) for stage, kind in STAGE_KINDS.items() if (root / kind).is_dir()
@@ -215,6 +213,6 @@ def run_pl_knn(t: BenchmarkTrial) -> RowScores:
 
 
 ROWS = [
-    Row("pl_knn", "Pseudo-label kNN (fine-tuned, averaged)", "003", "09", False, run_pl_knn, PL_CODE, unavailable),
-    Row("dn2", "DN2: kNN on pretrained features", "003 (baseline)", "09", False, run_dn2, DN2_CODE, unavailable),
+    Row("pl_knn", "Pseudo-label kNN (fine-tuned, averaged)", "003", "09", False, run_pl_knn, CODE, unavailable),
+    Row("dn2", "DN2: kNN on pretrained features", "003 (baseline)", "09", False, run_dn2, CODE, unavailable),
 ]

@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import artifacts
-from ..cac.data import load_trial
-from ..cac.settings import cac_settings
-from ..evaluate.ood_metrics import ood_metrics
-from ..seeding import seed_everything, trial_seed
-from .rows import Row
-from .settings import BenchmarkSettings
-from .trial import BenchmarkTrial, RowScores, split_fingerprint
+from ood_helpers.core import artifacts
+from ood_helpers.cac.data import load_trial
+from ood_helpers.cac.settings import cac_settings
+from ood_helpers.core.metrics.ood import ood_metrics
+from ood_helpers.core.seeding import seed_everything, trial_seed
+from ood_helpers.benchmark.rows import Row
+from ood_helpers.benchmark.settings import BenchmarkSettings
+from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores, split_fingerprint
 
-RUNNER_CODE = ("benchmark.runner", "benchmark.trial", "evaluate.ood_metrics")
+RUNNER_CODE = (__name__,)  # this module and its import closure
 
 
 def load_trials(profile, s: BenchmarkSettings, device: str = "cpu") -> list[BenchmarkTrial]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..method_settings import settings_for
+from ood_helpers.core.settings import settings_for
 
 KEY = "benchmark"
 DATASETS = ("mnist5k", "mnist", "svhn", "cifar10")  # ten-class sets with the CAC paper's 6-of-10 splits

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import artifacts
-from ..cac.data import TrialData
+from ood_helpers.core import artifacts
+from ood_helpers.cac.data import TrialData
 
 
 @dataclass(frozen=True)

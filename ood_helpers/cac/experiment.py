@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..evaluate.ood_metrics import COLUMNS
-from ..seeding import seed_everything, trial_seed
-from ..tables import trials_table
-from . import paper_values as PV
-from .data import load_trial
-from .settings import CACSettings
-from .splits import open_set_split
-from .training import recipe_for
-from .trials import METHOD_NAMES, run_trial
+from ood_helpers.core.metrics.ood import COLUMNS
+from ood_helpers.core.seeding import seed_everything, trial_seed
+from ood_helpers.core.tables import trials_table
+from ood_helpers.cac import paper_values as PV
+from ood_helpers.cac.data import load_trial
+from ood_helpers.cac.settings import CACSettings
+from ood_helpers.cac.splits import open_set_split
+from ood_helpers.cac.training import recipe_for
+from ood_helpers.cac.trials import METHOD_NAMES, run_trial
 
 QUOTED_CELL = "quoted, not re-run"
 

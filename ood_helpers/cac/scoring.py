@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import torch
 
-from ..evaluate.ood_metrics import msp_score
-from .loss import distances
+from ood_helpers.core.metrics.ood import msp_score
+from ood_helpers.cac.loss import distances
 
 
 def recompute_anchors(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,

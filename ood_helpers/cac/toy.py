@@ -11,9 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .loss import ALPHA, LAMBDA, anchors, cac_loss, distances
-from .network import ToyMLP
-from .scoring import cac_scores, msp_scores, recompute_anchors
+from ood_helpers.cac.loss import ALPHA, LAMBDA, anchors, cac_loss, distances
+from ood_helpers.cac.network import ToyMLP
+from ood_helpers.cac.scoring import cac_scores, msp_scores, recompute_anchors
 
 
 @dataclass

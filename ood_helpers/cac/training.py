@@ -1,4 +1,4 @@
-"""The official CAC training recipe (spec 2), through ``ood_helpers.train.fit``.
+"""The official CAC training recipe (spec 2), through ``ood_helpers.core.train.fit``.
 
 SGD with momentum 0.9, constant lr per stage; stage 2 (CIFAR*, TinyImageNet) restarts from the best
 stage-1 checkpoint with a **fresh** optimizer at lr 0.001. After every epoch the held-out validation
@@ -10,7 +10,7 @@ under ``artifacts/<profile>/cac/`` keyed by its whole config and a fingerprint o
 
 Under torchrun (``world_size`` W > 1) a step's batch is the same as in one process: it is cut into
 contiguous micro-batches, rank r takes micro-batches r, r + W, ..., each augmented as a row of the
-whole batch and weighted by its share of it, and DDP averages the gradients (``cac.jobs`` launches it).
+whole batch and weighted by its share of it, and DDP averages the gradients (``core.launch`` starts the ranks, each running ``train_one``).
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import RandomResizedCrop
 
-from .. import artifacts, distributed
-from ..data.loading import MicroBatch, Step, rank_micro_ids
-from ..train import fit, load_best
-from .data import TrialData
-from .loss import ALPHA, LAMBDA, anchor_term, anchors, cac_loss, distances
-from .network import DigitsMLP, OSRCIEncoder
+from ood_helpers.core import artifacts, distributed
+from ood_helpers.core.data.loading import MicroBatch, Step, rank_micro_ids
+from ood_helpers.core.launch import train_elsewhere_unless_finished
+from ood_helpers.core.profile import resolve_device
+from ood_helpers.core.train import fit, load_best
+from ood_helpers.cac.data import TrialData
+from ood_helpers.cac.loss import ALPHA, LAMBDA, anchor_term, anchors, cac_loss, distances
+from ood_helpers.cac.network import DigitsMLP, OSRCIEncoder
 
 LOSSES = ("cac", "anchor", "tuplet", "ce", "peer")  # peer = pytorch-ood's CACLoss (see ``peer``)
-CODE = ("cac.training", "cac.network", "cac.loss", "cac.data", "cac.peer", "train")
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
 
     A step's batch is cut into ``micro_batches`` (default: ``profile.world_size``) contiguous parts, one
     forward / backward each. With ``world_size`` > 1 outside torchrun, an unfinished network is trained by
-    ``world_size`` processes (``cac.jobs``) and then loaded here."""
+    ``world_size`` processes (``train_one`` under ``core.launch``) and then loaded here."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if len(recipe.epochs) != len(recipe.lrs) or not recipe.epochs or min(recipe.epochs) < 1:
@@ -195,7 +196,7 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     centres = anchors(data.num_classes, alpha)
     peer_criterion = None
     if loss == "peer":
-        from .peer import peer_loss
+        from ood_helpers.cac.peer import peer_loss
 
         peer_criterion = peer_loss(data.num_classes, alpha, lbda).to(device)
         peer_eval = peer_loss(data.num_classes, alpha, lbda)  # validation logits come back on the CPU
@@ -233,17 +234,18 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     name = "cifar+" if data.name.startswith("cifar+") else data.name
     base = {"dataset": name, "trial": data.split.trial, "known": data.split.known, "sizes": sizes,
             "loss": loss, "recipe": asdict(recipe), "alpha": alpha, "lbda": lbda, "seed": seed,
-            "code": artifacts.code_fingerprint(*CODE)}
+            "code": artifacts.code_fingerprint(__name__)}
     base = distributed.with_shards(base, profile, parts)
     stages = []
     for stage, epochs in enumerate(recipe.epochs):
         config = {**base, "stage": stage}
         stages.append((artifacts.cache_path(profile, "cac", artifacts.config_hash(config)), config, epochs * per_epoch))
-    if profile.world_size > 1:
-        from .jobs import train_elsewhere_unless_finished
-
-        train_elsewhere_unless_finished(profile, stages, data, loss=loss, recipe=asdict(recipe), seed=seed,
-                                        alpha=alpha, lbda=lbda, device=device, micro_batches=parts)
+    # the trial travels as a file beside the last stage's checkpoint: every rank trains on exactly these images
+    last = stages[-1][0]
+    train_elsewhere_unless_finished(profile, TRAIN_JOB, runs=stages, payload={"data": data},
+                                    payload_path=last.with_name(last.stem + ".trial.pt"),
+                                    kwargs={"loss": loss, "recipe": asdict(recipe), "seed": seed, "alpha": alpha,
+                                            "lbda": lbda, "device": device, "micro_batches": parts})
     info, offset = {"stages": [], "seconds": 0.0, "history": []}, 0
     for stage, ((ckpt, config, steps), lr) in enumerate(zip(stages, recipe.lrs)):
         epochs = steps // per_epoch
@@ -261,3 +263,20 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     info["best_epoch"] = info["stages"][-1]["best_epoch"]
     model.eval()
     return model, info
+
+
+TRAIN_JOB = "ood_helpers.cac.training:train_one"
+
+
+def train_one(profile, payload_file: str, loss: str, recipe: dict, seed: int, alpha: float, lbda: float,
+              device: str = "cpu", micro_batches: int | None = None) -> None:
+    """One torchrun rank (``core.worker`` target): trains the network ``train_trial`` asked for on the trial
+    saved at ``payload_file``."""
+    data = artifacts.load_torch(payload_file)["data"]
+    if not isinstance(data, TrialData):
+        raise TypeError(f"{payload_file} holds a {type(data).__name__}, not a cac.data.TrialData")
+    recipe = Recipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in recipe.items()})
+    if device.startswith("cuda"):  # each rank on its own GPU
+        device = resolve_device(profile)
+    train_trial(data, loss, recipe, profile=profile, seed=seed, alpha=alpha, lbda=lbda, device=device,
+                progress=distributed.context().is_main, micro_batches=micro_batches)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models.small_cnn import SmallCNN
+from ood_helpers.core.networks.small_cnn import SmallCNN
 
 ARCHS = ("cnn", "resnet18", "resnet50")
 
@@ -24,7 +24,7 @@ def _resnet50(in_channels: int, small_stem: bool) -> nn.Module:
 
 def build_encoder(arch: str, in_channels: int, settings, seed: int) -> nn.Module:
     """A freshly initialised encoder (torch seeded with ``seed`` first) with ``out_dim``."""
-    from ..models import build_resnet18
+    from ood_helpers.core.networks.resnet import build_resnet18
 
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")

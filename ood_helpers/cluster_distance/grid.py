@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..embed import embed_dataset
-from ..evaluate.ood_metrics import ood_metrics
-from ..profiles import resolve_device
-from ..seeding import seed_everything, trial_seed
-from .datasets import STAND_INS, load_id_split
-from .diagnostics import separation
-from .strategies import DISTANCES, build_clusterings, fit_scorer
-from .thresholds import fit_thresholds, threshold_rates
-from .training import METHOD_NAMES, ProjectionEncoder, TrainedModel, linear_probe, train_method
+from ood_helpers.core.embed import embed_dataset
+from ood_helpers.core.metrics.ood import ood_metrics
+from ood_helpers.core.profile import resolve_device
+from ood_helpers.core.seeding import seed_everything, trial_seed
+from ood_helpers.cluster_distance.datasets import STAND_INS, load_id_split
+from ood_helpers.cluster_distance.diagnostics import separation
+from ood_helpers.cluster_distance.strategies import DISTANCES, build_clusterings, fit_scorer
+from ood_helpers.cluster_distance.thresholds import fit_thresholds, threshold_rates
+from ood_helpers.cluster_distance.training import (METHOD_NAMES, ProjectionEncoder, TrainedModel, linear_probe, train_method)
 
 
 @dataclass

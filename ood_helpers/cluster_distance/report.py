@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..tables import format_mean_std, trials_table
+from ood_helpers.core.tables import format_mean_std, trials_table
 
 CONFIG = ["training", "clustering", "distance"]
 REFERENCE = ("CE", "S1 class centroids", "cosine")  # the abstract's "cross-entropy paired with cosine similarity"

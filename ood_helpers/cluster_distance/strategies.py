@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluate.feature_scores import (centre_distances, covariance_whitening, knn_score, ledoit_wolf_covariances,
-                                       mahalanobis_whitening, shared_precision)
+from ood_helpers.core.metrics.feature_scores import (centre_distances, covariance_whitening, knn_score, ledoit_wolf_covariances, mahalanobis_whitening, shared_precision)
 
 DISTANCES = ("euclidean", "cosine", "mahalanobis", "mahalanobis-lw")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..evaluate.ood_metrics import accept_threshold
+from ood_helpers.core.metrics.ood import accept_threshold
 
 MIN_GROUP = 5
 KEEP = 0.95

@@ -23,18 +23,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import artifacts, distributed
-from ..contrastive import ContrastiveSpec, train_contrastive
-from ..data.batched_views import random_shift
-from ..data.loading import MicroBatch, Step, rank_micro_ids
-from ..data.transforms import train_transform
-from ..train import fit, micro_seed
-from .encoders import build_encoder
+from ood_helpers.core import artifacts, distributed
+from ood_helpers.core.launch import train_elsewhere_unless_finished
+from ood_helpers.core.contrastive import ContrastiveSpec, train_contrastive
+from ood_helpers.core.data.batched_views import random_shift
+from ood_helpers.core.data.loading import MicroBatch, Step, rank_micro_ids
+from ood_helpers.core.data.transforms import train_transform
+from ood_helpers.core.train import fit, micro_seed
+from ood_helpers.cluster_distance.encoders import build_encoder
 
 METHODS = ("ce", "supcon", "simclr")
 METHOD_NAMES = {"ce": "CE", "supcon": "SupCon", "simclr": "SimCLR"}
-CE_CODE = ("cluster_distance.training", "cluster_distance.encoders", "models.small_cnn", "train", "data.transforms",
-           "data.batched_views")
 
 
 @dataclass
@@ -66,13 +65,13 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
     ``data.batched_views.random_shift``; cifar = crop pad 4 + flip, per image).
     ``profile_name``: a profile's name, or the Profile (its ``world_size`` > 1 trains under torchrun). A step's
     batch is cut into ``micro_batches`` contiguous parts (default: ``world_size``), one forward / backward each."""
-    from ..embed import weights_fingerprint
+    from ood_helpers.core.embed import weights_fingerprint
 
     labels = torch.as_tensor(np.asarray(labels)).long()
     n = len(images)
     batch = min(batch_size, n)
     parts = distributed.micro_parts(profile_name, micro_batches, batch)
-    config = {"kind": "cluster-distance-ce", "code": artifacts.code_fingerprint(*CE_CODE),
+    config = {"kind": "cluster-distance-ce", "code": artifacts.code_fingerprint(__name__),
               "data": artifacts.tensor_digest(images), "labels": artifacts.tensor_digest(labels), "num_classes": int(num_classes),
               "encoder": {"architecture": repr(encoder), "init_weights": weights_fingerprint(encoder)},
               "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "recipe": recipe, "seed": int(seed)}
@@ -80,12 +79,11 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(getattr(profile_name, "name", profile_name), "cluster_distance_ce", key, ".pt")
     meta = ckpt.with_suffix(".meta.json")
-    if distributed.must_launch(profile_name, [(ckpt, config, steps)]):
-        kwargs = {"num_classes": int(num_classes), "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr),
-                  "recipe": recipe, "seed": int(seed), "device": str(device), "micro_batches": parts}
-        distributed.launch_with_file(profile_name, "ood_helpers.cluster_distance.training:train_ce_one",
-                                     ckpt.with_suffix(".data.pt"), {"encoder": encoder, "images": images,
-                                                                    "labels": labels}, kwargs)
+    train_elsewhere_unless_finished(
+        profile_name, "ood_helpers.cluster_distance.training:train_ce_one", runs=[(ckpt, config, steps)],
+        payload={"encoder": encoder, "images": images, "labels": labels}, payload_path=ckpt.with_suffix(".data.pt"),
+        kwargs={"num_classes": int(num_classes), "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr),
+                "recipe": recipe, "seed": int(seed), "device": str(device), "micro_batches": parts})
     torch.manual_seed(int(seed))
     model = _Classifier(encoder, num_classes)
     if lr >= 0.01:
@@ -140,8 +138,8 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
 
 def train_ce_one(profile, payload_file: str, num_classes: int, steps: int, batch_size: int, lr: float, recipe: str,
                  seed: int, device: str = "cpu", micro_batches: int | None = None) -> None:
-    """One torchrun rank of ``train_cross_entropy`` (the ``ood_helpers.distributed`` call job it launches)."""
-    from ..profiles import resolve_device
+    """One torchrun rank of ``train_cross_entropy`` (the ``ood_helpers.core.distributed`` call job it launches)."""
+    from ood_helpers.core.profile import resolve_device
 
     p = artifacts.load_torch(payload_file)
     train_cross_entropy(p["encoder"], p["images"], p["labels"], num_classes=num_classes, steps=steps,

@@ -16,19 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import artifacts
-from ..data import class_split, many_class_split
-from ..embed import embed_dataset
-from ..evaluate.classification import dataset_features
-from ..evaluate.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
-from ..pipeline import get_homogeneity_model
-from ..profiles import resolve_device
-from ..seeding import trial_seed
-from .metrics import COLUMNS, accuracy_along, criterion_value, stream_metrics
-from .rule import discover
-from .scorers import CentroidClassScorer, HomogeneityClassScorer, NeighbourClassScorer
-from .settings import M_CENTROID, M_HOM_V2, DiscoverySettings
-from .stream import Stream, make_stream, pick_known
+from ood_helpers.core import artifacts
+from ood_helpers.core.data import class_split, many_class_split
+from ood_helpers.core.embed import embed_dataset
+from ood_helpers.homogeneity.classification import dataset_features
+from ood_helpers.homogeneity.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
+from ood_helpers.homogeneity.training import get_homogeneity_model
+from ood_helpers.core.profile import resolve_device
+from ood_helpers.core.seeding import trial_seed
+from ood_helpers.discovery.metrics import COLUMNS, accuracy_along, criterion_value, stream_metrics
+from ood_helpers.discovery.rule import discover
+from ood_helpers.discovery.scorers import CentroidClassScorer, HomogeneityClassScorer, NeighbourClassScorer
+from ood_helpers.discovery.settings import M_CENTROID, M_HOM_V2, DiscoverySettings
+from ood_helpers.discovery.stream import Stream, make_stream, pick_known
 
 NN_SPACES = {M_NN_COS_PRE: ("pretrained", "cosine"), M_NN_COS_FT: ("finetuned", "cosine"),
              M_NN_EUC_PRE: ("pretrained", "euclidean"), M_NN_EUC_FT: ("finetuned", "euclidean")}
@@ -138,9 +138,6 @@ def choose_threshold(sweep_records, method: str, criterion: str) -> tuple[float,
     return t, top
 
 
-# the modules whose code decides the numbers (the cache key of a finished experiment)
-CODE = ("discovery.experiment", "discovery.rule", "discovery.scorers", "discovery.metrics", "discovery.stream",
-        "evaluate.scorers", "evaluate.neighbors", "evaluate.cluster_metrics", "models.homogeneity")
 
 
 def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = True) -> DiscoveryResult:
@@ -153,7 +150,7 @@ def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = Tru
     config = {"models": keys, "data": {k: v.fingerprint() for k, v in data.items()},
               "settings": dataclasses.asdict(s), "set_size": profile.set_size, "seed": profile.seed,
               "class_split": list(profile.class_split), "class_order": profile.class_order,
-              "code": artifacts.code_fingerprint(*CODE)}
+              "code": artifacts.code_fingerprint(__name__)}
     path = artifacts.cache_path(profile, "discovery", artifacts.config_hash(config), ".pt")
     if path.exists():
         return DiscoveryResult(**artifacts.load_torch(path, expect_config=config)["result"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics.cluster import contingency_matrix
 
-from ..evaluate.cluster_metrics import clustering_accuracy, matched_clusters
+from ood_helpers.core.metrics.clustering import clustering_accuracy, matched_clusters
 
 COLUMNS = {"known_acc": "known accuracy %", "new_acc": "new-class clustering accuracy %",
            "created": "classes created", "true_new": "true new classes", "purity": "purity %",

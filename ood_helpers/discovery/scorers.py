@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluate.neighbors import NearestNeighbourScorer
-from ..evaluate.scorers import compute_dtype, low_precision, set_scorer
+from ood_helpers.homogeneity.neighbors import NearestNeighbourScorer
+from ood_helpers.homogeneity.scorers import compute_dtype, low_precision, set_scorer
 
 
 class HomogeneityClassScorer:

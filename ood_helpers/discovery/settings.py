@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..evaluate.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
-from ..method_settings import settings_for
+from ood_helpers.homogeneity.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
+from ood_helpers.core.settings import settings_for
 
 ORDERS = ("shuffled", "blocks")
 CRITERIA = ("mean", "min")

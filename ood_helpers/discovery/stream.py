@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .settings import ORDERS
+from ood_helpers.discovery.settings import ORDERS
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import nn
 
-from .. import artifacts
-from ..seeding import seed_everything
-from ..train import fit
+from ood_helpers.core import artifacts
+from ood_helpers.core.seeding import seed_everything
+from ood_helpers.core.train import fit
 
-CODE_MODULES = ("train", "embedding_ood.abnormality")
 CACHE_KIND = "embedding-ood"
 BATCH = 128  # H&G
 
@@ -86,10 +85,10 @@ def train_abnormality(images: torch.Tensor, labels, num_classes: int, *, epochs:
                       profile, device: str = "cpu") -> AbnormalityModule:
     """Phase 1 then phase 2 (cached: a rerun loads both checkpoints)."""
     labels = np.asarray(labels, np.int64)
-    from .training import data_fingerprint
+    from ood_helpers.embedding_ood.training import data_fingerprint
 
     config = {"stage": "abnormality", "num_classes": num_classes, "epochs": epochs, "risk_epochs": risk_epochs,
-              "seed": seed, "data": data_fingerprint(images, labels), "code": artifacts.code_fingerprint(*CODE_MODULES)}
+              "seed": seed, "data": data_fingerprint(images, labels), "code": artifacts.code_fingerprint(__name__)}
     key = f"abnormality-{artifacts.config_hash(config)}"
     result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
     model = AbnormalityModule(num_classes).to(device)

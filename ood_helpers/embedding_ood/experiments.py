@@ -10,13 +10,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..evaluate.ood_metrics import ood_metrics, msp_score, auroc
-from ..seeding import trial_seed
-from . import autoencoder as AE
-from . import datasets as D
-from .abnormality import abnormality_score, train_abnormality
-from .settings import EmbeddingOODSettings
-from .training import Architecture, Variant, finetune, ladder, pretrain
+from ood_helpers.core.metrics.ood import ood_metrics, msp_score, auroc
+from ood_helpers.core.seeding import trial_seed
+from ood_helpers.embedding_ood import autoencoder as AE
+from ood_helpers.embedding_ood import datasets as D
+from ood_helpers.embedding_ood.abnormality import abnormality_score, train_abnormality
+from ood_helpers.embedding_ood.settings import EmbeddingOODSettings
+from ood_helpers.embedding_ood.training import Architecture, Variant, finetune, ladder, pretrain
 
 OURS = "J_r, full model (ours)"
 AE_SCORE = "J_r, plain AE"
@@ -197,7 +197,7 @@ def sifting_records(s: EmbeddingOODSettings, profile, *, device: str = "cpu") ->
     on the clean set with the same pretrained weights."""
     from sklearn.model_selection import train_test_split
 
-    from .typeset import GLYPHS_NAME, jittered
+    from ood_helpers.embedding_ood.typeset import GLYPHS_NAME, jittered
 
     x, y = D.digit_split(s.id_set, "train", seed=profile.seed)
     xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed)

@@ -1,12 +1,12 @@
 """Per-profile settings of notebook 07 (paper 002), read through
-``ood_helpers.method_settings.settings_for(profile, "embedding_ood", EMBEDDING_OOD)``; override a field with
+``ood_helpers.core.settings.settings_for(profile, "embedding_ood", EMBEDDING_OOD)``; override a field with
 ``--set 'extra={"embedding_ood": {"joint_epochs": 5}}'``. Every value the paper leaves open is ours (spec §2.2)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..method_settings import settings_for
+from ood_helpers.core.settings import settings_for
 
 KEY = "embedding_ood"
 ALL_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))

@@ -24,16 +24,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import artifacts, distributed
-from ..data.loading import MicroBatch, Step
-from ..seeding import seed_everything
-from ..train import fit
-from . import autoencoder as AE
-from .clustering_loss import embedding_loss, interpolate_centres, kmeans_label_centres, label_means, student_t_assignment, target_distribution
-from .sifting import sift
+from ood_helpers.core import artifacts, distributed
+from ood_helpers.core.launch import train_elsewhere_unless_finished
+from ood_helpers.core.data.loading import MicroBatch, Step
+from ood_helpers.core.seeding import seed_everything
+from ood_helpers.core.train import fit
+from ood_helpers.embedding_ood import autoencoder as AE
+from ood_helpers.embedding_ood.clustering_loss import (embedding_loss, interpolate_centres, kmeans_label_centres, label_means, student_t_assignment, target_distribution)
+from ood_helpers.embedding_ood.sifting import sift
 
-CODE_MODULES = ("train", "embedding_ood.autoencoder", "embedding_ood.clustering_loss", "embedding_ood.sifting",
-                "embedding_ood.training")
 CACHE_KIND = "embedding-ood"
 
 
@@ -114,14 +113,14 @@ def _add_world(config: dict, profile) -> dict:
 
 
 def _rank_device(profile, device: str) -> str:
-    from ..profiles import resolve_device
+    from ood_helpers.core.profile import resolve_device
 
     return resolve_device(profile) if device.startswith("cuda") else device
 
 
 def pretrain_one(profile, payload_file: str, arch: dict, epochs: int, lr: float, batch_size: int, seed: int,
                  kmeans_n_init: int, device: str = "cpu") -> None:
-    """One torchrun rank of ``pretrain`` (the ``ood_helpers.distributed`` call job it launches)."""
+    """One torchrun rank of ``pretrain`` (the ``ood_helpers.core.distributed`` call job it launches)."""
     p = artifacts.load_torch(payload_file)
     pretrain(p["images"], p["labels"], _architecture(arch), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
              profile=profile, kmeans_n_init=kmeans_n_init, device=_rank_device(profile, device))
@@ -129,7 +128,7 @@ def pretrain_one(profile, payload_file: str, arch: dict, epochs: int, lr: float,
 
 def finetune_one(profile, payload_file: str, arch: dict, variant: dict, epochs: int, lr: float, momentum: float,
                  batch_size: int, seed: int, device: str = "cpu") -> None:
-    """One torchrun rank of ``finetune`` (the ``ood_helpers.distributed`` call job it launches)."""
+    """One torchrun rank of ``finetune`` (the ``ood_helpers.core.distributed`` call job it launches)."""
     p = artifacts.load_torch(payload_file)
     finetune(p["pre"], p["images"], p["labels"], _architecture(arch), Variant(**variant), epochs=epochs, lr=lr,
              momentum=momentum, batch_size=batch_size, seed=seed, profile=profile, device=_rank_device(profile, device))
@@ -146,15 +145,15 @@ def pretrain(images: torch.Tensor, labels, arch: Architecture, *, epochs: int, l
     labels = check_training_data(images, labels, arch.num_classes)
     config = {"stage": "pretrain", "arch": asdict(arch), "epochs": epochs, "lr": lr, "batch_size": batch_size,
               "seed": seed, "kmeans_n_init": kmeans_n_init, "data": data_fingerprint(images, labels),
-              "code": artifacts.code_fingerprint(*CODE_MODULES)}
+              "code": artifacts.code_fingerprint(__name__)}
     config = _add_world(config, profile)
     key = f"pretrain-{artifacts.config_hash(config)}"
     result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
-    if not result_path.exists() and getattr(profile, "world_size", 1) > 1 and not distributed.context().distributed:
-        distributed.launch_with_file(profile, "ood_helpers.embedding_ood.training:pretrain_one",
-                                     result_path.with_name(key + "-data.pt"), {"images": images, "labels": labels},
-                                     {"arch": asdict(arch), "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                                      "seed": seed, "kmeans_n_init": kmeans_n_init, "device": str(device)})
+    train_elsewhere_unless_finished(
+        profile, "ood_helpers.embedding_ood.training:pretrain_one", results=[result_path],
+        payload={"images": images, "labels": labels}, payload_path=result_path.with_name(key + "-data.pt"),
+        kwargs={"arch": asdict(arch), "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+                "kmeans_n_init": kmeans_n_init, "device": str(device)})
     if result_path.exists():
         return {**artifacts.load_torch(result_path, expect_config=config), "key": key}
     seed_everything(seed)
@@ -210,18 +209,16 @@ def finetune(pre: dict, images: torch.Tensor, labels, arch: Architecture, varian
     steps_per_interval = math.ceil(n_kept / batch_size)
     config = {"stage": "joint", "pretrain": pre["key"], "variant": asdict(variant), "epochs": epochs, "lr": lr,
               "momentum": momentum, "batch_size": batch_size, "seed": seed, "data": data_fingerprint(images, labels),
-              "code": artifacts.code_fingerprint(*CODE_MODULES)}
+              "code": artifacts.code_fingerprint(__name__)}
     config = _add_world(config, profile)
     key = f"joint-{artifacts.config_hash(config)}"
     ckpt = artifacts.cache_path(profile, CACHE_KIND, key)
     result_path = artifacts.cache_path(profile, CACHE_KIND, key + "-result")
-    if not result_path.exists() and getattr(profile, "world_size", 1) > 1 and not distributed.context().distributed:
-        distributed.launch_with_file(profile, "ood_helpers.embedding_ood.training:finetune_one",
-                                     result_path.with_name(key + "-data.pt"),
-                                     {"pre": pre, "images": images, "labels": labels},
-                                     {"arch": asdict(arch), "variant": asdict(variant), "epochs": epochs, "lr": lr,
-                                      "momentum": momentum, "batch_size": batch_size, "seed": seed,
-                                      "device": str(device)})
+    train_elsewhere_unless_finished(
+        profile, "ood_helpers.embedding_ood.training:finetune_one", results=[result_path],
+        payload={"pre": pre, "images": images, "labels": labels}, payload_path=result_path.with_name(key + "-data.pt"),
+        kwargs={"arch": asdict(arch), "variant": asdict(variant), "epochs": epochs, "lr": lr, "momentum": momentum,
+                "batch_size": batch_size, "seed": seed, "device": str(device)})
     model = arch.build()
     model.load_state_dict(pre["state"])
     model.to(device)

@@ -17,17 +17,14 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from .. import artifacts
-from .finetune import FINETUNE_CODE, finetune, with_weights
-from .neighbours import mine_neighbours, neighbour_purity
-from .networks import encode, predict_proba
-from .scoring import (clustering_numbers, kmeans_labels, knn_metrics, mahalanobis_metrics, msp_metrics,
-                      neighbour_purity as retrieval_purity, top_neighbours)
-from .splits import trial_data
-from .stages import device_of, fresh_backbone, scan_step, self_label, simclr, train_source
+from ood_helpers.core import artifacts
+from ood_helpers.pseudo_label.finetune import finetune, with_weights
+from ood_helpers.pseudo_label.neighbours import mine_neighbours, neighbour_purity
+from ood_helpers.pseudo_label.networks import encode, predict_proba
+from ood_helpers.pseudo_label.scoring import (clustering_numbers, kmeans_labels, knn_metrics, mahalanobis_metrics, msp_metrics, neighbour_purity as retrieval_purity, top_neighbours)
+from ood_helpers.pseudo_label.splits import trial_data
+from ood_helpers.pseudo_label.stages import device_of, fresh_backbone, scan_step, self_label, simclr, train_source
 
-EXPERIMENT_CODE = (*FINETUNE_CODE, "pseudo_label.experiment", "pseudo_label.scoring", "pseudo_label.splits",
-                   "pseudo_label.neighbours", "contrastive", "evaluate.feature_scores", "evaluate.ood_metrics")
 
 RAW, RANDOM = "Raw pixels", "Random-init CNN (no training)"
 DN2, SIMCLR = "DN2: source features, no adaptation", "SimCLR features (SCAN stage 1)"
@@ -79,7 +76,7 @@ def _labels(model, d) -> np.ndarray:
 def run_trial(profile, s, trial: int, seed: int, *, progress: bool = False) -> dict:
     """Every record of one trial (``{table name: [records]}`` plus ``"meta"`` and ``"retrieval_idx"``)."""
     config = {"settings": asdict(s), "seed": int(seed), "trial": int(trial),
-              "code": artifacts.code_fingerprint(*EXPERIMENT_CODE)}
+              "code": artifacts.code_fingerprint(__name__)}
     path = artifacts.cache_path(profile, "pseudo-label-trial", artifacts.config_hash(config))
     if path.exists():
         return artifacts.load_torch(path, expect_config=config)["result"]

@@ -20,15 +20,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import artifacts, distributed
-from ..distributed import micro_parts, sharded_steps, with_shards
-from ..embed import weights_fingerprint
-from ..train import fit
-from .augment import augment
-from .networks import Classifier, with_new_head
-from .stages import STAGE_CODE, device_of, launch_unless_finished, steps_for
+from ood_helpers.core import artifacts
+from ood_helpers.core.distributed import micro_parts, sharded_steps, with_shards
+from ood_helpers.core.embed import weights_fingerprint
+from ood_helpers.core.train import fit
+from ood_helpers.pseudo_label.augment import augment
+from ood_helpers.pseudo_label.networks import Classifier, with_new_head
+from ood_helpers.pseudo_label.stages import device_of, launch_unless_finished, steps_for
 
-FINETUNE_CODE = (*STAGE_CODE, "pseudo_label.finetune")
 
 
 def cosine_lr(step: int, total: int, lr_start: float, lr_end: float) -> float:
@@ -85,7 +84,7 @@ def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, 
     per_epoch, steps = steps_for(n, s.finetune_batch, s.finetune_epochs)
     batch = min(s.finetune_batch, n)
     parts = micro_parts(profile, micro_batches, batch)
-    config = {"kind": "finetune", "code": artifacts.code_fingerprint(*FINETUNE_CODE), "tag": tag, "seed": int(seed),
+    config = {"kind": "finetune", "code": artifacts.code_fingerprint(__name__), "tag": tag, "seed": int(seed),
               "data": artifacts.tensor_digest(images, y), "epochs": s.finetune_epochs, "batch": s.finetune_batch,
               "lr": [lr_start, lr_end], "init": weights_fingerprint(model)}
     config = with_shards(config, profile, parts)
@@ -108,7 +107,7 @@ def finetune(s, pretrained: Classifier, images: torch.Tensor, pseudo_labels, *, 
             artifacts.atomic_save_torch(state, snap_paths[step // per_epoch - 1], config=config)
         return {}
 
-    if not all(p.exists() for p in snap_paths) and distributed.must_launch(profile, [(ckpt, config, steps)]):
+    if not all(p.exists() for p in snap_paths):
         launch_unless_finished(profile, ckpt, config, steps, "finetune", (s, pretrained, images, pseudo_labels),
                                {"seed": seed, "tag": tag, "lr_start": lr_start, "lr_end": lr_end,
                                 "micro_batches": parts})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluate.feature_scores import knn_search
+from ood_helpers.core.metrics.feature_scores import knn_search
 
 
 def mine_neighbours(features, k: int) -> np.ndarray:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import experiment as X
-from .paper_values import TEXT
+from ood_helpers.pseudo_label import experiment as X
+from ood_helpers.pseudo_label.paper_values import TEXT
 
 
 def merged(results: list[dict], table: str) -> list[dict]:

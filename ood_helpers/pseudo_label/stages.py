@@ -2,14 +2,14 @@
 (settings, data digest, initial weights, seed) plus a fingerprint of the code that trains it:
 
 - ``train_source``: the "pretrained" stand-in, a small CNN trained *with labels* on the source set (spec A9.1 #1).
-- ``simclr``: SCAN's first stage, ``ood_helpers.contrastive`` (pytorch-metric-learning's NT-Xent), shared with
+- ``simclr``: SCAN's first stage, ``ood_helpers.core.contrastive`` (pytorch-metric-learning's NT-Xent), shared with
   notebook 08.
 - ``scan_step``: SCAN's clustering step (``losses.scan_loss``), backbone + K-way head, all weights trained.
   The model kept is the *last* epoch: SCAN's code picks the epoch of lowest SCAN loss on the normal *test*
   images, which would let test images choose the model (spec A8.10); we do not copy that.
 - ``self_label``: SCAN's self-labelling (``losses.selflabel_loss``), threshold 0.99, class balancing.
 
-With a profile's ``world_size`` W > 1 every stage trains on W processes under torchrun (``run_one``): every
+With a profile's ``world_size`` W > 1 every stage trains on W processes under torchrun (``jobs.run_stage``): every
 rank draws and augments the one-process batch and takes its contiguous share. Cross-entropy weights a share
 by its size (``sharded_steps``); SCAN's loss (entropy of the batch-mean prediction) and self-labelling
 (class balancing over the batch's confident samples) are not sums over images, so there the ranks' logits
@@ -26,19 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import artifacts, distributed
-from ..distributed import gathered_steps, micro_parts, sharded_steps, with_shards
-from ..embed import weights_fingerprint
-from ..models.small_cnn import SmallCNN
-from ..train import fit
-from .augment import augment
-from .losses import scan_loss, selflabel_loss
-from .networks import Classifier, imagenet_encoder
+from ood_helpers.core import artifacts, distributed
+from ood_helpers.core.distributed import gathered_steps, micro_parts, sharded_steps, with_shards
+from ood_helpers.core.embed import weights_fingerprint
+from ood_helpers.core.networks.small_cnn import SmallCNN
+from ood_helpers.core.launch import train_elsewhere_unless_finished
+from ood_helpers.core.train import fit
+from ood_helpers.pseudo_label.augment import augment
+from ood_helpers.pseudo_label.losses import scan_loss, selflabel_loss
+from ood_helpers.pseudo_label.networks import Classifier, imagenet_encoder
 
 SELFLABEL_WEIGHT_DECAY = 1e-4  # SCAN's self-label config [ext]
-# contrastive and data.batched_views train the SimCLR stage: results keyed by these must follow their edits too
-STAGE_CODE = ("pseudo_label.stages", "pseudo_label.losses", "pseudo_label.augment", "pseudo_label.networks", "models.small_cnn", "train",
-              "contrastive", "data.batched_views")
 
 
 def steps_for(n: int, batch: int, epochs: int) -> tuple[int, int]:
@@ -49,24 +47,19 @@ def steps_for(n: int, batch: int, epochs: int) -> tuple[int, int]:
 
 def stage_checkpoint(kind: str, config: dict, profile, seed: int) -> tuple[dict, object]:
     """(the full config, the checkpoint path) of a stage run."""
-    config = {**config, "kind": kind, "code": artifacts.code_fingerprint(*STAGE_CODE), "seed": int(seed)}
+    config = {**config, "kind": kind, "code": artifacts.code_fingerprint(__name__), "seed": int(seed)}
     return config, artifacts.cache_path(profile, f"pseudo-label-{kind}", artifacts.config_hash(config))
 
 
-def run_one(profile, payload_file: str) -> None:
-    """One torchrun rank of a stage (the payload names it and holds its arguments)."""
-    from .finetune import finetune
-
-    p = artifacts.load_torch(payload_file)
-    stages = {"train_source": train_source, "finetune": finetune, "scan_step": scan_step, "self_label": self_label}
-    stages[p["stage"]](*p["args"], profile=profile, **p["kwargs"])
+STAGE_JOB = "ood_helpers.pseudo_label.jobs:run_stage"
 
 
 def launch_unless_finished(profile, ckpt, config: dict, steps: int, stage: str, args: tuple, kwargs: dict) -> None:
-    """With ``world_size`` > 1 outside torchrun and the run unfinished: ``run_one`` on every rank."""
-    if distributed.must_launch(profile, [(ckpt, config, steps)]):
-        distributed.launch_with_file(profile, "ood_helpers.pseudo_label.stages:run_one", ckpt.with_suffix(".data.pt"),
-                                     {"stage": stage, "args": args, "kwargs": kwargs}, {})
+    """With ``world_size`` > 1 outside torchrun and the run unfinished: the stage on every rank
+    (``jobs.run_stage``), its arguments saved beside the checkpoint."""
+    train_elsewhere_unless_finished(profile, STAGE_JOB, runs=[(ckpt, config, steps)],
+                                    payload={"stage": stage, "args": args, "kwargs": kwargs},
+                                    payload_path=ckpt.with_suffix(".data.pt"))
 
 
 def _run(model: nn.Module, *, kind: str, config: dict, profile, loss_fn, batch_fn, steps: int, lr: float,
@@ -90,7 +83,7 @@ def device_of(profile) -> str:
     """The profile's torch device ("cpu" for a bare profile name, as in the tests)."""
     if isinstance(profile, str):
         return "cpu"
-    from ..profiles import resolve_device
+    from ood_helpers.core.profile import resolve_device
 
     return resolve_device(profile)
 
@@ -141,7 +134,7 @@ def simclr(s, images: torch.Tensor, encoder: nn.Module, *, profile, seed: int, p
     """SCAN's SimCLR stage on the unlabelled normal images (float [0, 1]) through ``contrastive.train_contrastive``
     (``contrastive.two_views``: batched for digits, per-image torchvision v2 for cifar; NT-Xent, temperature ``simclr_temperature``, Adam + cosine); on ``world_size``
     processes under torchrun when the profile asks for more than one."""
-    from ..contrastive import ContrastiveSpec, train_contrastive
+    from ood_helpers.core.contrastive import ContrastiveSpec, train_contrastive
 
     _, steps = steps_for(len(images), s.simclr_batch, s.simclr_epochs)
     spec = ContrastiveSpec(loss="simclr", steps=steps, batch_size=min(s.simclr_batch, len(images)), lr=s.simclr_lr,

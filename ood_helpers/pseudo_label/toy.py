@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluate.feature_scores import centre_distances, cluster_means, knn_score, nearest_centre_score, shared_precision
-from ..evaluate.ood_metrics import auroc
+from ood_helpers.core.metrics.feature_scores import (centre_distances, cluster_means, knn_score, nearest_centre_score, shared_precision)
+from ood_helpers.core.metrics.ood import auroc
 
 
 @dataclass

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import compare, figures, scorecard
-from .registry import PAPERS, TABLES, TableSpec
-from .sources import Missing, Sources
+from ood_helpers.report import compare, figures, scorecard
+from ood_helpers.report.registry import PAPERS, TABLES, TableSpec
+from ood_helpers.report.sources import Missing, Sources
 
 
 @dataclass

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .registry import TableSpec
-from .sources import Missing, Sources, key_columns
+from ood_helpers.report.registry import TableSpec
+from ood_helpers.report.sources import Missing, Sources, key_columns
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ import math
 
 import pandas as pd
 
-from ..artifacts import atomic_write_text
-from . import compare
-from .build import Report
-from .figures import thumbnail
-from .registry import PAPERS
-from .scorecard import VERDICTS
+from ood_helpers.core.artifacts import atomic_write_text
+from ood_helpers.report import compare
+from ood_helpers.report.build import Report
+from ood_helpers.report.figures import thumbnail
+from ood_helpers.report.registry import PAPERS
+from ood_helpers.report.scorecard import VERDICTS
 
 MAX_ROWS = 60  # longer tables are cut in the report (the whole table is in its CSV)
 
@@ -135,8 +135,8 @@ def to_html(report: Report) -> str:
 def write(report: Report) -> dict:
     """Writes ``report.md`` and ``report.html`` into ``figures/<profile>/``, and through ``artifacts.save_table``
     (CSV + Markdown + JSON sidecar) ``report_scorecard`` and ``report_cells`` (every number shown); returns the paths."""
-    from ..artifacts import save_table
-    from .scorecard import scorecard_frame
+    from ood_helpers.core.artifacts import save_table
+    from ood_helpers.report.scorecard import scorecard_frame
 
     folder, config = report.sources.folder, {"tables read": [e.spec.name for e in report.tables if not e.missing],
                                              "tables missing": report.missing()}

@@ -13,8 +13,8 @@ from collections import Counter
 
 import pandas as pd
 
-from .registry import FIGURES, TABLES, figure_spec, notebooks
-from .sources import Missing, Sources
+from ood_helpers.report.registry import FIGURES, TABLES, figure_spec, notebooks
+from ood_helpers.report.sources import Missing, Sources
 
 THUMB_WIDTH = 240  # pixels
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..evaluate import paper_values as MAIN
-from . import paper_map as PM
-from .sources import Missing
+from ood_helpers.homogeneity import paper_values as MAIN
+from ood_helpers.report import paper_map as PM
+from ood_helpers.report.sources import Missing
 
 
 class _Absent(Exception):
@@ -128,7 +128,7 @@ def nb06(r):
 
 
 def nb07(r):
-    from ..embedding_ood import experiments as X
+    from ood_helpers.embedding_ood import experiments as X
 
     t = _frame(r, "emb_table2_heldout_digits")
     a = t[(t["detector"] == X.OURS) & (t["metric"] == "auroc")]

@@ -13,11 +13,11 @@ import re
 
 import pandas as pd
 
-from ..cac import paper_values as CAC
-from ..embedding_ood import paper_values as EMB
-from ..evaluate import paper_values as MAIN
-from ..pseudo_label import paper_values as PL
-from ..tables import _paper_number
+from ood_helpers.cac import paper_values as CAC
+from ood_helpers.embedding_ood import paper_values as EMB
+from ood_helpers.homogeneity import paper_values as MAIN
+from ood_helpers.pseudo_label import paper_values as PL
+from ood_helpers.core.tables import _paper_number
 
 # notebook 07's detector names (embedding_ood.experiments) -> index in the paper's (Hendrycks et al., ours) pair
 EMB_DETECTORS = {"J_r, full model (ours)": 1, "H&G abnormality module (our reimplementation)": 0}
@@ -124,7 +124,7 @@ def emb_table2(s: pd.DataFrame) -> list[float]:
 
 
 def emb_table1(s: pd.DataFrame) -> list[float]:
-    from ..embedding_ood.report import TABLE1_ROWS
+    from ood_helpers.embedding_ood.report import TABLE1_ROWS
 
     out = []
     for r in s.itertuples():

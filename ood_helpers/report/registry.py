@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import paper_map as PM
+from ood_helpers.report import paper_map as PM
 
 PAPERS = {
     "000": "Out-of-Distribution Classification and Clustering (the main paper)",

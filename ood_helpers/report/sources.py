@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import paths
+from ood_helpers.core import paths
 
 NUMERIC = ("mean", "std", "n", "paper")  # the value columns of a tables.trials_table summary
 

@@ -1,0 +1,80 @@
+"""Figures of notebook 08: the AUROC heat map per (ID set, architecture) with winners marked, and the
+t-SNE scatter of the separation diagnostic (claim C1)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.patches import Rectangle
+
+from ood_helpers.core.plots.style import use_style
+
+
+def auroc_heatmap(means: pd.DataFrame, *, title: str):
+    """One panel per OOD set: rows = training x clustering, columns = distance, cells = mean AUROC (%) over
+    trials (``report.trial_means`` of one ID set and architecture). The best cell of each column is
+    outlined in black, the panel's overall winner in red; diagnostic rows (SimCLR clustered with labels)
+    are marked with a dagger and never win. Mahalanobis has no value for kNN (S4): blank."""
+    use_style()
+    oods = list(dict.fromkeys(means["ood_set"]))
+    rows = list(dict.fromkeys(zip(means["training"], means["clustering"])))
+    cols = list(dict.fromkeys(means["distance"]))
+    diag = {(t, c) for t, c, d in zip(means["training"], means["clustering"], means["diagnostic"]) if d}
+    fig, axes = plt.subplots(1, len(oods), figsize=(3.0 + 1.0 * len(cols) * len(oods), 1.2 + 0.24 * len(rows)),
+                             squeeze=False)
+    for ax, ood in zip(axes[0], oods):
+        part = means[means["ood_set"] == ood]
+        grid = part.pivot_table(index=["training", "clustering"], columns="distance", values="mean").reindex(
+            index=pd.MultiIndex.from_tuples(rows), columns=cols)
+        labels = [f"{t} | {c}" + (" †" if (t, c) in diag else "") for t, c in rows]
+        sns.heatmap(grid.to_numpy(), ax=ax, annot=True, fmt=".1f", cmap="viridis", vmin=np.nanmin(means["mean"]),
+                    vmax=100, cbar=ax is axes[0][-1], annot_kws={"fontsize": 7}, xticklabels=cols, yticklabels=labels)
+        if ax is not axes[0][0]:
+            ax.set_yticklabels([])
+        masked = grid.copy()
+        masked.loc[[r in diag for r in rows], :] = np.nan
+        for j, col in enumerate(cols):
+            if masked[col].notna().any():
+                i = int(np.nanargmax(masked[col].to_numpy()))
+                ax.add_patch(Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.2))
+        if masked.notna().any().any():
+            i, j = np.unravel_index(np.nanargmax(masked.to_numpy()), masked.shape)
+            ax.add_patch(Rectangle((j, i), 1, 1, fill=False, edgecolor="red", lw=2.5))
+        ax.set_title(ood, fontsize=9)
+        ax.set_xlabel("distance")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def separation_scatter(panels: dict, *, title: str, seed: int = 0, max_points: int = 2000):
+    """One t-SNE panel per training method: ID test embeddings coloured by class, near-OOD in grey.
+    ``panels``: name -> (ID embeddings, ID labels, OOD embeddings, OOD name, silhouette or None)."""
+    from ood_helpers.core.plots.embedding import embed_2d
+
+    use_style()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    rng = np.random.default_rng(seed)
+    for ax, (name, (x, y, ood, ood_name, sil)) in zip(axes[0], panels.items()):
+        n_ood = min(len(ood), max_points // 4)
+        n_id = min(len(x), max_points - n_ood)
+        ii = np.sort(rng.choice(len(x), n_id, replace=False))
+        oo = np.sort(rng.choice(len(ood), n_ood, replace=False))
+        xy = embed_2d(np.concatenate([x[ii], ood[oo]]), "tsne", seed=seed)
+        ax.scatter(xy[n_id:, 0], xy[n_id:, 1], s=4, c="0.75", label=ood_name, rasterized=True)
+        classes = np.unique(y)
+        palette = sns.color_palette("husl" if len(classes) > 10 else "colorblind", len(classes))
+        colours = np.array(palette)[np.searchsorted(classes, y[ii])]
+        ax.scatter(xy[:n_id, 0], xy[:n_id, 1], s=4, c=colours, rasterized=True)
+        ax.set_title(name + (f" (silhouette {sil:.2f})" if sil is not None else ""), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(loc="lower right", fontsize=7, markerscale=3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

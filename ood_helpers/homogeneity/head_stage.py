@@ -1,0 +1,144 @@
+"""The homogeneity model's Transformer trained alone on cached embeddings of the frozen encoder.
+
+Paper 000 trains the ResNet and the Transformer together from the first step. Through the ResNet
+one quick-profile step costs ~0.2 s on the CPU; on cached embeddings of the frozen pretrained
+encoder the same step costs a few ms (at 224 px the ratio is far larger), so the Transformer can
+see many more sets in the same minutes before the joint training of
+``pipeline.get_homogeneity_model`` starts from it. Used when ``profile.head_pretrain_steps`` > 0;
+the paper profile keeps 0 (the paper's recipe).
+
+Both stages log the same validation numbers (``validation_metrics``): set accuracy on fixed sets
+of seen and unseen (validation) classes, as in Fig. 2, and eq. 1 top-1 over the validation
+classes, the task of Table 1, so one learning curve spans them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ood_helpers.core import artifacts
+from ood_helpers.core.data import class_split
+from ood_helpers.core.embed import embed_dataset
+from ood_helpers.homogeneity.episodes import sample_episodes
+from ood_helpers.homogeneity.scorers import homogeneity_scores
+from ood_helpers.homogeneity.loss import homogeneity_bce
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.profile import Profile, resolve_device
+from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetBatch
+from ood_helpers.core.train import fit
+
+EQ1_QUERIES_PER_CLASS = 20  # queries a validation class for the eq. 1 curve (fresh supports each)
+
+
+def eval_set_count(profile: Profile) -> int:
+    """Fixed validation sets per class group for Fig. 2 (between 32 and 1024)."""
+    return int(profile.extra.get("homogeneity_eval_sets", min(1024, max(32, 16 * profile.set_batch_size))))
+
+
+def validation_sets(profile: Profile, variant: int, seed: int, val_targets) -> dict[str, SetBatch]:
+    """The fixed validation sets of a run: "seen" (held-out images of seen classes) and "val"
+    (the unseen validation classes), drawn from ``[seed, variant, 1]``."""
+    split = class_split(profile)
+    rng = np.random.default_rng([seed, variant, 1])
+    return {group: HomogeneitySampler(val_targets, profile.set_size, variant, classes=split.range(group))
+            .sample(eval_set_count(profile), rng) for group in ("seen", "val")}
+
+
+def eq1_episodes(profile: Profile, variant: int, seed: int, val_targets):
+    """Eq. 1 episodes over the validation classes (queries and supports from the val split),
+    fixed per run so every evaluation of the curve scores the same comparisons."""
+    return sample_episodes(val_targets, class_split(profile).val, n_supports=profile.set_size - 1,
+                           queries_per_class=EQ1_QUERIES_PER_CLASS, rng=np.random.default_rng([seed, variant, 4]))
+
+
+def validation_metrics(model: HomogeneityModel, table: torch.Tensor, sets: dict, episodes) -> dict:
+    """``val_seen_acc`` / ``val_unseen_acc`` (fraction of fixed sets judged right at position 0) and
+    ``val_unseen_eq1`` (eq. 1 top-1 over the validation classes); ``table`` [N, D] holds the
+    embedding of every val-split image the sets and episodes use."""
+    out = {}
+    for group, batch in sets.items():
+        logits = model.set_logits(batch.gather(table), batch.lengths.to(table.device))[:, 0]
+        right = (logits > 0).cpu() == (batch.targets > 0.5)
+        out[f"val_{'seen' if group == 'seen' else 'unseen'}_acc"] = right.float().mean().item()
+    scores = homogeneity_scores(model, table, episodes, device=str(table.device))
+    out["val_unseen_eq1"] = float((scores.argmax(1).numpy() == episodes.true_columns).mean())
+    return out
+
+
+def frozen_embeddings(profile: Profile, encoder: nn.Module, encoder_key: str, imageset) -> torch.Tensor:
+    """[N, D] embeddings of every image of ``imageset`` by the frozen ``encoder`` (cached on disk,
+    under the key the evaluators use for the pretrained embeddings)."""
+    return embed_dataset(encoder, imageset, profile=profile, key=f"pretrained-{encoder_key}")
+
+
+def head_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int,
+                architecture: dict) -> dict:
+    """Everything that determines a pretrained head: the key of its checkpoint."""
+    return {
+        "kind": "homogeneity-head", "code": artifacts.code_fingerprint(__name__), "variant": variant,
+        "encoder": encoder_key, "train_data": train_fp, "val_data": val_fp, "k": profile.set_size,
+        "architecture": architecture, "steps": profile.head_pretrain_steps,
+        "sets_per_step": profile.head_pretrain_sets or profile.set_batch_size, "lr": profile.lr_homogeneity,
+        "eval_every": head_eval_every(profile), "eval_sets": eval_set_count(profile), "seed": seed,
+    }
+
+
+def head_eval_every(profile: Profile) -> int:
+    """Evaluation interval of the head stage: about 20 points over its steps."""
+    return max(1, profile.head_pretrain_steps // 20)
+
+
+def pretrain_head(profile: Profile, variant: int, encoder: nn.Module, encoder_key: str, train, val, *, seed: int,
+                  progress: bool = True) -> tuple[dict, list[dict], str]:
+    """(state dict of the marker, projection, Transformer and head, eval history, cache key) after
+    ``profile.head_pretrain_steps`` steps on cached embeddings of the frozen ``encoder``.
+
+    Sets are drawn like the joint stage's (seen classes of ``train``, ``variant``) from
+    ``[seed, variant, 3, step]``; the weights at the last step are returned (the joint stage
+    selects the best step). Cached under ``artifacts/<profile>/homogeneity-head/``.
+    """
+    device = resolve_device(profile)
+    train_emb = frozen_embeddings(profile, encoder, encoder_key, train).to(device)
+    val_emb = frozen_embeddings(profile, encoder, encoder_key, val).to(device)
+    torch.manual_seed(seed)
+    model = HomogeneityModel(nn.Identity(), train_emb.shape[1], profile.transformer_layers,
+                             profile.transformer_heads, profile.transformer_head_dim)
+    config = head_config(profile, variant, encoder_key, train.fingerprint(), val.fingerprint(), seed,
+                         model.architecture)
+    key = artifacts.config_hash(config)
+    ckpt = artifacts.cache_path(profile.name, "homogeneity-head", key, ".pt")
+    sampler = HomogeneitySampler(train.targets.numpy(), profile.set_size, variant, classes=class_split(profile).seen)
+    sets_per_step = profile.head_pretrain_sets or profile.set_batch_size
+    sets = validation_sets(profile, variant, seed, val.targets.numpy())
+    episodes = eq1_episodes(profile, variant, seed, val.targets.numpy())
+
+    def batch_fn(step: int, _rng) -> SetBatch:
+        return sampler.sample(sets_per_step, np.random.default_rng([seed, variant, 3, step]))
+
+    def loss_fn(net: HomogeneityModel, batch: SetBatch) -> torch.Tensor:
+        return homogeneity_bce(net.set_logits(batch.gather(train_emb), batch.lengths.to(device)),
+                               batch.targets.to(device), batch.lengths.to(device))
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_homogeneity, betas=(0.9, 0.999))
+    result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=profile.head_pretrain_steps,
+                 ckpt_path=ckpt, config=config, seed=seed, device=device, amp=profile.amp,
+                 eval_fn=lambda step: validation_metrics(model, val_emb, sets, episodes),
+                 eval_every=head_eval_every(profile), desc=f"homogeneity head variant {variant}", progress=progress)
+    model.to("cpu")
+    return model.state_dict(), result.history, key
+
+
+def reference_nn_eq1(profile: Profile, variant: int, seed: int, val_emb: torch.Tensor, val_targets) -> float:
+    """Eq. 1 top-1 of the cosine-NN baseline on the same episodes and embeddings: the line the
+    learning curve of :func:`validation_metrics` is read against."""
+    from ood_helpers.homogeneity.neighbors import mean_support_scores
+
+    episodes = eq1_episodes(profile, variant, seed, val_targets)
+    scores = mean_support_scores(val_emb, episodes.queries, episodes.supports, metric="cosine")
+    return float((scores.argmax(1).numpy() == episodes.true_columns).mean())
+
+
+__all__ = ["eval_set_count", "validation_sets", "eq1_episodes", "validation_metrics", "frozen_embeddings",
+           "head_config", "pretrain_head", "reference_nn_eq1"]

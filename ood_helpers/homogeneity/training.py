@@ -1,0 +1,305 @@
+"""The trained networks of paper 000, built once and cached: the ResNet-18 classifiers
+(seen classes / all classes) and the class-homogeneity models (variant 1 / variant 2).
+
+Every notebook asks for them here; a network whose config (profile fields, data
+fingerprint, seed, encoder) is unchanged is loaded from ``artifacts/<profile>/`` instead
+of being trained again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import top_k_accuracy_score
+
+from ood_helpers.core import artifacts, distributed
+from ood_helpers.homogeneity.classifier import train_classifier
+from ood_helpers.core.data import class_split, many_class_split, range_labels, select_classes
+from ood_helpers.core.data.loading import (EvalView, LoaderSettings, eval_loader, group_steps, rank_micro_ids, step_loader)
+from ood_helpers.core.data.transforms import to_float
+from ood_helpers.core.embed import encode_dataset, encode_images
+from ood_helpers.homogeneity.head_stage import (EQ1_QUERIES_PER_CLASS, eq1_episodes, eval_set_count, pretrain_head, validation_metrics, validation_sets)
+from ood_helpers.homogeneity.loss import homogeneity_bce
+from ood_helpers.homogeneity.model import HomogeneityModel
+from ood_helpers.core.networks.resnet import encoder_from_classifier, feature_dim
+from ood_helpers.core.profile import Profile, resolve_device
+from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetStepPlanner
+from ood_helpers.core.seeding import trial_seed
+from ood_helpers.core.launch import train_elsewhere_unless_finished
+from ood_helpers.core.train import fit, load_best
+
+CLASSIFIER_KINDS = ("seen", "all")
+VARIANTS = (1, 2)
+CLASSIFIER_JOB = "ood_helpers.homogeneity.training:classifier_job"
+HOMOGENEITY_JOB = "ood_helpers.homogeneity.training:homogeneity_job"
+
+
+def classifier_job(profile: Profile, which: str, trial: int = 0) -> None:
+    """One torchrun rank of ``get_classifier`` (``core.worker`` target)."""
+    get_classifier(profile, which, trial, progress=distributed.context().is_main)
+
+
+def homogeneity_job(profile: Profile, variant: int, trial: int = 0) -> None:
+    """One torchrun rank of ``get_homogeneity_model`` (``core.worker`` target)."""
+    get_homogeneity_model(profile, variant, trial, progress=distributed.context().is_main)
+
+
+def get_classifier(profile: Profile, which: str, trial: int = 0, progress: bool = True):
+    """(ResNet-18 classifier in eval mode on the CPU, meta) trained on the "seen" classes
+    (1-80 of the shuffled order for MNIST-pairs, 1-800 for ImageNet) or on "all" classes.
+
+    ``meta``: {"which", "trial", "seed", "class_ids" (original ids in label order), "key"
+    (the model's cache key, for embedding caches), "range" ("1-80")}.
+    """
+    if which not in CLASSIFIER_KINDS:
+        raise ValueError(f"which must be one of {CLASSIFIER_KINDS}, got {which!r}")
+    split = class_split(profile)
+    ids = split.range(which)
+    train = select_classes(many_class_split(profile, "train"), ids)
+    seed = trial_seed(profile.seed, trial)
+    model = train_classifier(profile, train, seed=seed, key_extra={"which": which, "classes": ids.tolist()},
+                             progress=progress, job=(CLASSIFIER_JOB, {"which": which, "trial": trial}))
+    meta = {
+        "which": which,
+        "trial": trial,
+        "seed": seed,
+        "class_ids": [int(c) for c in ids],
+        "key": model.cache_key,
+        "range": range_labels(profile)[which],
+    }
+    return model, meta
+
+
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, device: str = "cpu", batch_size: int = 512) -> torch.Tensor:
+    """Logits [N, C] (float32, CPU) of a classifier over float images [N, C, H, W] in [0, 1]."""
+    return encode_images(model, images, batch_size=batch_size, device=device)
+
+
+def classifier_accuracy(profile: Profile, model: torch.nn.Module, meta: dict) -> list[dict]:
+    """Top-1 / top-5 test accuracy (%) of a classifier per class range it was trained on.
+
+    Predictions are among all the classifier's classes (as in the paper's Table 1); one record
+    per range: {"network", "range", "top1", "top5", "trial", "images"}.
+    """
+    split = class_split(profile)
+    test = many_class_split(profile, "test")
+    known = np.asarray(meta["class_ids"])
+    label_of = {int(c): j for j, c in enumerate(known)}
+    device = resolve_device(profile)
+    settings = LoaderSettings.for_profile(profile, device)
+    records = []
+    for name, label in range_labels(profile).items():
+        ids = split.range(name)
+        if not np.isin(ids, known).all():
+            continue
+        part = select_classes(test, ids, relabel=False)
+        scores = encode_dataset(model, part, batch_size=2 * profile.batch_size, device=device, settings=settings).numpy()
+        y = np.array([label_of[int(t)] for t in part.targets])
+        classes = np.arange(len(known))
+        records.append({
+            "network": meta["which"],
+            "range": label,
+            "top1": 100.0 * top_k_accuracy_score(y, scores, k=1, labels=classes),
+            "top5": 100.0 * top_k_accuracy_score(y, scores, k=min(5, len(known) - 1), labels=classes),
+            "trial": meta["trial"],
+            "images": len(y),
+        })
+    return records
+
+
+# ===== class homogeneity =====
+
+
+def encoder_lr(profile: Profile) -> float:
+    """Learning rate of the pretrained ResNet inside the homogeneity model (the rest uses lr_homogeneity)."""
+    return profile.lr_homogeneity_encoder or profile.lr_homogeneity
+
+
+def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.optim.Adam:
+    """Adam (betas 0.9 / 0.999, appendix A.1): group 0 the ResNet encoder at ``encoder_lr``, group 1
+    the marker, projection, Transformer and head at ``lr_homogeneity``."""
+    encoder_params = list(model.encoder.parameters())
+    encoder_ids = {id(p) for p in encoder_params}
+    return torch.optim.Adam(
+        [{"params": encoder_params, "lr": encoder_lr(profile)},
+         {"params": [p for p in model.parameters() if id(p) not in encoder_ids]}],
+        lr=profile.lr_homogeneity, betas=(0.9, 0.999),
+    )
+
+
+
+
+def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int,
+                       architecture: dict | None = None, head_key: str | None = None) -> dict:
+    """Everything that determines a trained homogeneity model: the key of its checkpoint.
+    ``architecture``: ``HomogeneityModel.architecture``; ``head_key``: the config hash of the
+    pretrained head it starts from (None: trained jointly from the first step, as in the paper)."""
+    return {
+        "kind": "class-homogeneity",
+        "code": artifacts.code_fingerprint(__name__),
+        "amp": bool(profile.amp and resolve_device(profile).startswith("cuda")),
+        "architecture": architecture,
+        "head": head_key,
+        "variant": variant,
+        "encoder": encoder_key,
+        "train_data": train_fp,
+        "val_data": val_fp,
+        "k": profile.set_size,
+        "set_batch_size": profile.set_batch_size,
+        "micro_batch_sets": profile.micro_batch_sets,
+        "world_size": profile.world_size,
+        "sampler": "step-seeded",  # sets drawn from (seed, variant, 2, step): sampling.SetStepPlanner
+        "steps": profile.homogeneity_steps,
+        "lr": profile.lr_homogeneity,
+        "lr_encoder": encoder_lr(profile),
+        "betas": [0.9, 0.999],
+        "eval_every": profile.eval_every,
+        "eval_sets": eval_set_count(profile),
+        "eval_eq1_queries_per_class": EQ1_QUERIES_PER_CLASS,
+        "seed": seed,
+    }
+
+
+def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progress: bool = True):
+    """(HomogeneityModel at the step of best unseen-class validation accuracy, in eval mode on
+    the CPU, history dict) for set ``variant`` 1 (k images) or 2 (k_n uniform in 2..k).
+
+    The encoder starts from the seen-class classifier; training uses sets of seen-class training
+    images, validation fixed sets of held-out (val split) images of the seen classes and of the
+    unseen validation classes. With ``profile.head_pretrain_steps`` the Transformer first trains
+    alone on cached embeddings (``head_pretraining``). History: lists "step", "train_loss",
+    "val_seen_acc", "val_unseen_acc", "val_unseen_eq1" (fractions), "head_history" (the head
+    stage's records) and "best_step", "best_val_unseen_acc", "config", "key".
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be 1 (k = {profile.set_size} images a set) or 2 (k_n uniform in 2..k), got {variant!r}")
+    classifier, meta = get_classifier(profile, "seen", trial, progress=progress)
+    split = class_split(profile)
+    train, val = many_class_split(profile, "train"), many_class_split(profile, "val")
+    seed = trial_seed(profile.seed, trial)
+    device = resolve_device(profile)
+    k = profile.set_size
+
+    train_sampler = HomogeneitySampler(train.targets.numpy(), k, variant, classes=split.seen)
+    eval_batches = validation_sets(profile, variant, seed, val.targets.numpy())
+    episodes = eq1_episodes(profile, variant, seed, val.targets.numpy())
+    eval_positions = torch.unique(torch.cat([*(b.unique for b in eval_batches.values()),
+                                             torch.as_tensor(episodes.queries), torch.as_tensor(episodes.supports).flatten()]))
+
+    torch.manual_seed(seed)
+    model = HomogeneityModel(
+        encoder_from_classifier(classifier), feature_dim(classifier),
+        profile.transformer_layers, profile.transformer_heads, profile.transformer_head_dim,
+    )
+    head_state, head_history, head_key = None, [], None
+    if profile.head_pretrain_steps:
+        head_state, head_history, head_key = pretrain_head(profile, variant, encoder_from_classifier(classifier),
+                                                           meta["key"], train, val, seed=seed, progress=progress)
+    config = homogeneity_config(profile, variant, meta["key"], train.fingerprint(), val.fingerprint(), seed,
+                                model.architecture, head_key)
+    key = artifacts.config_hash(config)
+    ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
+    ctx = distributed.context()
+    train_elsewhere_unless_finished(profile, HOMOGENEITY_JOB, runs=[(ckpt, config, profile.homogeneity_steps)],
+                                    kwargs={"variant": variant, "trial": trial})
+    if head_state is not None:  # the Transformer starts where the head stage ended; the encoder is the classifier's
+        missing, unexpected = model.load_state_dict(head_state, strict=False)
+        if unexpected or any(not name.startswith("encoder.") for name in missing):
+            raise RuntimeError(f"pretrained head does not fit the model: missing {missing}, unexpected {unexpected}")
+    optimizer = homogeneity_optimizer(model, profile)
+    settings = LoaderSettings.for_profile(profile, device)
+    per_process = profile.per_process(profile.set_batch_size)
+    # [seed, variant, 1] draws the validation sets; training sets come from [seed, variant, 2, step]
+    planner = SetStepPlanner(train_sampler, profile.set_batch_size, profile.micro_batch_sets or per_process,
+                             [seed, variant, 2])
+    ids = rank_micro_ids(planner.micro_per_step, ctx.rank, ctx.world_size)
+    train_view = EvalView(train)  # sets see the evaluation view of each image, as in the paper: no augmentation
+    val_loader = []  # built at the first evaluation (rank 0 only) and reused: its workers persist
+
+    def prepare(step: int, j: int, loaded):
+        images, _ = loaded
+        b = planner.plan(step)[j]
+        return (to_float(images.to(device, non_blocking=True)), b.index.to(device), b.lengths.to(device),
+                b.targets.to(device))
+
+    def steps_from(start: int):
+        loader = step_loader(train_view, planner.keys, planner.micro_per_step, start, profile.homogeneity_steps,
+                             settings, ctx.rank, ctx.world_size)
+        return group_steps(loader, start, profile.homogeneity_steps, ids, prepare)
+
+    def loss_fn(net: HomogeneityModel, batch) -> torch.Tensor:
+        images, index, lengths, targets = batch
+        return homogeneity_bce(net.pool_logits(images, index, lengths), targets, lengths)
+
+    def eval_fn(step: int) -> dict:
+        if not val_loader and not getattr(val, "in_memory", True):
+            val_loader.append(eval_loader(val, 2 * profile.batch_size, settings, eval_positions.numpy()))
+        emb = encode_dataset(model, val, positions=eval_positions.numpy(), batch_size=2 * profile.batch_size,
+                             device=device, loader=val_loader[0] if val_loader else None).to(device)
+        table = emb.new_zeros(len(val), emb.shape[1])
+        table[eval_positions.to(device)] = emb
+        return validation_metrics(model, table, eval_batches, episodes)
+
+    result = fit(
+        model, optimizer, steps_from=steps_from, loss_fn=loss_fn, steps=profile.homogeneity_steps, ckpt_path=ckpt,
+        config=config, seed=seed, device=device, amp=profile.amp,
+        eval_fn=eval_fn, eval_every=profile.eval_every, best_metric="val_unseen_acc",
+        desc=f"homogeneity variant {variant}", progress=progress,
+    )
+    if ctx.distributed:  # the best weights are rank 0's file; every rank ends as the caller expects
+        distributed.barrier()
+    best_step = load_best(model, ckpt, config)
+    model.to("cpu").eval()
+    model.cache_key = f"{key}-best{best_step}"
+    hist = result.history
+    history = {
+        "step": [r["step"] for r in hist],
+        "train_loss": [r.get("train_loss") for r in hist],
+        "val_seen_acc": [r["val_seen_acc"] for r in hist],
+        "val_unseen_acc": [r["val_unseen_acc"] for r in hist],
+        "val_unseen_eq1": [r.get("val_unseen_eq1") for r in hist],
+        "head_history": head_history,
+        "best_step": best_step,
+        "best_val_unseen_acc": result.best_value,
+        "variant": variant,
+        "config": config,
+        "key": key,
+    }
+    return model, history
+
+
+def overfitting_summary(history: dict) -> dict:
+    """Numbers behind Fig. 2 for one homogeneity run, accuracies in %: unseen-class accuracy at
+    step 0, at its best step and at the end (and the drop from best to end), seen-class accuracy
+    at the same points, the noise margin, and whether the paper's pattern shows.
+
+    ``noise_margin`` is two standard errors of the difference of two accuracies measured on the
+    run's fixed validation sets (sqrt(2 p (1 - p) / n) at p = the peak accuracy); the pattern
+    shows when the unseen accuracy ends more than that margin below its peak, the peak is not the
+    last evaluation, and the seen accuracy still rose after the peak.
+    """
+    steps = history["step"]
+    seen = [100 * v for v in history["val_seen_acc"]]
+    unseen = [100 * v for v in history["val_unseen_acc"]]
+    best = steps.index(history["best_step"])
+    n_sets = history.get("config", {}).get("eval_sets")
+    p = unseen[best] / 100
+    margin = 100 * 2 * (2 * p * (1 - p) / n_sets) ** 0.5 if n_sets else float("nan")
+    out = {
+        "variant": history.get("variant"),
+        "best_step": steps[best],
+        "last_step": steps[-1],
+        "unseen_start": unseen[0],
+        "unseen_best": unseen[best],
+        "unseen_end": unseen[-1],
+        "unseen_drop_after_best": unseen[best] - unseen[-1],
+        "seen_start": seen[0],
+        "seen_at_best": seen[best],
+        "seen_end": seen[-1],
+        "seen_gain_after_best": seen[-1] - seen[best],
+        "noise_margin": margin,
+    }
+    out["paper_pattern"] = bool(
+        best < len(steps) - 1 and out["unseen_drop_after_best"] > margin and out["seen_gain_after_best"] > 0
+    )
+    return out

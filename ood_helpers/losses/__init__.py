@@ -1,5 +1,0 @@
-"""Training losses, one module per paper's loss."""
-
-from .homogeneity import homogeneity_bce
-
-__all__ = ["homogeneity_bce"]
