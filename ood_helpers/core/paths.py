@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # core/ -> ood_helpers/ -> the repository
 NOTEBOOKS = ROOT / "notebooks"
 
 
