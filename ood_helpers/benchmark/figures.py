@@ -10,6 +10,7 @@ import seaborn as sns
 from sklearn.metrics import roc_curve
 
 from ood_helpers.core.plots.style import use_style
+from ood_helpers.core.metrics.ood import auroc
 
 
 def roc_figure(curves: dict, *, title: str = ""):
@@ -17,7 +18,6 @@ def roc_figure(curves: dict, *, title: str = ""):
     one ROC curve per row (unknown = positive), its AUROC in the legend, the chance diagonal dashed."""
     if not curves:
         raise ValueError("roc_figure needs the scores of at least one row")
-    from ood_helpers.core.metrics.ood import auroc
 
     use_style()
     fig, ax = plt.subplots(figsize=(6.4, 5.6))

@@ -19,6 +19,7 @@ import torch
 
 from ood_helpers.core.data.registry import load_dataset
 from ood_helpers.cac.splits import OpenSetSplit, open_set_split
+from ood_helpers.core.data.embedded import mnist5k_arrays
 
 SPLIT_SEED = 1000
 DIGITS_FRACTIONS = (0.50, 0.15)  # train, val; the rest is test
@@ -86,8 +87,6 @@ def load_stand_in(name: str, trial: int, *, per_class=(320, 80, 100), version: s
     """A trial of the MNIST splits on ``mnist5k`` or ``digits`` (see the module docstring)."""
     split = open_set_split("mnist", trial, version)
     if name == "mnist5k":
-        from ood_helpers.core.data.embedded import mnist5k_arrays
-
         images, labels = mnist5k_arrays()
         parts = _per_class_parts(labels, lambda n: tuple(per_class))
     elif name == "digits":

@@ -9,6 +9,7 @@ import numpy as np
 
 from ood_helpers.core.metrics.ood import accept_threshold
 from ood_helpers.cac.toy import ToyResult, grid_scores, logits
+from ood_helpers.cac.scoring import cac_scores
 
 
 def fig1_toy(result: ToyResult, extent: float = 3.0, n: int = 150):
@@ -37,7 +38,6 @@ def fig1_toy(result: ToyResult, extent: float = 3.0, n: int = 150):
     lo, hi = min(zc.min(), -2) - 2, max(zc.max(), 12) + 2
     lg = np.linspace(lo, hi, n)
     lx, ly = np.meshgrid(lg, lg)
-    from ood_helpers.cac.scoring import cac_scores
 
     s_logit = cac_scores(np.c_[lx.ravel(), ly.ravel()], result.centres)[0]
     axes[4].contourf(lx, ly, (s_logit > result.theta["cac"]).reshape(lx.shape), levels=[0.5, 1.5], colors="grey", alpha=0.6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ood_helpers.core.settings import settings_for
+from ood_helpers.cac.data import PAPER_SETS, STAND_INS
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,6 @@ CAC_SETTINGS = {
 
 def cac_settings(profile) -> CACSettings:
     s = settings_for(profile, "cac", CAC_SETTINGS)
-    from ood_helpers.cac.data import PAPER_SETS, STAND_INS
 
     bad = [d for d in (*s.datasets, *s.peer_datasets) if d not in (*PAPER_SETS, *STAND_INS)]
     if bad:

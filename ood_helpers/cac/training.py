@@ -31,6 +31,7 @@ from ood_helpers.core.train import fit, load_best
 from ood_helpers.cac.data import TrialData
 from ood_helpers.cac.loss import ALPHA, LAMBDA, anchor_term, anchors, cac_loss, distances
 from ood_helpers.cac.network import DigitsMLP, OSRCIEncoder
+from ood_helpers.cac.peer import peer_loss
 
 LOSSES = ("cac", "anchor", "tuplet", "ce", "peer")  # peer = pytorch-ood's CACLoss (see ``peer``)
 
@@ -196,8 +197,6 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     centres = anchors(data.num_classes, alpha)
     peer_criterion = None
     if loss == "peer":
-        from ood_helpers.cac.peer import peer_loss
-
         peer_criterion = peer_loss(data.num_classes, alpha, lbda).to(device)
         peer_eval = peer_loss(data.num_classes, alpha, lbda)  # validation logits come back on the CPU
     # a last batch with a part of 1 image would break BatchNorm: dropped

@@ -16,6 +16,7 @@ from ood_helpers.cac.data import TrialData
 from ood_helpers.cac.loss import ALPHA, LAMBDA, anchors
 from ood_helpers.cac.scoring import cac_scores, msp_scores, recompute_anchors
 from ood_helpers.cac.training import Preprocess, Recipe, logits_of, train_trial
+from ood_helpers.cac.peer import peer_loss, peer_scores
 
 METHOD_NAMES = {
     "cac": "CAC (ours)",
@@ -65,8 +66,6 @@ def run_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: int,
         s_k, p_k = msp_scores(logits_of(model, pre.eval_view(data.x_test)))
         s_u, p_u = msp_scores(logits_of(model, pre.eval_view(data.x_unknown)))
     elif loss == "peer":
-        from ood_helpers.cac.peer import peer_loss, peer_scores
-
         crit = peer_loss(data.num_classes, alpha, lbda)
         s_k, p_k = peer_scores(crit, logits_of(model, pre.eval_view(data.x_test)))
         s_u, p_u = peer_scores(crit, logits_of(model, pre.eval_view(data.x_unknown)))

@@ -24,6 +24,7 @@ import torch
 
 from ood_helpers.core.data import load_dataset
 from ood_helpers.core.data.imageset import ImageSet, select_classes
+from ood_helpers.core.data.splits import class_split
 
 ID_SETS = ("digits6", "pairs", "cifar10", "cifar100")
 STAND_INS = {"digits6": "stand-in for CIFAR-10 (6 MNIST digits)",
@@ -87,8 +88,6 @@ def digits6(seed: int, far_images: int, ood_limit: int = 0) -> IdSplit:
 
 def mnist_pairs(profile, far_images: int, ood_limit: int = 0) -> IdSplit:
     """MNIST-pairs' seen classes as ID (the profile's class_split and per_class); unseen numbers as near OOD."""
-    from ood_helpers.core.data.splits import class_split
-
     split = class_split(profile)
     parts = {s: load_dataset("mnist-pairs", s, profile=profile) for s in ("train", "val", "test")}
     ood = {"near: unseen test numbers": _limit(select_classes(parts["test"], split.test), ood_limit, 0),

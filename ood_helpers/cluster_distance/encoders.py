@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ood_helpers.core.networks.small_cnn import SmallCNN
+from ood_helpers.core.networks.resnet import build_resnet18
 
 ARCHS = ("cnn", "resnet18", "resnet50")
 
@@ -24,8 +25,6 @@ def _resnet50(in_channels: int, small_stem: bool) -> nn.Module:
 
 def build_encoder(arch: str, in_channels: int, settings, seed: int) -> nn.Module:
     """A freshly initialised encoder (torch seeded with ``seed`` first) with ``out_dim``."""
-    from ood_helpers.core.networks.resnet import build_resnet18
-
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
     torch.manual_seed(int(seed))

@@ -10,6 +10,7 @@ import seaborn as sns
 from matplotlib.patches import Rectangle
 
 from ood_helpers.core.plots.style import use_style
+from ood_helpers.core.plots.embedding import embed_2d
 
 
 def auroc_heatmap(means: pd.DataFrame, *, title: str):
@@ -55,8 +56,6 @@ def auroc_heatmap(means: pd.DataFrame, *, title: str):
 def separation_scatter(panels: dict, *, title: str, seed: int = 0, max_points: int = 2000):
     """One t-SNE panel per training method: ID test embeddings coloured by class, near-OOD in grey.
     ``panels``: name -> (ID embeddings, ID labels, OOD embeddings, OOD name, silhouette or None)."""
-    from ood_helpers.core.plots.embedding import embed_2d
-
     use_style()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
     rng = np.random.default_rng(seed)

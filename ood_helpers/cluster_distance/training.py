@@ -31,6 +31,8 @@ from ood_helpers.core.data.loading import MicroBatch, Step, rank_micro_ids
 from ood_helpers.core.data.transforms import train_transform
 from ood_helpers.core.train import fit, micro_seed
 from ood_helpers.cluster_distance.encoders import build_encoder
+from ood_helpers.core.embed import weights_fingerprint
+from ood_helpers.core.profile import resolve_device
 
 METHODS = ("ce", "supcon", "simclr")
 METHOD_NAMES = {"ce": "CE", "supcon": "SupCon", "simclr": "SimCLR"}
@@ -65,8 +67,6 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
     ``data.batched_views.random_shift``; cifar = crop pad 4 + flip, per image).
     ``profile_name``: a profile's name, or the Profile (its ``world_size`` > 1 trains under torchrun). A step's
     batch is cut into ``micro_batches`` contiguous parts (default: ``world_size``), one forward / backward each."""
-    from ood_helpers.core.embed import weights_fingerprint
-
     labels = torch.as_tensor(np.asarray(labels)).long()
     n = len(images)
     batch = min(batch_size, n)
@@ -139,8 +139,6 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
 def train_ce_one(profile, payload_file: str, num_classes: int, steps: int, batch_size: int, lr: float, recipe: str,
                  seed: int, device: str = "cpu", micro_batches: int | None = None) -> None:
     """One torchrun rank of ``train_cross_entropy`` (the ``ood_helpers.core.distributed`` call job it launches)."""
-    from ood_helpers.core.profile import resolve_device
-
     p = artifacts.load_torch(payload_file)
     train_cross_entropy(p["encoder"], p["images"], p["labels"], num_classes=num_classes, steps=steps,
                         batch_size=batch_size, lr=lr, recipe=recipe, profile_name=profile, seed=seed,

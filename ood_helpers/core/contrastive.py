@@ -48,6 +48,8 @@ from ood_helpers.core.data.batched_views import random_crop_rotate
 from ood_helpers.core.data.loading import MicroBatch, Step, rank_micro_ids
 from ood_helpers.core.launch import train_elsewhere_unless_finished
 from ood_helpers.core.train import fit, micro_seed
+from ood_helpers.core.embed import weights_fingerprint
+from ood_helpers.core.profile import resolve_device
 
 LOSSES = ("simclr", "supcon")
 AUGMENTS = ("digits", "cifar")
@@ -187,8 +189,6 @@ def _encoder_dim(encoder: nn.Module, sample: torch.Tensor) -> int:
 def contrastive_config(spec: ContrastiveSpec, encoder: nn.Module, images: torch.Tensor, labels, *, seed: int,
                        key_extra: Any = None) -> dict:
     """The config a run's checkpoint is keyed by (the encoder as its architecture text and initial weights)."""
-    from ood_helpers.core.embed import weights_fingerprint
-
     digest = artifacts.config_hash(artifacts.tensor_digest(images), None if labels is None else artifacts.tensor_digest(labels))
     return {
         "kind": "contrastive-encoder",
@@ -297,8 +297,6 @@ TRAIN_JOB = "ood_helpers.core.contrastive:train_one"
 
 def train_one(profile, payload_file: str, device: str = "cpu", micro_batches: int | None = None) -> None:
     """One torchrun rank of ``train_contrastive`` (the ``ood_helpers.core.distributed`` call job it launches)."""
-    from ood_helpers.core.profile import resolve_device
-
     p = artifacts.load_torch(payload_file)
     train_contrastive(p["encoder"], p["images"], p["labels"], spec=ContrastiveSpec(**p["spec"]), profile=profile,
                       seed=p["seed"], device=resolve_device(profile) if device.startswith("cuda") else device,

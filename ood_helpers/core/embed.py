@@ -16,6 +16,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ood_helpers.core.profile import Profile, resolve_device
+from ood_helpers.core.data.loading import LoaderSettings, eval_loader
+from ood_helpers.core.data.transforms import to_float
+from ood_helpers.core import artifacts
 
 
 def weights_fingerprint(model: nn.Module) -> str:
@@ -80,9 +83,6 @@ def encode_dataset(encoder: nn.Module | None, imageset, *, positions=None, batch
     ``data.loading.eval_loader``, e.g. one with persistent workers reused at every evaluation),
     so it is never decoded whole.
     """
-    from ood_helpers.core.data.loading import LoaderSettings, eval_loader
-    from ood_helpers.core.data.transforms import to_float
-
     if getattr(imageset, "in_memory", True) and loader is None:
         images = imageset.images if positions is None else imageset.images[torch.as_tensor(positions).long()]
         return encode_images(encoder, to_float(images), batch_size=batch_size, device=device, progress=progress)
@@ -101,8 +101,6 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
     computed on the profile's device and written atomically. ``encoder=None`` means image
     space (flattened pixels), which is returned directly and never cached.
     """
-    from ood_helpers.core import artifacts  # imported late: the artifacts module is shared by every notebook
-
     if not isinstance(profile, Profile):
         raise TypeError(f"profile must be an ood_helpers.core.profile.Profile, got {type(profile).__name__}")
     if not isinstance(key, str) or not key:
@@ -119,7 +117,6 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
     path = artifacts.cache_path(profile.name, "embeddings", cache_key, ".pt")
     if path.exists():
         return artifacts.load_torch(path, expect_config=expect)["embeddings"]
-    from ood_helpers.core.data.loading import LoaderSettings
 
     device = resolve_device(profile)
     emb = encode_dataset(encoder, imageset, device=device, batch_size=batch_size or max(profile.batch_size, 1) * 2,

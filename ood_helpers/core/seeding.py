@@ -34,6 +34,11 @@ def trial_seed(base_seed: int, trial: int) -> int:
     return int(base_seed) * 1000 + int(trial)
 
 
+def trial_seeds(base_seed: int, trials: int) -> list[int]:
+    """The seeds of trials 0 .. ``trials`` - 1 (``trial_seed`` of each)."""
+    return [trial_seed(base_seed, t) for t in range(trials)]
+
+
 @contextlib.contextmanager
 def deterministic_on_cpu(device) -> Iterator[None]:
     """Within the block, torch picks deterministic kernels when ``device`` is the CPU.

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from ood_helpers.core import artifacts, paths
 
 PAPER_SUFFIX = " (paper)"
 MISSING = "–"
@@ -193,8 +194,6 @@ def _format_paper(val: Any, digits: int) -> str:
 def save_results(records, name: str, profile, *, config: Any = None, seeds: Any = None) -> list:
     """Writes the raw per-trial ``records`` as ``figures/<profile>/<name>_trials.csv`` plus its
     JSON sidecar; returns the paths."""
-    from ood_helpers.core import artifacts, paths
-
     df = records_frame(records, [])
     artifacts._check_name(name, "results name")
     folder = paths.figures_dir(artifacts._profile_name(profile))
@@ -205,8 +204,6 @@ def save_results(records, name: str, profile, *, config: Any = None, seeds: Any 
 def load_table(name: str, profile, which: str = "summary") -> pd.DataFrame:
     """A saved table read back: ``which`` = "summary" (numeric, from trials_table), "table"
     (as shown) or "trials" (raw records from save_results)."""
-    from ood_helpers.core import artifacts
-
     suffix = {"summary": "_summary.csv", "table": ".csv", "trials": "_trials.csv"}
     if which not in suffix:
         raise ValueError(f"which must be one of {sorted(suffix)}, got {which!r}")

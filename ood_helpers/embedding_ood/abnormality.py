@@ -18,6 +18,7 @@ from torch import nn
 from ood_helpers.core import artifacts
 from ood_helpers.core.seeding import seed_everything
 from ood_helpers.core.train import fit
+from ood_helpers.embedding_ood.training import data_fingerprint
 
 CACHE_KIND = "embedding-ood"
 BATCH = 128  # H&G
@@ -85,7 +86,6 @@ def train_abnormality(images: torch.Tensor, labels, num_classes: int, *, epochs:
                       profile, device: str = "cpu") -> AbnormalityModule:
     """Phase 1 then phase 2 (cached: a rerun loads both checkpoints)."""
     labels = np.asarray(labels, np.int64)
-    from ood_helpers.embedding_ood.training import data_fingerprint
 
     config = {"stage": "abnormality", "num_classes": num_classes, "epochs": epochs, "risk_epochs": risk_epochs,
               "seed": seed, "data": data_fingerprint(images, labels), "code": artifacts.code_fingerprint(__name__)}

@@ -18,6 +18,8 @@ import torch
 
 from ood_helpers.core.data.embedded import load_digit_set, load_noise
 from ood_helpers.core.data.imageset import adapt_images
+from ood_helpers.core.data.torchvision_sets import load_torchvision
+from ood_helpers.embedding_ood.typeset import GLYPHS_NAME, LETTERS_NAME, jittered
 
 HG_GAUSSIAN = "Gaussian N(0, 1), unclipped (Hendrycks & Gimpel)"
 HG_UNIFORM = "Uniform U[0, 1) (Hendrycks & Gimpel)"
@@ -62,8 +64,6 @@ def digit_split(id_set: str, split: str, *, seed: int = 0, download: bool = True
     if id_set in ("digits", "mnist5k"):
         ds = load_digit_set(id_set, split, seed=seed)
     elif id_set == "mnist":
-        from ood_helpers.core.data.torchvision_sets import load_torchvision
-
         ds = load_torchvision("mnist", split, val_per_class=500, download=download)
     else:
         raise ValueError(f"id_set must be digits, mnist5k or mnist, got {id_set!r}")
@@ -101,8 +101,6 @@ def clipped_gaussian(n: int, shape, *, seed: int) -> torch.Tensor:
 
 
 def _cifar(split: str, *, channels: int, size: int, download: bool):
-    from ood_helpers.core.data.torchvision_sets import load_torchvision
-
     ds = load_torchvision("cifar10", split, val_per_class=CIFAR_VAL_PER_CLASS, download=download)
     return as_float(adapt_images(ds.images, channels=channels, image_size=size)), np.asarray(ds.targets, np.int64)
 
@@ -123,8 +121,6 @@ def cifar_colour(split: str, *, download: bool = False):
 
 def omniglot(n: int, *, download: bool = False):
     """Omniglot background characters of ``SAFE_ALPHABETS``, inverted to white on black, 28x28, or ``Unavailable``."""
-    from ood_helpers.core.data.torchvision_sets import load_torchvision
-
     try:
         ds = load_torchvision("omniglot", "train", val_per_class=0, download=download)
     except (FileNotFoundError, RuntimeError, OSError, ValueError) as err:
@@ -155,8 +151,6 @@ def folder_images(var: str, name: str, *, channels: int, size: int, n: int):
 def mnist_ood_sets(n: int, *, seed: int, offline: bool, include_digits: bool = True) -> dict:
     """Table I's OOD sets for a 28x28 MNIST model, name -> float images or ``Unavailable``: the real sets
     where readable (``offline`` = never download), the typeset stand-ins otherwise (named as stand-ins)."""
-    from ood_helpers.embedding_ood.typeset import GLYPHS_NAME, LETTERS_NAME, jittered
-
     shape = (1, 28, 28)
     sets: dict = {}
     real = omniglot(n, download=not offline)

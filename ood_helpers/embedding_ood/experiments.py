@@ -17,6 +17,7 @@ from ood_helpers.embedding_ood import datasets as D
 from ood_helpers.embedding_ood.abnormality import abnormality_score, train_abnormality
 from ood_helpers.embedding_ood.settings import EmbeddingOODSettings
 from ood_helpers.embedding_ood.training import Architecture, Variant, finetune, ladder, pretrain
+from ood_helpers.embedding_ood.typeset import GLYPHS_NAME, jittered
 
 OURS = "J_r, full model (ours)"
 AE_SCORE = "J_r, plain AE"
@@ -196,8 +197,6 @@ def sifting_records(s: EmbeddingOODSettings, profile, *, device: str = "cpu") ->
     is pretrained on a clean stratified 20 % part; the full model trained with and without sifting, and (reference)
     on the clean set with the same pretrained weights."""
     from sklearn.model_selection import train_test_split
-
-    from ood_helpers.embedding_ood.typeset import GLYPHS_NAME, jittered
 
     x, y = D.digit_split(s.id_set, "train", seed=profile.seed)
     xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed)

@@ -10,6 +10,7 @@ from sklearn.metrics import silhouette_score
 
 from ood_helpers.core.metrics.ood import accept_threshold, auroc
 from ood_helpers.embedding_ood.figures import tsne_map
+from ood_helpers.embedding_ood.autoencoder import score
 
 FIG4_MODELS = ("AE", "AE + classifier", "full")
 
@@ -62,8 +63,6 @@ def fig1_inputs(first: dict, candidates: torch.Tensor) -> dict:
     """Of the OOD ``candidates`` [M, 1, 28, 28], the one the AE + classifier answers most confidently (by rank,
     not chosen by eye): its softmax, and the full model's reconstruction, J_r and the skip threshold (95th
     percentile of J_r on ID validation images)."""
-    from ood_helpers.embedding_ood.autoencoder import score
-
     cls, full = first["trained"].models["AE + classifier"], first["trained"].models["full"]
     all_probs = score(cls, candidates)["probs"]
     pick = int(np.argmax(all_probs.max(1)))

@@ -11,6 +11,7 @@ from ood_helpers.embedding_ood import datasets as D
 from ood_helpers.embedding_ood import experiments as X
 from ood_helpers.embedding_ood.paper_values import METRICS, TABLE1, pair_name, table1_cell, table2_cell
 from ood_helpers.embedding_ood.typeset import GLYPHS_NAME, LETTERS_NAME
+from ood_helpers.embedding_ood.paper_values import TABLE2
 
 EXTRA_COLUMNS = {"fpr95": COLUMNS["fpr95"], "auroc_digit_a": "AUROC (%) of the lower held-out digit alone",
                  "auroc_digit_b": "AUROC (%) of the higher held-out digit alone", "accuracy": "ID test accuracy (%)",
@@ -73,8 +74,6 @@ def detail_table(records, row_key: str, paper=None) -> pd.DataFrame:
 
 def table2_paper_lookup() -> dict:
     """{((split, OURS), column): the paper's "Our Method" value} for ``detail_table``."""
-    from ood_helpers.embedding_ood.paper_values import TABLE2
-
     return {((pair_name(p), X.OURS), COLUMNS[m]): v[m][1] for p, v in TABLE2.items() for m in METRICS}
 
 

@@ -32,6 +32,7 @@ from ood_helpers.core.train import fit
 from ood_helpers.embedding_ood import autoencoder as AE
 from ood_helpers.embedding_ood.clustering_loss import (embedding_loss, interpolate_centres, kmeans_label_centres, label_means, student_t_assignment, target_distribution)
 from ood_helpers.embedding_ood.sifting import sift
+from ood_helpers.core.profile import resolve_device
 
 CACHE_KIND = "embedding-ood"
 
@@ -113,8 +114,6 @@ def _add_world(config: dict, profile) -> dict:
 
 
 def _rank_device(profile, device: str) -> str:
-    from ood_helpers.core.profile import resolve_device
-
     return resolve_device(profile) if device.startswith("cuda") else device
 
 

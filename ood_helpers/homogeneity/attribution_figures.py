@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ood_helpers.homogeneity.attribution import guided_backprop, sample_class_images
+from ood_helpers.core.plots.style import use_style
 
 
 def _show_image(ax, image: torch.Tensor) -> None:
@@ -46,8 +47,6 @@ def figure1_grid(
     """Figure 1 of paper 000: a 3 x M grid (M = len(images)) of the images [M, C, H, W], the
     reference (all-classes) model's maps and, per column, the subset model's map; returns the figure."""
     import matplotlib.pyplot as plt
-
-    from ood_helpers.core.plots.style import use_style
 
     m = len(images)
     if not (len(reference_maps) == len(subset_maps) == len(column_titles) == m) or m == 0:

@@ -16,6 +16,15 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from ood_helpers.core.data import class_split
+from ood_helpers.core.data import select_classes
+from ood_helpers.homogeneity.training import get_classifier, many_class_split
+from ood_helpers.core.seeding import trial_seed
+from ood_helpers.homogeneity.classifier import train_classifier
+from ood_helpers.core.networks.resnet import build_resnet18
+from ood_helpers.homogeneity.attribution import sample_class_images
+from ood_helpers.homogeneity.training import predict_logits
+from ood_helpers.core.profile import resolve_device
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 IMAGENET_GROUP_FILES = {"dog": "wordnet_dog_n02084071.txt", "bird": "wordnet_bird_n01503061.txt"}
@@ -130,8 +139,6 @@ def class_subsets(profile, seed: int = 0) -> dict[str, np.ndarray]:
     shuffled order (numpy seed ``seed``): 80 % of the classes in the quick, cifar and paper
     profiles, the same set notebook 02's "seen" classifier trains on.
     """
-    from ood_helpers.core.data import class_split
-
     everything = np.arange(profile.num_classes, dtype=np.int64)
     subsets = {"all": everything, "random80": np.sort(class_split(profile, seed=seed).seen).astype(np.int64)}
     for name, group in semantic_groups(profile).items():
@@ -155,11 +162,6 @@ def subset_classifier(profile, subset: str, *, trial: int = 0, progress: bool = 
     """(ResNet-18 classifier in eval mode, original class ids int64 in its label order) trained on
     one subset of :func:`class_subsets`. "all" and "random80" are notebook 02's "all" and "seen"
     classifiers (``pipeline.get_classifier``), so both notebooks share one cached network each."""
-    from ood_helpers.core.data import class_split, select_classes
-    from ood_helpers.homogeneity.training import get_classifier, many_class_split
-    from ood_helpers.core.seeding import trial_seed
-    from ood_helpers.homogeneity.classifier import train_classifier
-
     subsets = class_subsets(profile)
     if subset not in subsets:
         raise ValueError(f"unknown class subset {subset!r}; expected one of {list(subsets)}")
@@ -179,8 +181,6 @@ def untrained_classifier(profile, seed: int = 0):
     of the map similarity. Its class ids are all the profile's classes."""
     import torch
 
-    from ood_helpers.core.networks.resnet import build_resnet18
-
     torch.manual_seed(int(seed))
     model = build_resnet18(profile.num_classes, profile.channels, profile.resnet_width, profile.small_stem).eval()
     return model, np.arange(profile.num_classes, dtype=np.int64)
@@ -194,8 +194,6 @@ def experiment_models(profile, *, progress: bool = True) -> dict:
     plus ``"all_seed2"`` (all classes, trial 1's seed: the ceiling of map similarity) and
     ``"untrained"`` (trial 2's seed, no training: the floor). Trained networks are loaded from
     cache when present."""
-    from ood_helpers.core.seeding import trial_seed
-
     models = {name: subset_classifier(profile, name, progress=progress) for name in class_subsets(profile)}
     models[CEILING] = subset_classifier(profile, "all", trial=1, progress=progress)
     # Not the profile seed: that is the all-classes network's own initialisation, which would make
@@ -229,10 +227,6 @@ def trained_class_accuracy(profile, model, class_ids, per_class: int = 5, seed: 
     """Top-1 accuracy (%) of ``model`` on up to ``per_class`` test images of each class it was
     trained on (``class_ids`` in its label order); a few a class keep the check cheap on a CPU."""
     from sklearn.metrics import accuracy_score
-
-    from ood_helpers.homogeneity.attribution import sample_class_images
-    from ood_helpers.homogeneity.training import many_class_split, predict_logits
-    from ood_helpers.core.profile import resolve_device
 
     ids = np.asarray(class_ids, dtype=np.int64)
     images, labels = sample_class_images(many_class_split(profile, "test"), ids, per_class * len(ids), seed=seed)

@@ -18,10 +18,10 @@ import torch
 from ood_helpers.core.data import class_split, range_labels, test_ranges
 from ood_helpers.homogeneity.episodes import columns_of
 from ood_helpers.homogeneity.paper_values import (M_HOM, M_SEEN, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_COLUMN, RANGES)
+from ood_helpers.core.tables import trials_table
 
 if TYPE_CHECKING:
     import pandas as pd
-
 
 def topk_correct(scores: torch.Tensor, true_columns, k: int) -> np.ndarray:
     """bool [Q]: whether each query's true column is among its ``k`` highest scores."""
@@ -212,22 +212,16 @@ def describe_agreement(agreement, column_keys, focus: str = M_HOM) -> str:
 
 def table1(result, profile):
     """Table 1 (top-1 and top-5 per class range, %, mean ± std) with the paper's values beside."""
-    from ood_helpers.core.tables import trials_table
-
     return trials_table(result.table1, "method", ["metric", "range"], "accuracy", paper=paper_table1(profile), scale=100)
 
 
 def table2(result, profile):
     """Table 2 (top-1 on the growing test ranges, %) with the paper's i-th range beside our i-th."""
-    from ood_helpers.core.tables import trials_table
-
     paper = paper_table2(class_split(profile), profile.eval_ranges)
     return trials_table(result.table2, "method", "range", "accuracy", paper=paper, scale=100)
 
 
 def table3(records: list, profile):
     """Table 3 (top-1 on datasets never trained on, %) with the paper's column beside ours."""
-    from ood_helpers.core.tables import trials_table
-
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
     return trials_table(records, "method", "dataset", "accuracy", paper=paper_table3(datasets), scale=100)

@@ -22,10 +22,10 @@ from ood_helpers.core.metrics.embedding_clustering import (DBSCAN_EMBEDDINGS, DB
 from ood_helpers.homogeneity.greedy_clustering import (agglomerative_homogeneity_clustering, greedy_homogeneity_clustering)
 from ood_helpers.homogeneity.paper_values import AGGLOMERATIVE_ROW, FEATURE_ROWS, GREEDY_ROW, KMEANS_ROW, PAPER_TABLE4
 from ood_helpers.homogeneity.pair_matrix import (THRESHOLD, ScoreSets, array_fingerprint, as_embeddings, cached_pairwise_homogeneity, pairwise_homogeneity)
+from ood_helpers.core.tables import trials_table
 
 if TYPE_CHECKING:
     import pandas as pd
-
 
 
 def range_label(n_classes: int) -> str:
@@ -59,8 +59,6 @@ def cluster_size_table(records) -> pd.DataFrame:
     """Predicted clusters (mean ± std over trials) per method and range, under a "true classes" row,
     and the share of samples in the largest cluster (percent): how a collapse shows."""
     import pandas as pd
-
-    from ood_helpers.core.tables import trials_table
 
     df = pd.DataFrame(list(records))
     truth = df.drop_duplicates(["classes", "trial"]).assign(method="true classes", n_clusters=df["n_classes"])

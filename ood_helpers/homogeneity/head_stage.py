@@ -28,6 +28,7 @@ from ood_helpers.homogeneity.model import HomogeneityModel
 from ood_helpers.core.profile import Profile, resolve_device
 from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetBatch
 from ood_helpers.core.train import fit
+from ood_helpers.homogeneity.neighbors import mean_support_scores
 
 EQ1_QUERIES_PER_CLASS = 20  # queries a validation class for the eq. 1 curve (fresh supports each)
 
@@ -133,8 +134,6 @@ def pretrain_head(profile: Profile, variant: int, encoder: nn.Module, encoder_ke
 def reference_nn_eq1(profile: Profile, variant: int, seed: int, val_emb: torch.Tensor, val_targets) -> float:
     """Eq. 1 top-1 of the cosine-NN baseline on the same episodes and embeddings: the line the
     learning curve of :func:`validation_metrics` is read against."""
-    from ood_helpers.homogeneity.neighbors import mean_support_scores
-
     episodes = eq1_episodes(profile, variant, seed, val_targets)
     scores = mean_support_scores(val_emb, episodes.queries, episodes.supports, metric="cosine")
     return float((scores.argmax(1).numpy() == episodes.true_columns).mean())

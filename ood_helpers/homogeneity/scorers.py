@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ood_helpers.homogeneity.episodes import Episodes, columns_of
+from ood_helpers.homogeneity.model import HomogeneityModel
 
 SetLogits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``(emb [B, K, D], lengths [B]) -> logits [B, >=1]``: per-set logits whose column 0 (the
@@ -84,8 +85,6 @@ def position0_logits(model, emb: torch.Tensor, lengths: torch.Tensor) -> torch.T
 def set_scorer(model) -> SetLogits:
     """The :data:`SetLogits` of ``model``: position 0 only for the homogeneity model, else its
     ``set_logits``."""
-    from ood_helpers.homogeneity.model import HomogeneityModel
-
     if isinstance(model, HomogeneityModel):
         return lambda emb, lengths: position0_logits(model, emb, lengths)
     if not hasattr(model, "set_logits"):

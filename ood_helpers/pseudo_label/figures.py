@@ -7,6 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Ellipse
+from ood_helpers.pseudo_label.toy import mahalanobis_fit
 
 
 
@@ -20,8 +21,6 @@ def _ellipse(ax, mean, cov, sigmas=2.0, **kw):
 def toy_figure(toy, aurocs: dict):
     """Three panels as the paper's Fig. 1: the data with true labels; the noisy pseudo-labels with the fitted
     2-sigma Mahalanobis ellipses; 1-NN lines from each anomaly to its nearest normal training point."""
-    from ood_helpers.pseudo_label.toy import mahalanobis_fit
-
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharex=True, sharey=True)
     colours = np.array(["tab:blue", "tab:green"])
     panels = (("normal data, true classes", toy.true_labels), ("noisy pseudo-labels + Mahalanobis", toy.noisy_labels),

@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from ood_helpers.core.metrics.clustering import clustering_accuracy
 from ood_helpers.core.metrics.feature_scores import (centre_distances, cluster_means, knn_score, knn_search, nearest_centre_score, shared_precision)
 from ood_helpers.core.metrics.ood import msp_score, ood_metrics
+from ood_helpers.core.metrics.feature_scores import l2_normalise
 
 
 def knn_metrics(train, test, anomalies: dict, k: int = 1, reduce: str = "mean", metric: str = "cosine") -> dict:
@@ -41,8 +42,6 @@ def msp_metrics(p_test, anomalies_p: dict) -> dict:
 
 def kmeans_labels(features, clusters: int, seed: int) -> np.ndarray:
     """scikit-learn k-means (n_init 10) on L2-normalised features: the paper's K-means pseudo-label ablation."""
-    from ood_helpers.core.metrics.feature_scores import l2_normalise
-
     return KMeans(n_clusters=int(clusters), n_init=10, random_state=int(seed)).fit_predict(l2_normalise(features))
 
 

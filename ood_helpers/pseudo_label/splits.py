@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from ood_helpers.core.data.embedded import digits_arrays, mnist5k_arrays
+from ood_helpers.core.data.registry import load_dataset
 
 
 @dataclass
@@ -77,8 +79,6 @@ def photo_crops(n: int, size: int, seed: int, channels: int = 1) -> torch.Tensor
 
 def digits_trial(seed: int, s) -> TrialData:
     """The offline split (see the module docstring); ``s`` are PseudoLabelSettings."""
-    from ood_helpers.core.data.embedded import digits_arrays, mnist5k_arrays
-
     if not 2 <= s.normal_classes <= 9:
         raise ValueError(f"normal_classes must be in 2..9 for 10 digit classes, got {s.normal_classes}")
     images, labels = mnist5k_arrays()
@@ -108,8 +108,6 @@ def cifar_trial(seed: int, s, profile=None) -> TrialData:
     """CIFAR-10 (torchvision download, or the folder named by ``OOD_CIFAR10_DIR``): a seeded permutation of
     the 10 classes, first ``source_class_count`` = labelled source, next ``normal_classes`` = normal, the
     rest = near anomalies; far = SVHN test (``OOD_SVHN_DIR`` or download)."""
-    from ood_helpers.core.data.registry import load_dataset
-
     n_src, n_norm = s.source_class_count, s.normal_classes
     if n_src + n_norm >= 10:
         raise ValueError(f"source_class_count + normal_classes must leave anomaly classes of CIFAR-10's 10, "

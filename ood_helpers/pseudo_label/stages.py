@@ -35,6 +35,8 @@ from ood_helpers.core.train import fit
 from ood_helpers.pseudo_label.augment import augment
 from ood_helpers.pseudo_label.losses import scan_loss, selflabel_loss
 from ood_helpers.pseudo_label.networks import Classifier, imagenet_encoder
+from ood_helpers.core.profile import resolve_device
+from ood_helpers.core.contrastive import ContrastiveSpec, train_contrastive
 
 SELFLABEL_WEIGHT_DECAY = 1e-4  # SCAN's self-label config [ext]
 
@@ -83,7 +85,6 @@ def device_of(profile) -> str:
     """The profile's torch device ("cpu" for a bare profile name, as in the tests)."""
     if isinstance(profile, str):
         return "cpu"
-    from ood_helpers.core.profile import resolve_device
 
     return resolve_device(profile)
 
@@ -134,8 +135,6 @@ def simclr(s, images: torch.Tensor, encoder: nn.Module, *, profile, seed: int, p
     """SCAN's SimCLR stage on the unlabelled normal images (float [0, 1]) through ``contrastive.train_contrastive``
     (``contrastive.two_views``: batched for digits, per-image torchvision v2 for cifar; NT-Xent, temperature ``simclr_temperature``, Adam + cosine); on ``world_size``
     processes under torchrun when the profile asks for more than one."""
-    from ood_helpers.core.contrastive import ContrastiveSpec, train_contrastive
-
     _, steps = steps_for(len(images), s.simclr_batch, s.simclr_epochs)
     spec = ContrastiveSpec(loss="simclr", steps=steps, batch_size=min(s.simclr_batch, len(images)), lr=s.simclr_lr,
                            temperature=s.simclr_temperature, augment="digits" if s.data == "digits" else "cifar")

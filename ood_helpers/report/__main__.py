@@ -7,6 +7,9 @@ import argparse
 import sys
 
 from ood_helpers.core.profile import PROFILES
+from ood_helpers.report.build import build
+from ood_helpers.report.export import write
+from ood_helpers.report.readme import update_readme
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,16 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
     if args.command == "build":
-        from ood_helpers.report.build import build
-        from ood_helpers.report.export import write
-
         report = build(args.profile)
         for kind, path in write(report).items():
             print(f"{kind}: {path}")
         print(f"missing tables: {', '.join(report.missing()) or 'none'}")
     else:
-        from ood_helpers.report.readme import update_readme
-
         print(f"rewrote {update_readme(args.profile, args.readme)}")
     return 0
 

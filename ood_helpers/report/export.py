@@ -15,6 +15,8 @@ from ood_helpers.report.build import Report
 from ood_helpers.report.figures import thumbnail
 from ood_helpers.report.registry import PAPERS
 from ood_helpers.report.scorecard import VERDICTS
+from ood_helpers.core.artifacts import save_table
+from ood_helpers.report.scorecard import scorecard_frame
 
 MAX_ROWS = 60  # longer tables are cut in the report (the whole table is in its CSV)
 
@@ -135,9 +137,6 @@ def to_html(report: Report) -> str:
 def write(report: Report) -> dict:
     """Writes ``report.md`` and ``report.html`` into ``figures/<profile>/``, and through ``artifacts.save_table``
     (CSV + Markdown + JSON sidecar) ``report_scorecard`` and ``report_cells`` (every number shown); returns the paths."""
-    from ood_helpers.core.artifacts import save_table
-    from ood_helpers.report.scorecard import scorecard_frame
-
     folder, config = report.sources.folder, {"tables read": [e.spec.name for e in report.tables if not e.missing],
                                              "tables missing": report.missing()}
     return {

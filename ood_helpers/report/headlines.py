@@ -12,6 +12,7 @@ import pandas as pd
 from ood_helpers.homogeneity import paper_values as MAIN
 from ood_helpers.report import paper_map as PM
 from ood_helpers.report.sources import Missing
+from ood_helpers.embedding_ood import experiments as X
 
 
 class _Absent(Exception):
@@ -128,8 +129,6 @@ def nb06(r):
 
 
 def nb07(r):
-    from ood_helpers.embedding_ood import experiments as X
-
     t = _frame(r, "emb_table2_heldout_digits")
     a = t[(t["detector"] == X.OURS) & (t["metric"] == "auroc")]
     plain = t[(t["detector"] == "J_r, plain AE") & (t["metric"] == "auroc")].set_index("split")["mean"]

@@ -18,6 +18,7 @@ from ood_helpers.embedding_ood import paper_values as EMB
 from ood_helpers.homogeneity import paper_values as MAIN
 from ood_helpers.pseudo_label import paper_values as PL
 from ood_helpers.core.tables import _paper_number
+from ood_helpers.embedding_ood.report import TABLE1_ROWS
 
 # notebook 07's detector names (embedding_ood.experiments) -> index in the paper's (Hendrycks et al., ours) pair
 EMB_DETECTORS = {"J_r, full model (ours)": 1, "H&G abnormality module (our reimplementation)": 0}
@@ -124,8 +125,6 @@ def emb_table2(s: pd.DataFrame) -> list[float]:
 
 
 def emb_table1(s: pd.DataFrame) -> list[float]:
-    from ood_helpers.embedding_ood.report import TABLE1_ROWS
-
     out = []
     for r in s.itertuples():
         row, which = TABLE1_ROWS.get(str(r.ood_set)), EMB_DETECTORS.get(r.detector)

@@ -19,6 +19,7 @@ from ood_helpers.report import paper_map as PM
 from ood_helpers.report.compare import Ordering, comparison, ordering, table_ordering
 from ood_helpers.report.registry import table_spec
 from ood_helpers.report.sources import Missing, Sources
+from ood_helpers.embedding_ood import experiments as X
 
 VERDICTS = ("reproduced", "not reproduced", "not testable here", "missing")
 MIN_GAIN = {"percent": 1.0, "fraction": 0.01}
@@ -125,8 +126,6 @@ def _gain_claim(paper, claim, files, frame, key, a, b, cells, unit="percent") ->
 
 
 def emb_claims(src: Sources) -> list[Claim]:
-    from ood_helpers.embedding_ood import experiments as X
-
     out = []
     claim, files = "the full model's reconstruction error beats the H&G baseline (Table II, AUROC)", "emb_table2_heldout_digits"
     c = comparison(table_spec(files), src)

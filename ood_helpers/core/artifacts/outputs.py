@@ -38,6 +38,16 @@ def save_figure(fig, name: str, profile: Any, *, config: Any = None, seeds: Any 
     return written + [_write_sidecar(folder, name, profile, config, seeds, written)]
 
 
+def save_figures(figures, profile: Any, *, config: Any = None, seeds: Any = None) -> list[Path]:
+    """``save_figure`` for each ``name: figure`` of ``figures`` (a mapping, or (name, figure) pairs, in order);
+    returns every path written."""
+    pairs = figures.items() if hasattr(figures, "items") else figures
+    written = []
+    for name, fig in pairs:
+        written += save_figure(fig, name, profile, config=config, seeds=seeds)
+    return written
+
+
 def _frame_for_text(df):
     """``df`` with a meaningful index turned into leading columns (plain RangeIndex dropped)."""
     import pandas as pd

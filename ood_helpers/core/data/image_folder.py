@@ -24,6 +24,9 @@ from tqdm.auto import tqdm
 
 from ood_helpers.core import paths
 from ood_helpers.core.data.imageset import ImageSet, adapt_images, check_channels, target_hw
+from ood_helpers.core.artifacts import atomic_write_text
+from ood_helpers.core.artifacts import CorruptArtifactError, atomic_save_torch, load_torch
+from ood_helpers.core.data.loading import DECODE_LIMIT_ENV, decode_limit
 
 FOLDER_COPY_LAYOUT = "<folder>/train/<class>/*.png|jpg and <folder>/test/<class>/*.png|jpg"
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -69,8 +72,6 @@ def scan_class_folders_cached(folder: Path, *, what: str, layout: str) -> tuple[
     """``scan_class_folders`` with the file list kept in ``data_root()/cache/scan-<state>.json``,
     so ImageNet's 1.28 million training files are listed once, not at every load."""
     import json
-
-    from ood_helpers.core.artifacts import atomic_write_text
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -147,8 +148,6 @@ def decode_file(path: str, mode: str) -> torch.Tensor:
 def decode_files_cached(files: list[str], base: Path, name: str) -> torch.Tensor:
     """uint8 [N, C, H, W] of ``files`` (one shared size and colour mode), decoded once and cached
     atomically under ``data_root()/cache/<name>-<fingerprint>.pt``."""
-    from ood_helpers.core.artifacts import CorruptArtifactError, atomic_save_torch, load_torch
-
     if not files:
         raise FileNotFoundError(f"{name}: no image files found under {base}")
     key = files_fingerprint(files, base, stat=True)
@@ -239,8 +238,6 @@ class FolderImageSet(ImageSet):
     @property
     def images(self) -> torch.Tensor:
         """uint8 [N, C, H, W]: every image decoded; refused above ``OOD_DECODE_LIMIT`` images."""
-        from ood_helpers.core.data.loading import DECODE_LIMIT_ENV, decode_limit
-
         limit = decode_limit()
         if len(self) > limit:
             raise MemoryError(

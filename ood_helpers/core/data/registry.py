@@ -9,6 +9,8 @@ import numpy as np
 
 from ood_helpers.core.data.embedded import SPLITS, check_split, load_digit_set, load_mnist_pairs, load_noise
 from ood_helpers.core.data.imageset import ImageSet, adapt_images, check_channels, target_hw
+from ood_helpers.core.data.imagenet import load_imagenet, load_tinyimagenet
+from ood_helpers.core.data.torchvision_sets import load_torchvision
 
 EMBEDDED = ("mnist5k", "digits", "mnist-pairs")
 NOISE = ("gaussian", "uniform")
@@ -59,8 +61,6 @@ def load_dataset(
     if name in NOISE:
         return load_noise(name, split, channels=channels or 1, image_size=image_size, seed=seed)
     if name in FOLDERS:
-        from ood_helpers.core.data.imagenet import load_imagenet, load_tinyimagenet
-
         loader = load_imagenet if name == "imagenet" else load_tinyimagenet
         return loader(split, root=root, val_per_class=per_class[1], channels=channels, image_size=image_size)
     if name == "mnist-pairs":
@@ -70,8 +70,6 @@ def load_dataset(
     elif name in EMBEDDED:
         ds = load_digit_set(name, split, seed=seed)
     else:
-        from ood_helpers.core.data.torchvision_sets import load_torchvision
-
         ds = load_torchvision(name, split, root=root, val_per_class=per_class[1], download=download)
     if channels is None and image_size is None:
         return ds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from ood_helpers.core.plots.style import use_style
 
 
 def confusion_figure(y_true, y_pred, labels, *, names=None, normalize: str | None = "true",
@@ -16,8 +17,6 @@ def confusion_figure(y_true, y_pred, labels, *, names=None, normalize: str | Non
     import matplotlib.pyplot as plt
     import seaborn as sns
     from sklearn.metrics import confusion_matrix
-
-    from ood_helpers.core.plots.style import use_style
 
     labels = np.asarray(labels)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
