@@ -1,5 +1,5 @@
 """Per-profile settings of notebook 11 (the open-set benchmark), read with
-``method_settings.settings_for(profile, "benchmark", BENCHMARK)``; override a field with
+``core.settings.settings_for(profile, "benchmark", BENCHMARK)``; override a field with
 ``--set 'extra={"benchmark": {"trials": 5}}'``.
 
 The benchmark's data are those of notebook 06 (CAC): the dataset's images cut per class by ``cac.data`` with

@@ -1,5 +1,5 @@
 """Per-profile settings of notebook 08 (paper 001, distance to clusters), read through
-``method_settings.settings_for(profile, "cluster_distance", CLUSTER_DISTANCE)``; any field can be changed with
+``core.settings.settings_for(profile, "cluster_distance", CLUSTER_DISTANCE)``; any field can be changed with
 ``--set 'extra={"cluster_distance": {"contrastive_steps": 400}}'``."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Profile overrides: ``--set FIELD=VALUE`` on the command line, one JSON text in a notebook.
+"""Profile overrides: ``--set FIELD=VALUE`` (a Profile field) or ``--set METHOD.FIELD=VALUE`` (one paper's
+setting, e.g. ``cac.epochs=3``, kept in ``Profile.extra``) on the command line, one JSON text in a notebook.
 
 ``parse_assignments`` turns ``["pretrain_steps=2", "class_split=4,2,2"]`` into values of the
 types declared on :class:`~ood_helpers.core.profile.Profile`; ``encode_overrides`` /
@@ -111,7 +112,7 @@ def _coerce(hint: Any, value: Any) -> Any:
 
 def coerce_value(hint: Any, value: Any, what: str) -> Any:
     """``value`` as a value of type ``hint``, else a ValueError naming ``what`` and the expected form
-    (for typed settings outside Profile, e.g. ``method_settings``)."""
+    (for typed settings outside Profile, e.g. ``core.settings``)."""
     try:
         return _coerce(hint, value)
     except _Bad:
@@ -136,20 +137,42 @@ def coerce_field(name: str, value: Any) -> Any:
 
 
 def parse_assignments(items: list[str] | None) -> dict:
-    """``["pretrain_steps=2", "amp=false"]`` -> ``{"pretrain_steps": 2, "amp": False}``, typed by the
-    Profile fields; refuses malformed items, unknown fields, ``name`` and a field set twice."""
+    """``["pretrain_steps=2", "amp=false", "cac.epochs=3"]`` -> ``{"pretrain_steps": 2, "amp": False,
+    "extra": {"cac": {"epochs": "3"}}}``: Profile fields typed here; ``METHOD.FIELD`` goes to that method's
+    settings in ``extra`` (typed by ``settings.settings_for`` when the method reads them). Refuses malformed
+    items, unknown fields, ``name`` and a field set twice."""
     out: dict[str, Any] = {}
+    methods: dict[str, dict] = {}
     for item in items or []:
         name, sep, text = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. --set pretrain_steps=2")
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE or METHOD.FIELD=VALUE, e.g. --set trials=2 or "
+                             "--set cac.epochs=3")
+        method, dot, field = name.partition(".")
+        if dot:
+            if not method or not field or "." in field:
+                raise ValueError(f"--set {item!r}: a method setting is METHOD.FIELD=VALUE, e.g. cac.epochs=3")
+            if field in methods.setdefault(method, {}):
+                raise ValueError(f"--set {name} is given twice; set each field once")
+            methods[method][field] = text.strip()
+            continue
         if name in out:
             raise ValueError(f"--set {name} is given twice; set each field once")
         try:
             out[name] = coerce_field(name, text)
         except ValueError as err:
             raise ValueError(f"--set {item}: {err}") from None
+    if methods:
+        extra = dict(out.get("extra") or {})
+        for method, fields in methods.items():
+            given = extra.get(method) or {}
+            both = sorted(set(given) & set(fields))
+            if both:
+                raise ValueError(f"--set extra and --set {method}.{both[0]} both set {method} setting {both[0]!r}; "
+                                 "set it once")
+            extra[method] = {**given, **fields}
+        out["extra"] = extra
     return out
 
 

@@ -1,5 +1,5 @@
 """Per-profile settings of notebook 09 (paper 003), read with
-``method_settings.settings_for(profile, "pseudo_label", PSEUDO_LABEL)``; override any field with
+``core.settings.settings_for(profile, "pseudo_label", PSEUDO_LABEL)``; override any field with
 ``--set 'extra={"pseudo_label": {"simclr_epochs": 5}}'``.
 
 The paper's numbers are [paper]; SCAN's are from its authors' configs [ext]; the small-scale values are
