@@ -191,6 +191,11 @@ def _format_paper(val: Any, digits: int) -> str:
     return f"{float(val):.{digits}f}"
 
 
+def record_seeds(records) -> list[int]:
+    """The distinct ``"seed"`` values of ``records`` (dicts), sorted: the seeds a table was computed with."""
+    return sorted({r["seed"] for r in records})
+
+
 def save_results(records, name: str, profile, *, config: Any = None, seeds: Any = None) -> list:
     """Writes the raw per-trial ``records`` as ``figures/<profile>/<name>_trials.csv`` plus its
     JSON sidecar; returns the paths."""

@@ -17,6 +17,7 @@ from scipy.stats import spearmanr
 from ood_helpers.homogeneity.attribution import guided_backprop, sample_class_images
 
 IMAGE = "input image (pixel intensity)"
+FIGURE1_CLAIM = "same features (Fig. 1, qualitative)"  # the paper gives no number for Figure 1
 
 
 def saliency(maps: torch.Tensor) -> np.ndarray:
@@ -111,6 +112,12 @@ def gbp_similarity(
         candidates[IMAGE] = images  # how much of a map is the image's own intensity showing through
         records += similarity_records(ref, candidates, images=name, trials=trials, seed=seed)
     return records
+
+
+def paper_claim(subsets, claim: str = FIGURE1_CLAIM) -> dict:
+    """The "(paper)" cells of the similarity table: the paper's qualitative claim in the "subset model"
+    row under every subset's column (``tables.trials_table``'s ``paper`` argument)."""
+    return {"subset model": {name: claim for name in subsets}}
 
 
 def ceiling_fraction(records, *, subset: str = "subset model", ceiling: str = "all classes, other seed", floor: str = "untrained"):

@@ -151,6 +151,16 @@ def class_subsets(profile, seed: int = 0) -> dict[str, np.ndarray]:
     return subsets
 
 
+def group_subset_names(subsets: dict) -> list[str]:
+    """The names of the subsets that leave one semantic group out ("minus_<group>"), in order."""
+    return [name for name in subsets if name.startswith("minus_")]
+
+
+def subsets_config(subsets: dict) -> dict[str, list[int]]:
+    """``{subset: class ids as a list}``: :func:`class_subsets` in a JSON-able form, for provenance."""
+    return {name: ids.tolist() for name, ids in subsets.items()}
+
+
 def held_out_classes(profile, seed: int = 0) -> dict[str, np.ndarray]:
     """For each subset of :func:`class_subsets`, the class ids its classifier never trains on (sorted int64)."""
     subsets = class_subsets(profile, seed)

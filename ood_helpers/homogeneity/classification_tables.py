@@ -17,7 +17,7 @@ import torch
 
 from ood_helpers.core.data import class_split, range_labels, test_ranges
 from ood_helpers.homogeneity.episodes import columns_of
-from ood_helpers.homogeneity.paper_values import (M_HOM, M_SEEN, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_COLUMN, RANGES)
+from ood_helpers.homogeneity.paper_values import (M_ALL, M_HOM, M_SEEN, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_COLUMN, RANGES)
 from ood_helpers.core.tables import trials_table
 
 if TYPE_CHECKING:
@@ -147,6 +147,28 @@ def paper_table1(profile) -> dict:
     """PAPER_TABLE1 with the paper's ranges renamed to ours ("1-800" sits beside "1-80")."""
     labels = range_labels(profile)
     return {m: {(metric, labels[r]): v for (metric, r), v in cells.items()} for m, cells in PAPER_TABLE1.items()}
+
+
+def paper_table1_means(profile, methods) -> dict:
+    """``{((method, metric), our range): the paper's mean}`` of Table 1 for ``methods``: the leading
+    number of each "mean ± std" cell (the pretraining table shows the paper's means only)."""
+    return {((m, metric), col): float(v.split(" ± ")[0])
+            for m, cells in paper_table1(profile).items() if m in methods for (metric, col), v in cells.items()}
+
+
+def pretrain_table(records, profile):
+    """Notebook 02: top-1 and top-5 test accuracy (%) of the seen- and all-class ResNet-18s per class range
+    (``training.classifier_accuracy`` records), the paper's Table 1 means beside; ranges in Table 1's order."""
+    names = {"all": M_ALL, "seen": M_SEEN}
+    long = [
+        {"network": names[r["network"]], "metric": metric, "range": r["range"], "accuracy": r[key], "trial": r["trial"]}
+        for r in records for metric, key in (("top-1", "top1"), ("top-5", "top5"))
+    ]
+    labels = range_labels(profile)
+    order = [labels[k] for k in RANGES]
+    long.sort(key=lambda r: order.index(r["range"]))
+    paper = paper_table1_means(profile, (M_ALL, M_SEEN))
+    return trials_table(long, index=["network", "metric"], columns="range", value="accuracy", paper=paper)
 
 
 def paper_table2(split, sizes) -> dict:

@@ -41,6 +41,19 @@ def paper_table4(sizes) -> dict[str, dict[str, str]]:
     }
 
 
+def samples_per_range(labels, ranges) -> dict[int, int]:
+    """``{classes in the range: test samples of those classes}`` for each growing range of class ids."""
+    return {len(r): int(np.isin(labels, r).sum()) for r in ranges}
+
+
+def linkage_comparison(sizes_table: pd.DataFrame, table4: pd.DataFrame, n_classes: int) -> pd.DataFrame:
+    """The greedy and the average-linkage rows at the range of ``n_classes`` classes side by side: predicted
+    clusters and largest cluster (:func:`cluster_size_table`) and accuracy (Table 4)."""
+    label = range_label(n_classes)
+    rows = [GREEDY_ROW, AGGLOMERATIVE_ROW]
+    return sizes_table.loc[rows, [f"{label}: clusters", f"{label}: largest %"]].assign(accuracy=table4.loc[rows, label])
+
+
 @dataclass
 class ClusteringInputs:
     """What Table 4 clusters: the test samples of the profile's test classes and their features."""

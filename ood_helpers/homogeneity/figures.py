@@ -1,11 +1,17 @@
-"""Training curves: Fig. 2 of paper 000 (homogeneity validation accuracy over steps)."""
+"""Paper 000's figures: training curves (Fig. 2, homogeneity validation accuracy over steps, and its numbers)
+and the embedding maps of Fig. 3."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import seaborn as sns
 
+from ood_helpers.core.plots.embedding import cluster_map_figure
 from ood_helpers.core.plots.style import use_style
+from ood_helpers.homogeneity.clustering import GREEDY_ROW, range_label
+from ood_helpers.homogeneity.training import overfitting_summary
 
 
 def plot_overfitting_curves(histories: list[dict], ranges: dict[str, str] | None = None):
@@ -70,3 +76,38 @@ def plot_eq1_learning_curve(history: dict, *, head_sets: int, joint_sets: int, n
     ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def overfitting_table(histories: list[dict]) -> pd.DataFrame:
+    """The numbers behind Fig. 2 (``training.overfitting_summary``), one row per history, indexed by variant."""
+    return pd.DataFrame([overfitting_summary(h) for h in histories]).set_index("variant")
+
+
+def describe_overfitting(summary: pd.DataFrame) -> str:
+    """One sentence per variant of :func:`overfitting_table`: the unseen-class curve's start, peak and end,
+    the seen-class accuracy over the same steps, and whether the run shows the paper's pattern."""
+    lines = []
+    for variant, row in summary.iterrows():
+        verdict = "shows" if row.paper_pattern else "does not show"
+        lines.append(
+            f"variant {variant}: unseen-class accuracy {row.unseen_start:.1f}% at step 0, peak {row.unseen_best:.1f}% "
+            f"at step {row.best_step}, {row.unseen_end:.1f}% at step {row.last_step} (drop {row.unseen_drop_after_best:.1f} "
+            f"points); seen classes {row.seen_at_best:.1f}% -> {row.seen_end:.1f}% over the same steps. "
+            f"This run {verdict} the paper's pattern.")
+    return "\n".join(lines)
+
+
+def figure3_maps(inputs, predictions: dict, seed: int) -> dict:
+    """Fig. 3 (appendix A.3): the fine-tuned embeddings of the first range's test samples mapped by t-SNE and
+    by UMAP, coloured by true class and by the greedy clustering of the first trial (``predictions`` of
+    ``clustering.clustering_trials``). ``{"fig3_tsne_clusters": Figure, "fig3_umap_clusters": Figure}``."""
+    first = inputs.ranges[0]
+    idx = np.flatnonzero(np.isin(inputs.labels, first))
+    greedy = predictions[(GREEDY_ROW, len(first), 0)]
+    figures = {}
+    for method, name in (("tsne", "fig3_tsne_clusters"), ("umap", "fig3_umap_clusters")):
+        figures[name] = cluster_map_figure(
+            inputs.features["fine-tuned"][idx], inputs.labels[idx], greedy, method, seed=seed,
+            class_names=inputs.class_names, title=f"First range ({range_label(len(first))}), greedy class-homogeneity clustering",
+        )
+    return figures

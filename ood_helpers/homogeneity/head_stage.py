@@ -15,12 +15,14 @@ classes, the task of Table 1, so one learning curve spans them.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from ood_helpers.core import artifacts
 from ood_helpers.core.data import class_split
 from ood_helpers.core.embed import embed_dataset
+from ood_helpers.core.networks.resnet import encoder_from_classifier
 from ood_helpers.homogeneity.episodes import sample_episodes
 from ood_helpers.homogeneity.scorers import homogeneity_scores
 from ood_helpers.homogeneity.loss import homogeneity_bce
@@ -139,5 +141,38 @@ def reference_nn_eq1(profile: Profile, variant: int, seed: int, val_emb: torch.T
     return float((scores.argmax(1).numpy() == episodes.true_columns).mean())
 
 
+def head_sets_per_step(profile: Profile) -> int:
+    """Sets a step of the head stage (``head_pretrain_sets``, 0: the joint stage's ``set_batch_size``)."""
+    return profile.head_pretrain_sets or profile.set_batch_size
+
+
+def eq1_nn_reference(profile: Profile, classifier_seen: nn.Module, seen_key: str, model: HomogeneityModel, val,
+                     seed: int) -> dict[str, float]:
+    """Eq. 1 top-1 of cosine NN over the validation classes (the episodes of the variant-1 curve, ``seed``)
+    on the pretrained embeddings (the seen-class classifier's encoder) and on the fine-tuned ones (``model``'s
+    encoder): the horizontal lines of notebook 03's learning curve."""
+    pretrained_val = frozen_embeddings(profile, encoder_from_classifier(classifier_seen), seen_key, val)
+    finetuned_val = embed_dataset(model, val, profile=profile, key=f"finetuned-{model.cache_key}")
+    return {
+        "cosine NN, pretrained embeddings": reference_nn_eq1(profile, 1, seed, pretrained_val, val.targets.numpy()),
+        "cosine NN, fine-tuned embeddings": reference_nn_eq1(profile, 1, seed, finetuned_val, val.targets.numpy()),
+    }
+
+
+def eq1_study_table(profile: Profile, history: dict, nn_reference: dict[str, float]) -> pd.DataFrame:
+    """Eq. 1 top-1 (%) of the variant-1 model at the end of the head stage and at the checkpoint kept, beside
+    the cosine-NN lines of :func:`eq1_nn_reference`, with the training sets each has seen."""
+    head_sets = head_sets_per_step(profile)
+    at_best = history["val_unseen_eq1"][history["step"].index(history["best_step"])]
+    head_end = history["head_history"][-1]["val_unseen_eq1"] if history["head_history"] else None
+    return pd.DataFrame([
+        {"method": "class homogeneity, end of the head stage", "eq. 1 top-1 (%)": None if head_end is None else 100 * head_end,
+         "training sets seen": profile.head_pretrain_steps * head_sets},
+        {"method": "class homogeneity, checkpoint kept", "eq. 1 top-1 (%)": 100 * at_best,
+         "training sets seen": profile.head_pretrain_steps * head_sets + history["best_step"] * profile.set_batch_size},
+        *({"method": name, "eq. 1 top-1 (%)": 100 * value, "training sets seen": 0} for name, value in nn_reference.items()),
+    ])
+
+
 __all__ = ["eval_set_count", "validation_sets", "eq1_episodes", "validation_metrics", "frozen_embeddings",
-           "head_config", "pretrain_head", "reference_nn_eq1"]
+           "head_config", "pretrain_head", "reference_nn_eq1", "head_sets_per_step", "eq1_nn_reference", "eq1_study_table"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ood_helpers.core.profile import MAX_SET_SIZE, MIN_SET_SIZE  # noqa: F401  (one range, checked by Profile too)
@@ -177,3 +178,27 @@ class SetStepPlanner:
     def keys(self, step: int) -> list[list[int]]:
         """The dataset positions each micro-batch of ``step`` loads (its distinct images)."""
         return [b.unique.tolist() for b in self.plan(step)]
+
+
+def sampler_check(targets, set_size: int, classes, set_batch_size: int, rng: np.random.Generator,
+                  sets: int = 2000) -> pd.DataFrame:
+    """Notebook 03's check of both samplers (variants 1 and 2): over ``sets`` drawn sets, the share of
+    homogeneous sets (target 1), whether the targets agree with the labels and the range of k_n; then,
+    over one training step of ``set_batch_size`` sets, distinct images per image slot. One row a variant
+    (rounded to 3 digits); the draws come from ``rng`` in that order."""
+    rows = []
+    for variant in (1, 2):
+        batch = HomogeneitySampler(targets, set_size, variant, classes=classes).sample(sets, rng)
+        labels = batch.labels.numpy()
+        homogeneous = np.array([len(set(row[row >= 0])) == 1 for row in labels])
+        rows.append({
+            "variant": variant,
+            "sets": len(labels),
+            "homogeneous (target 1)": homogeneous.mean(),
+            "targets agree with labels": bool((homogeneous == (batch.targets.numpy() == 1)).all()),
+            "k_n min": int(batch.lengths.min()), "k_n mean": float(batch.lengths.float().mean()),
+            "k_n max": int(batch.lengths.max()),
+        })
+        step = HomogeneitySampler(targets, set_size, variant, classes=classes).sample(set_batch_size, rng)
+        rows[-1]["distinct images / slots in one step"] = len(step.unique) / int(step.lengths.sum())
+    return pd.DataFrame(rows).set_index("variant").round(3)

@@ -20,7 +20,7 @@ from ood_helpers.homogeneity.clustering import ClusteringInputs
 from ood_helpers.homogeneity.pair_matrix import model_scorer
 from ood_helpers.homogeneity.paper_values import M_ALL, M_SEEN
 from ood_helpers.core.networks.resnet import encoder_from_classifier
-from ood_helpers.homogeneity.training import get_classifier, get_homogeneity_model
+from ood_helpers.homogeneity.training import CLASSIFIER_KINDS, classifier_accuracy, get_classifier, get_homogeneity_model
 from ood_helpers.core.profile import resolve_device
 from ood_helpers.core.seeding import trial_seed
 
@@ -39,6 +39,19 @@ def load_models(profile, *, progress: bool = True) -> Models:
         keys={"finetuned": hom.cache_key, "pretrained": meta_seen["key"], M_ALL: meta_all["key"],
               M_SEEN: meta_seen["key"]},
     )
+
+
+def train_classifiers(profile, networks: int) -> tuple[list[dict], list[int]]:
+    """Notebook 02: ``networks`` classifiers of each kind ("seen", then "all"; the trial sets the seed),
+    trained or loaded from the cache. Returns their test accuracy records (``classifier_accuracy``) and
+    their seeds, in the same order."""
+    records, seeds = [], []
+    for which in CLASSIFIER_KINDS:
+        for trial in range(networks):
+            model, meta = get_classifier(profile, which, trial)
+            seeds.append(meta["seed"])
+            records += classifier_accuracy(profile, model, meta)
+    return records, seeds
 
 
 def own_classifier_profile(profile):

@@ -86,3 +86,9 @@ def split_grid(ds, split, per_range: int = 8, *, seed: int = 0, title: str | Non
     fig.suptitle(title or f"{ds.name}: seen, validation and test classes", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def sample_grids(sets: dict, names, n: int, *, seed: int = 0, prefix: str = "data_samples_") -> dict:
+    """``{prefix + name: sample_grid(test split of name)}`` for each of ``names``, in order: ``n`` images a
+    row (``sets`` is keyed by ``(name, split)``, as ``data.summary.load_profile_datasets`` returns it)."""
+    return {f"{prefix}{name}": sample_grid(sets[(name, "test")], n, ncols=n, seed=seed) for name in names}
