@@ -10,10 +10,12 @@ SET ?=
 # SET="pretrain_steps=2 homogeneity_steps=2": one --set per word (a value may not contain spaces or ')
 RUN_ARGS := $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM)) $(foreach s,$(SET),--set '$(s)')
 
-.PHONY: venv reproduce test test-unit lab clean-runs help
+.PHONY: venv reproduce test test-unit test-integration lab clean-runs help
 help:
 	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03] [SET=\"pretrain_steps=2 homogeneity_steps=2\"]"
-	@echo "make test        unit tests + every notebook in the smoke profile"
+	@echo "make test        every test: unit, integration (torchrun, fresh processes) and every notebook in the smoke profile"
+	@echo "make test-unit   the fast in-process tests (tests/unit)"
+	@echo "make test-integration  torchrun, fresh-process and runner tests, no notebooks"
 	@echo "make lab         JupyterLab on notebooks/ with the project's kernel"
 
 venv: $(STAMP)
@@ -32,7 +34,10 @@ test: $(STAMP)
 	MPLBACKEND=agg $(PY) -m pytest -q tests
 
 test-unit: $(STAMP)
-	MPLBACKEND=agg $(PY) -m pytest -q tests -m "not notebook"
+	MPLBACKEND=agg $(PY) -m pytest -q tests -m "not notebook and not integration"
+
+test-integration: $(STAMP)
+	MPLBACKEND=agg $(PY) -m pytest -q tests -m "integration and not notebook"
 
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,lab]'

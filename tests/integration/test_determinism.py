@@ -4,7 +4,8 @@ Two identical homogeneity runs once differed in the last bits (and then in their
 backward of gathering embeddings into sets (``emb[index]``, an accumulating ``index_put_``) sums
 the gradients of an image used by several sets in a thread-dependent order on the CPU.
 ``seeding.deterministic_on_cpu`` inside ``train.fit`` switches torch to its deterministic kernels.
-The race shows only now and then over a whole run, so the op itself is checked over many repeats.
+The race shows only now and then over a whole run, so the op itself is checked over many repeats
+(tests/unit/test_seeding.py). The classifier alone and a CAC network are checked the same way.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import torch
+
 
 WORKER = """
 import hashlib, sys, torch
 torch.set_num_threads(2)
-from ood_helpers import pipeline
+from ood_helpers.homogeneity import training as pipeline
 from ood_helpers.core.profile import get_profile
+from tests.support import ROOT
 p = get_profile("quick", pretrain_steps=8, homogeneity_steps=20, eval_every=10)
 digest = {}
 clf, _ = pipeline.get_classifier(p, "seen", progress=False)
@@ -51,44 +55,47 @@ def test_two_processes_train_bit_identical_weights(tmp_path):
     assert first == second
 
 
-def test_deterministic_on_cpu_restores_the_previous_setting():
+def test_classifier_training_is_bit_identical_in_separate_processes(tmp_path):
+    """Two fresh processes train the same classifier from scratch: the same bytes of weights."""
+    script = (
+        "import sys, torch\n"
+        "from ood_helpers.homogeneity.training import get_classifier\n"
+        "from ood_helpers.core.profile import get_profile\n"
+        "torch.set_num_threads(1)\n"
+        "model, _ = get_classifier(get_profile('smoke', pretrain_steps=3, augmentation='digits'), 'seen', progress=False)\n"
+        "torch.save(model.state_dict(), sys.argv[1])\n"
+    )
+    states = []
+    for run_id in range(2):
+        env = {**os.environ, "OOD_ARTIFACTS_DIR": str(tmp_path / f"artifacts{run_id}")}
+        out = tmp_path / f"weights{run_id}.pt"
+        subprocess.run([sys.executable, "-c", script, str(out)], env=env, check=True, timeout=300)
+        states.append(torch.load(out))
+    for name in states[0]:
+        assert torch.equal(states[0][name], states[1][name]), name
+
+
+CAC_SCRIPT = textwrap.dedent("""
+    import hashlib, os, sys
     import torch
-
-    from ood_helpers.core.seeding import deterministic_on_cpu
-
-    before = torch.are_deterministic_algorithms_enabled()
-    with deterministic_on_cpu("cpu"):
-        assert torch.are_deterministic_algorithms_enabled()
-    assert torch.are_deterministic_algorithms_enabled() == before
-    with deterministic_on_cpu("cuda:0"):  # GPU runs keep the fast kernels
-        assert torch.are_deterministic_algorithms_enabled() == before
-
-
-def _gather_grads(repeats: int) -> list:
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    emb = torch.randn(64, 128, generator=g, requires_grad=True)
-    index = torch.randint(0, 64, (2000, 10), generator=g)  # sets sharing images, as in a training batch
-    upstream = torch.randn(2000, 10, 128, generator=g)
-    grads = []
-    for _ in range(repeats):
-        emb.grad = None
-        emb[index].backward(upstream)
-        grads.append(emb.grad.clone())
-    return grads
+    from ood_helpers.cac.data import load_trial
+    from ood_helpers.cac.training import recipe_for, train_trial
+    from ood_helpers.core.profile import get_profile
+    d = load_trial("mnist5k", 0, per_class=(24, 6, 6))
+    m, _ = train_trial(d, "cac", recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=32), profile=get_profile("smoke"), seed=5)
+    h = hashlib.sha256()
+    for k, v in m.state_dict().items():
+        h.update(k.encode()); h.update(v.cpu().numpy().tobytes())
+    print(h.hexdigest())
+""")
 
 
-def test_set_gather_backward_is_bit_identical_under_deterministic_on_cpu():
-    import torch
-
-    from ood_helpers.core.seeding import deterministic_on_cpu
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        with deterministic_on_cpu("cpu"):
-            grads = _gather_grads(20)
-    finally:
-        torch.set_num_threads(threads)
-    assert all(torch.equal(grads[0], g) for g in grads[1:])
+def test_two_processes_train_bit_identical_cac_networks(tmp_path):
+    digests = []
+    for run in range(2):
+        env = {"OOD_ARTIFACTS_DIR": str(tmp_path / f"a{run}"), "OOD_FIGURES_DIR": str(tmp_path / "f"),
+               "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([sys.executable, "-c", CAC_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        digests.append(out.stdout.strip().splitlines()[-1])
+    assert digests[0] == digests[1]

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from table_checks import check_means_of_trials, check_summary, in_range, one_row_each
+from tests.support import check_means_of_trials, check_summary, in_range, one_row_each
 
 NOTEBOOK = "06_class_anchor_clustering"
 

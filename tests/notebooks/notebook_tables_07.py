@@ -3,7 +3,7 @@ in range, and every mean recomputed from the per-trial records."""
 
 import pytest
 
-from table_checks import check_means_of_trials, in_range, one_row_each
+from tests.support import check_means_of_trials, in_range, one_row_each
 
 NOTEBOOK = "07_embedding_space_ood"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from table_checks import check_means_of_trials, check_summary, in_range, one_row_each
+from tests.support import check_means_of_trials, check_summary, in_range, one_row_each
 
 NOTEBOOK = "08_cluster_distance_ood"
 

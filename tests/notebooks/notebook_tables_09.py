@@ -2,7 +2,7 @@
 
 import pytest
 
-from table_checks import check_means_of_trials, check_summary, in_range, one_row_each
+from tests.support import check_means_of_trials, check_summary, in_range, one_row_each
 
 NOTEBOOK = "09_pseudo_label_ood"
 

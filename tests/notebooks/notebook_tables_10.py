@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from table_checks import check_summary, in_range, one_row_each
+from tests.support import check_summary, in_range, one_row_each
 
 NOTEBOOK = "10_open_world_discovery"
 

@@ -5,7 +5,7 @@ per-trial records, the ranking sorted, and the paired differences recomputed fro
 import numpy as np
 import pytest
 
-from table_checks import check_summary, in_range, one_row_each
+from tests.support import check_summary, in_range, one_row_each
 
 NOTEBOOK = "11_open_set_benchmark"
 

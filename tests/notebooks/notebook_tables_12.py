@@ -5,7 +5,7 @@ import math
 
 import pandas as pd
 
-from table_checks import one_row_each
+from tests.support import one_row_each
 
 NOTEBOOK = "12_report"
 

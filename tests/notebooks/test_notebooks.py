@@ -17,7 +17,7 @@ import pytest
 from ood_helpers.core import paths
 from ood_helpers import run
 from ood_helpers.core.profile import PROFILES, get_profile
-from table_checks import Tables, _constants, check_means_of_trials, check_summary, in_range, one_row_each, positive_ints
+from tests.support import Tables, _constants, check_means_of_trials, check_summary, in_range, one_row_each, positive_ints
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
@@ -300,9 +300,9 @@ TABLE_CHECKS = {
     "04_ood_classification": check_04,
     "05_ood_clustering": check_05,
 }
-# notebooks 06 on: one module a notebook, tests/notebook_tables_<NN>.py with NOTEBOOK and check(p, table)
+# notebooks 06 on: one module a notebook, tests/notebooks/notebook_tables_<NN>.py with NOTEBOOK and check(p, table)
 for _path in sorted(Path(__file__).parent.glob("notebook_tables_*.py")):
-    _module = importlib.import_module(_path.stem)
+    _module = importlib.import_module(f"tests.notebooks.{_path.stem}")
     TABLE_CHECKS[_module.NOTEBOOK] = _module.check
 
 

@@ -3,13 +3,13 @@
 
 import numpy as np
 import pytest
-from shared_cifar import extract_cifar
 
 from ood_helpers.benchmark.registry import all_rows
 from ood_helpers.benchmark.runner import load_trials, run_benchmark
 from ood_helpers.benchmark.settings import benchmark_settings
 from ood_helpers.benchmark.trial import split_fingerprint
 from ood_helpers.core.profile import get_profile
+from tests.support import extract_cifar
 
 @pytest.fixture(scope="module")
 def cifar_folder(tmp_path_factory):

@@ -9,7 +9,6 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from benchmark_trials import make_trial, smoke_trial_data
 
 from ood_helpers.benchmark import rows_autoencoder as RA
 from ood_helpers.benchmark import rows_cluster_distance as RC
@@ -17,6 +16,7 @@ from ood_helpers.benchmark.runner import compute
 from ood_helpers.cluster_distance.training import train_method
 from ood_helpers.core.data.imageset import adapt_images
 from ood_helpers.core.profile import get_profile
+from tests.support import make_trial, smoke_trial_data
 
 ROWS = {r.key: r for r in RA.ROWS + RC.ROWS}
 VARIANT = {"ae_recon": "AE", "ae_full": "full"}

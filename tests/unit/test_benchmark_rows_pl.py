@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from benchmark_trials import make_trial, smoke_trial_data
 
 from ood_helpers.benchmark import rows_pseudo_label as R
 from ood_helpers.benchmark.runner import compute
 from ood_helpers.core.profile import get_profile
 from ood_helpers.pseudo_label.settings import PSEUDO_LABEL
+from tests.support import make_trial, smoke_trial_data
 
 ROWS = {r.key: r for r in R.ROWS}
 

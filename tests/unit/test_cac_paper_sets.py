@@ -4,7 +4,6 @@ settings, and the figure helpers against brute-force counts."""
 import numpy as np
 import pytest
 import torch
-from shared_cifar import extract_cifar
 
 from ood_helpers.cac.data import load_paper_set
 from ood_helpers.cac.figures import extreme_unknowns, unknown_confusion
@@ -13,6 +12,7 @@ from ood_helpers.cac.splits import open_set_split
 from ood_helpers.cac.training import recipe_for
 from ood_helpers.cac.trials import TrialOutcome, run_trial
 from ood_helpers.core.profile import get_profile
+from tests.support import extract_cifar
 
 @pytest.fixture(scope="module")
 def cifar_ten(tmp_path_factory):

@@ -1,10 +1,8 @@
 """CAC's training recipe: data carve-outs, the checkpoint rule, stages with a fresh optimizer, the cache,
-bit-identical reruns in separate processes, and a trained net that separates known from unknown."""
+a rank's share augmented as those rows of the whole batch, and a trained net that separates known from unknown.
+(Bit-identical reruns in separate processes: tests/integration/test_determinism.py.)"""
 
 import hashlib
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from ood_helpers.cac.network import OSRCIEncoder
 from ood_helpers.cac.training import Preprocess, logits_of, recipe_for, train_trial
 from ood_helpers.cac.trials import run_trial
 from ood_helpers.core.profile import get_profile
-from training_counters import count_training
+from tests.support import count_training
 
 
 def test_mnist5k_carve_out_and_digits_split():
@@ -79,32 +77,6 @@ def test_second_stage_restarts_from_the_best_with_a_fresh_optimizer_and_is_cache
     assert changed["steps"] > 0  # another config trains (stage 1 is reused from the cache)
 
 
-SCRIPT = textwrap.dedent("""
-    import hashlib, os, sys
-    import torch
-    from ood_helpers.cac.data import load_trial
-    from ood_helpers.cac.training import recipe_for, train_trial
-    from ood_helpers.core.profile import get_profile
-    d = load_trial("mnist5k", 0, per_class=(24, 6, 6))
-    m, _ = train_trial(d, "cac", recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=32), profile=get_profile("smoke"), seed=5)
-    h = hashlib.sha256()
-    for k, v in m.state_dict().items():
-        h.update(k.encode()); h.update(v.cpu().numpy().tobytes())
-    print(h.hexdigest())
-""")
-
-
-def test_two_processes_train_bit_identical_networks(tmp_path):
-    digests = []
-    for run in range(2):
-        env = {"OOD_ARTIFACTS_DIR": str(tmp_path / f"a{run}"), "OOD_FIGURES_DIR": str(tmp_path / "f"),
-               "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-        out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr[-2000:]
-        digests.append(out.stdout.strip().splitlines()[-1])
-    assert digests[0] == digests[1]
-
-
 def test_trained_cac_separates_known_from_unknown_and_measures_by_ood_metrics(ood_dirs):
     p = get_profile("smoke")
     d = load_trial("digits", 0)
@@ -164,3 +136,17 @@ def test_batched_augmentation_equals_torchvisions_crop_flip_and_rotation(monkeyp
         inner = (slice(None), slice(6, 26), slice(6, 26))  # away from the corners filled with 0
         err = min((out[k] - ref)[inner].abs().max(), (out[k] - ref_other)[inner].abs().max())
         assert err < 1e-4, (k, float(err))
+
+
+# the recipe of tests/integration/ddp/test_cac_ddp.py: a batch of 31 that two ranks split 16 / 15
+SHARE_RECIPE = recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=31, hflip=0.5, rotation=10)
+
+
+def test_a_share_of_the_batch_is_augmented_as_those_rows_of_the_whole_batch():
+    d = load_trial("mnist5k", 0, per_class=(8, 2, 2))
+    pre = Preprocess(SHARE_RECIPE, d.x_train)
+    whole = pre.train_view(d.x_train[:10], 11)
+    for rows in (np.arange(0, 5), np.arange(5, 10), np.array([1, 4, 9])):
+        torch.testing.assert_close(pre.train_view(d.x_train[:10], 11, rows), whole[rows], rtol=0, atol=1e-6)
+    # augmenting the share alone (its own draws) gives other images: the rows argument matters
+    assert (pre.train_view(d.x_train[5:10], 11) - whole[5:]).abs().max() > 0.1

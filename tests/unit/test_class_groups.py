@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from training_counters import count_training
-
 from ood_helpers.homogeneity import class_groups as cg
 from ood_helpers.core.profile import get_profile
+from tests.support import count_training
 
 
 def test_imagenet_wnids_are_the_standard_order():
@@ -173,7 +172,7 @@ def test_trained_class_accuracy_counts_correct_predictions(monkeypatch):
 
     test = pipeline.many_class_split(profile, "test")
     fake = type(test)(test.targets.to(torch.uint8).reshape(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(), test.targets, test.classes, "fake")
-    monkeypatch.setattr(pipeline, "many_class_split", lambda p, split: fake)
-    monkeypatch.setattr("ood_helpers.homogeneity.attribution.sample_class_images",
+    monkeypatch.setattr(cg, "many_class_split", lambda p, split: fake)
+    monkeypatch.setattr(cg, "sample_class_images",
                         lambda ds, c, n, seed=0: (ds.images[np.isin(ds.targets, c)].float(), ds.targets[np.isin(ds.targets, c)]))
     assert cg.trained_class_accuracy(profile, Oracle(), ids) == pytest.approx(100 * 2 / 3)

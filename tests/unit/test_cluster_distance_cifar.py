@@ -4,11 +4,11 @@ JPEG folder (../shared/data/cifar10-jpg.tar.gz, a developer file: skipped when a
 import dataclasses
 
 import pytest
-from shared_cifar import extract_cifar
 
 from ood_helpers.cluster_distance.grid import run_grid
 from ood_helpers.cluster_distance.settings import CLUSTER_DISTANCE
 from ood_helpers.core.profile import get_profile
+from tests.support import extract_cifar
 
 @pytest.fixture
 def cifar_slice(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ood_helpers.core.contrastive import (ContrastiveSpec, contrastive_loss, train_contrastive, two_view_transform, two_views, view_labels)
-from training_counters import count_training
+from tests.support import count_training
 
 
 def hand_nt_xent(z: np.ndarray, tau: float) -> float:

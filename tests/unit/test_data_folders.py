@@ -9,12 +9,7 @@ from ood_helpers.core.data import load_dataset, select_classes
 from ood_helpers.core.data import image_folder
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("OOD_DATA_DIR", str(tmp_path / "datadir"))
-    for var in ("OOD_CIFAR10_DIR", "OOD_IMAGENET_DIR", "OOD_TINYIMAGENET_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path / "datadir"
+pytestmark = pytest.mark.usefixtures("data_dir")  # tests/conftest.py: an empty data folder, no OOD_<NAME>_DIR
 
 
 def write_image(path, rng, size=(8, 8), mode="RGB", fmt=None):

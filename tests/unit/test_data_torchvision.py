@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from shared_cifar import extract_cifar
 
 from ood_helpers.core.data import load_dataset
+from tests.support import extract_cifar
 
-
-
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("OOD_DATA_DIR", str(tmp_path / "datadir"))
-    for var in ("OOD_MNIST_DIR", "OOD_FASHION_MNIST_DIR", "OOD_CIFAR10_DIR", "OOD_SVHN_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path / "datadir"
+pytestmark = pytest.mark.usefixtures("data_dir")  # tests/conftest.py: an empty data folder, no OOD_<NAME>_DIR
 
 
 def write_idx(raw, prefix, images, labels):

@@ -7,10 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from training_counters import count_training
-
 from ood_helpers.core.artifacts import ConfigMismatchError, CorruptArtifactError
 from ood_helpers.core.train import best_path_for, fit, history_path_for, load_best, read_history
+from tests.support import count_training
 
 CONFIG = {"kind": "toy", "lr": 0.05}
 
@@ -268,26 +267,3 @@ def test_table3_classifiers_get_their_own_size_and_steps():
     assert own_classifier_profile(quick) == quick
     custom = own_classifier_profile(get_profile("cifar", own_classifier_image_size=96, own_classifier_steps=7))
     assert (custom.pretrain_steps, custom.image_size, custom.small_stem) == (7, 96, False)
-
-
-def test_classifier_training_is_bit_identical_in_separate_processes(tmp_path):
-    """Two fresh processes train the same classifier from scratch: the same bytes of weights."""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys, torch\n"
-        "from ood_helpers.homogeneity.training import get_classifier\n"
-        "from ood_helpers.core.profile import get_profile\n"
-        "torch.set_num_threads(1)\n"
-        "model, _ = get_classifier(get_profile('smoke', pretrain_steps=3, augmentation='digits'), 'seen', progress=False)\n"
-        "torch.save(model.state_dict(), sys.argv[1])\n"
-    )
-    states = []
-    for run_id in range(2):
-        env = {**__import__("os").environ, "OOD_ARTIFACTS_DIR": str(tmp_path / f"artifacts{run_id}")}
-        out = tmp_path / f"weights{run_id}.pt"
-        subprocess.run([sys.executable, "-c", script, str(out)], env=env, check=True, timeout=300)
-        states.append(torch.load(out))
-    for name in states[0]:
-        assert torch.equal(states[0][name], states[1][name]), name

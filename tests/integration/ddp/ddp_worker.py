@@ -1,8 +1,8 @@
-"""A torchrun worker for tests/test_ddp.py (not a test itself): trains a small BatchNorm + dropout
+"""A torchrun worker for tests/integration/ddp/test_ddp.py (not a test itself): trains a small BatchNorm + dropout
 network with ``train.fit`` on micro-batched, step-seeded batches, under DDP when started by
 torchrun with several processes, and writes rank 0's final weights.
 
-    torchrun --standalone --nproc_per_node 2 tests/ddp_worker.py OUT.pt [--micro M] [--crash-at S]
+    torchrun --standalone --nproc_per_node 2 tests/integration/ddp/ddp_worker.py OUT.pt [--micro M] [--crash-at S]
 
 ``--crash-at S`` raises while loading step S unless OUT.pt.crashed exists (then it creates it):
 a run killed mid-way, whose rerun must resume from the last checkpoint.

@@ -1,4 +1,5 @@
-"""CAC's training under torchrun (gloo, 2 CPU processes) and the generic ``call`` job of ood_helpers.core.distributed.
+"""CAC's training under torchrun (gloo, 2 CPU processes). (How a rank's share is augmented and the worker's refusals:
+tests/unit/test_cac_training.py and tests/unit/test_worker.py.)
 
 Two ranks each take one contiguous half of a step's batch (augmented as rows of the whole batch) and DDP
 averages their gradients; one process cutting the same batch into the same two micro-batches sums the same
@@ -17,10 +18,10 @@ import pytest
 import torch
 
 from ood_helpers.core import artifacts
-from ood_helpers.core import worker
 from ood_helpers.cac.data import load_trial
-from ood_helpers.cac.training import Preprocess, recipe_for, train_trial
+from ood_helpers.cac.training import recipe_for, train_trial
 from ood_helpers.core.profile import get_profile
+from tests.support import assert_same_parameters, weights
 
 # a batch of 31 splits 16 / 15: the two shares are weighted 32/31 and 30/31 (one process: 16/31, 15/31)
 RECIPE = recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=31, hflip=0.5, rotation=10)
@@ -29,26 +30,12 @@ RECIPE = recipe_for("mnist5k", epochs=(2,), width=0.125, batch_size=31, hflip=0.
 ATOL = 1e-5
 
 
-def test_a_share_of_the_batch_is_augmented_as_those_rows_of_the_whole_batch():
-    d = load_trial("mnist5k", 0, per_class=(8, 2, 2))
-    pre = Preprocess(RECIPE, d.x_train)
-    whole = pre.train_view(d.x_train[:10], 11)
-    for rows in (np.arange(0, 5), np.arange(5, 10), np.array([1, 4, 9])):
-        torch.testing.assert_close(pre.train_view(d.x_train[:10], 11, rows), whole[rows], rtol=0, atol=1e-6)
-    # augmenting the share alone (its own draws) gives other images: the rows argument matters
-    assert (pre.train_view(d.x_train[5:10], 11) - whole[5:]).abs().max() > 0.1
-
-
 def _last_checkpoint(root, shards) -> dict:
     found = [artifacts.load_torch(p) for p in sorted((root / "smoke" / "cac").glob("*.pt"))
              if not p.name.endswith((".best.pt", ".trial.pt"))]
     found = [s for s in found if s["config"].get("shards") == shards]
     assert len(found) == 1, [s["config"].get("shards") for s in found]
     return found[0]
-
-
-def _weights(state: dict) -> dict:
-    return {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two gloo processes need two cores")
@@ -66,43 +53,15 @@ def test_two_processes_train_cac_like_one_process_with_the_same_global_batch(tmp
     ddp = _last_checkpoint(root, {"world_size": 2, "micro_batches": 2})
     acc = _last_checkpoint(root, {"world_size": 1, "micro_batches": 2})
     assert ddp["step"] == acc["step"] == 10
-    a, b = _weights(ddp), _weights(acc)
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=ATOL, msg=k)
+    a, b = weights(ddp), weights(acc)
+    assert_same_parameters(a, b, ATOL)
     loss_two = [r["train_loss"] for r in info_two["history"]]
     loss_one = [r["train_loss"] for r in info_one["history"]]
     assert loss_two[0] is None and np.allclose(loss_two[1:], loss_one[1:], rtol=0, atol=ATOL), (loss_two, loss_one)
 
     # the split matters: one process on the unsplit batch (BatchNorm over 32 images) ends elsewhere
     train_trial(d, "cac", RECIPE, profile=one, seed=5)
-    whole = _weights(_last_checkpoint(root, None))
+    whole = weights(_last_checkpoint(root, None))
     assert max((whole[k] - a[k]).abs().max().item() for k in a) > 1e-3
     with pytest.raises(ValueError, match="multiple of world_size=2"):
         train_trial(d, "cac", RECIPE, profile=two, seed=5, micro_batches=3)
-
-
-def test_the_worker_refuses_other_targets_and_bad_kwargs_with_clear_errors(capsys):
-    for target, kwargs, message in [
-        ("os:system", {}, "function of the ood_helpers package"),
-        ("ood_helpers.cac.training", {}, "ood_helpers.<module>:<function>"),
-        ("ood_helpers.no_such_module:f", {}, "cannot import 'ood_helpers.no_such_module'"),
-        ("ood_helpers.cac.training:no_such_function", {}, "has no function 'no_such_function'"),
-        ("ood_helpers.cac.training:train_one", {"payload_file": "x", "epochs": 3}, "do not fit"),
-        ("ood_helpers.cac.training:train_one", {"payload_file": object()}, "JSON-able"),
-    ]:
-        with pytest.raises(ValueError, match=message):
-            worker.call_args(target, kwargs)
-    ok = worker.call_args("ood_helpers.cac.training:train_one", {"payload_file": "t.pt", "loss": "cac", "recipe": {},
-                                                                   "seed": 0, "alpha": 10.0, "lbda": 0.1})
-    assert ok[:2] == ["--target", "ood_helpers.cac.training:train_one"]
-    # the rank's entry point refuses before it builds a process group or reads data (exit status 2)
-    for argv, message in [
-        (["--target", "subprocess:run", "--kwargs", "{}"], "function of the ood_helpers package"),
-        (["--target", "ood_helpers.cac.training:train_one", "--kwargs", "{payload_file: 1}"], "must be a JSON object"),
-        (["--target", "ood_helpers.cac.training:train_one", "--kwargs", "[1, 2]"], "got a list"),
-    ]:
-        with pytest.raises(SystemExit) as exit_:
-            worker.main(["--profile", "smoke", *argv])
-        assert exit_.value.code == 2
-        assert message in capsys.readouterr().err

@@ -33,6 +33,7 @@ from ood_helpers.core.profile import get_profile
 from ood_helpers.pseudo_label.finetune import finetune as finetune_pseudo
 from ood_helpers.pseudo_label.settings import PseudoLabelSettings
 from ood_helpers.pseudo_label.stages import fresh_backbone, scan_step, self_label, train_source
+from tests.support import weights
 
 # a few steps of Adam / SGD; the runs differ only in float32 summation order (measured: CE, SupCon, SimCLR
 # identical, notebook 07 3e-8 on this CPU)
@@ -45,10 +46,6 @@ def _images():
     return torch.randint(0, 256, (40, 1, 16, 16), generator=g, dtype=torch.uint8)
 
 
-def _weights(state: dict) -> dict:
-    return {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
-
-
 def _run(loss, profile, **kw):
     images = _images()
     torch.manual_seed(1)
@@ -56,7 +53,7 @@ def _run(loss, profile, **kw):
     result = train_contrastive(SmallCNN(1, 8), images, torch.arange(40) % 4 if loss == "supcon" else None, spec=spec,
                                profile=profile, seed=3, progress=False, **kw)
     state = artifacts.load_torch(artifacts.cache_path(profile.name, "contrastive", result.key, ".pt"))
-    return _weights(state), [r["train_loss"] for r in result.history], state["config"].get("shards")
+    return weights(state), [r["train_loss"] for r in result.history], state["config"].get("shards")
 
 
 @pytest.mark.parametrize("loss", ["supcon", "simclr"])
@@ -81,7 +78,7 @@ def _ce(profile, **kw):
     _, key, _ = train_cross_entropy(SmallCNN(1, 8), _images(), torch.arange(40) % 4, num_classes=4, steps=5,
                                     batch_size=15, lr=0.01, recipe="digits", profile_name=profile, seed=3, **kw)
     state = artifacts.load_torch(artifacts.cache_path(profile.name, "cluster_distance_ce", key, ".pt"))
-    return _weights(state), [r["train_loss"] for r in state["history"]], state["config"].get("shards")
+    return weights(state), [r["train_loss"] for r in state["history"]], state["config"].get("shards")
 
 
 def test_cross_entropy_on_two_processes_matches_one_process_with_the_same_micro_batches(ood_dirs, one_thread):
@@ -128,7 +125,7 @@ def _pseudo_label(profile, **kw):
     x, y = torch.rand(40, 1, 16, 16, generator=g), np.arange(40) % 4
     source = train_source(s, x, y, profile=profile, seed=3, **kw)
     tuned = finetune_pseudo(s, source, x, y % 2, profile=profile, seed=4, tag="t", **kw)
-    return [_weights({"model": m}) for m in (source.state_dict(), *tuned["snapshots"])]
+    return [weights({"model": m}) for m in (source.state_dict(), *tuned["snapshots"])]
 
 
 def test_pseudo_label_source_and_finetune_on_two_processes_match_one_process(ood_dirs, one_thread):
@@ -151,7 +148,7 @@ def _scan(profile, **kw):
     neighbours = np.random.default_rng(0).integers(0, 40, size=(40, 5))
     heads, _ = scan_step(s, x, neighbours, fresh_backbone(s, 1, 3), (2, 3), profile=profile, seed=3, **kw)
     labelled, meta = self_label(s, x, heads[1], profile=profile, seed=4, **kw)
-    return [_weights({"model": m.state_dict()}) for m in (*heads, labelled)], meta
+    return [weights({"model": m.state_dict()}) for m in (*heads, labelled)], meta
 
 
 def test_scan_and_self_labelling_on_two_processes_match_one_process(ood_dirs, one_thread):
