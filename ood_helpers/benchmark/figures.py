@@ -13,6 +13,13 @@ from ood_helpers.core.plots.style import use_style
 from ood_helpers.core.metrics.ood import auroc
 
 
+def roc_curves(rows, scores: dict, trial: int) -> dict:
+    """``{row name: (scores of the known, of the unknown test images)}`` of every row that has a result for
+    ``trial`` (``scores``: the runner's ``{(row key, trial): scores}``), in the rows' order: :func:`roc_figure`'s input."""
+    return {r.name: (scores[(r.key, trial)].s_known, scores[(r.key, trial)].s_unknown)
+            for r in rows if (r.key, trial) in scores}
+
+
 def roc_figure(curves: dict, *, title: str = ""):
     """``curves``: {row name: (scores of known images, scores of unknown images)}, larger = more unknown;
     one ROC curve per row (unknown = positive), its AUROC in the legend, the chance diagonal dashed."""

@@ -16,9 +16,19 @@ from scipy import stats
 
 from ood_helpers.core.metrics.ood import COLUMNS
 from ood_helpers.core.tables import format_mean_std, trials_table
+from ood_helpers.benchmark.trial import split_fingerprint
 
 METRICS = {**COLUMNS, "accuracy": "closed-set accuracy (%)"}
 BASELINE = "CE + MSP"
+
+
+def splits_table(trials) -> pd.DataFrame:
+    """One row per trial: its known and unknown classes, the image counts of each part, the openness and the
+    digest every row's record of the trial carries."""
+    return pd.DataFrame([{"trial": t.trial, "known": " ".join(map(str, t.data.split.known)),
+                          "unknown": " ".join(map(str, t.data.split.unknown)), **t.data.sizes(),
+                          "openness (%)": round(100 * t.data.split.openness, 2), "digest": split_fingerprint(t.data)}
+                         for t in trials]).set_index("trial")
 
 
 def long_records(records) -> list[dict]:

@@ -53,6 +53,65 @@ def run_losses(p, s: CACSettings, name: str, losses, trials: int, device: str = 
     return out
 
 
+TABLE_LOSSES = ("cac", "ce", "peer")  # the rows of Tables 2-3 and of the metrics table
+ABLATION_LOSSES = ("anchor", "tuplet", "cac", "ce")  # Fig. 3's bars, in order
+
+
+def run_all(p, s: CACSettings, device: str = "cpu") -> dict[str, list]:
+    """Notebook 06's trials, ``{dataset: [TrialOutcome]}``: CAC and CE (and pytorch-ood's loss where
+    ``s.peer_datasets`` names the set) on every dataset column, ``s.trials`` each; then the digits stand-in with
+    the two ablations of Fig. 3 as well, ``s.digits_trials``."""
+    outcomes = {}
+    for name in s.datasets:
+        losses = ["cac", "ce"] + (["peer"] if name in s.peer_datasets else [])
+        outcomes[name] = run_losses(p, s, name, losses, s.trials, device)
+    digit_losses = ["cac", "ce", "anchor", "tuplet"] + (["peer"] if "digits" in s.peer_datasets else [])
+    outcomes["digits"] = run_losses(p, s, "digits", digit_losses, s.digits_trials, device)
+    return outcomes
+
+
+def outcome_records(outcomes: dict[str, list]) -> list[dict]:
+    """Every trial's record, dataset by dataset (the ``cac_trials`` results)."""
+    return [o.record for runs in outcomes.values() for o in runs]
+
+
+def table_records(records) -> list[dict]:
+    """The records of the table rows: CAC, CE + MSP and the peer (not the ablations)."""
+    return [r for r in records if r["loss"] in TABLE_LOSSES]
+
+
+def describe_training(records) -> str:
+    """How many networks the records hold and their training seconds (0 for a network loaded from the cache)."""
+    return (f"{len(records)} trained networks; training seconds (0 = loaded from the cache): "
+            f"{sum(r['train_seconds'] for r in records):.1f}")
+
+
+def anchors_table(records) -> pd.DataFrame:
+    """Per dataset column: CAC's mean AUROC with the recomputed anchors (Algorithm 1) and with the original ones."""
+    cac = pd.DataFrame([r for r in records if r["loss"] == "cac"])
+    return cac.groupby("dataset")[["auroc", "auroc_fixed_anchors"]].mean()
+
+
+def ablation_records(outcomes: dict[str, list]) -> list[dict]:
+    """The digits stand-in's records of Fig. 3's bars (:data:`ABLATION_LOSSES`)."""
+    return [o.record for o in outcomes["digits"] if o.record["loss"] in ABLATION_LOSSES]
+
+
+def ablation_order() -> list[str]:
+    """Fig. 3's bars in order, by method name."""
+    return [METHOD_NAMES[k] for k in ABLATION_LOSSES]
+
+
+def cac_runs(outcomes: dict[str, list], dataset: str) -> list:
+    """The CAC trials (TrialOutcomes) of ``dataset``, in trial order: Figs. 4 and 5."""
+    return [o for o in outcomes[dataset] if o.record["loss"] == "cac"]
+
+
+def sweep_frame(sweep: list[dict]) -> pd.DataFrame:
+    """Fig. 2's sweep as shown under the figure: what was swept, its value, accuracy and AUROC."""
+    return pd.DataFrame(sweep)[["swept", "value", "accuracy", "auroc"]]
+
+
 def _paper_rows(records, table: dict, mapping: dict) -> dict:
     """{our row: {our column: paper value}} for ``trials_table``."""
     cols = _labels(records)

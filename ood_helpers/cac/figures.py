@@ -98,6 +98,15 @@ def unknown_confusion(outcomes, keep: float = 0.95, num_classes: int = 10, accep
     return counts, seen, thetas
 
 
+def run_class_names(outcomes) -> list[str]:
+    """Class id -> name over the known and unknown classes of every trial of ``outcomes`` (the id itself where
+    no trial names it): the labels of Figs. 4 and 5."""
+    names = {}
+    for o in outcomes:
+        names.update({**dict(zip(o.data.split.known, o.data.names_known)), **o.data.names_unknown})
+    return [names.get(i, str(i)) for i in range(max(names) + 1)]
+
+
 def fig4_confusion(outcomes, class_names: list[str], keep: float = 0.95):
     """Row-normalised unknown -> known confusion of falsely accepted unknowns, and of all unknowns."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))

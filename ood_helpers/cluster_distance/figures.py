@@ -11,6 +11,9 @@ from matplotlib.patches import Rectangle
 
 from ood_helpers.core.plots.style import use_style
 from ood_helpers.core.plots.embedding import embed_2d
+from ood_helpers.cluster_distance.datasets import STAND_INS
+
+SCATTER_TRAININGS = ("CE", "SupCon", "SimCLR")  # the panels of the separation t-SNE, in order
 
 
 def auroc_heatmap(means: pd.DataFrame, *, title: str):
@@ -77,3 +80,33 @@ def separation_scatter(panels: dict, *, title: str, seed: int = 0, max_points: i
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def auroc_heatmaps(means: pd.DataFrame, trials: int) -> dict:
+    """``{"cg_auroc_heatmap_<id set>_<arch>": auroc_heatmap}`` for every (ID set, architecture) of ``means``
+    (``report.trial_means``), in order of appearance."""
+    figures = {}
+    for (id_set, arch), part in means.groupby(["id_set", "arch"], sort=False):
+        figures[f"cg_auroc_heatmap_{id_set}_{arch}"] = auroc_heatmap(
+            part, title=f"AUROC (%) · ID = {STAND_INS[id_set]} · {arch} · mean of {trials} trial(s)")
+    return figures
+
+
+def separation_panels(scatter: dict, sep: pd.DataFrame, id_set: str, arch: str) -> dict:
+    """The panels of :func:`separation_scatter` for one ID set and architecture: each training method of
+    ``scatter`` (``grid.GridResults.scatter``, trial 0) with its trial-0 silhouette from ``sep``."""
+    panels = {}
+    for training in SCATTER_TRAININGS:
+        if (id_set, arch, training) in scatter:
+            x, y, ood, ood_name = scatter[(id_set, arch, training)]
+            sil = sep[(sep.id_set == id_set) & (sep.arch == arch) & (sep.training == training) & (sep.trial == 0)]
+            panels[training] = (x, y, ood, ood_name, float(sil["silhouette"].iloc[0]))
+    return panels
+
+
+def separation_figures(scatter: dict, sep: pd.DataFrame, id_sets, arch: str, *, seed: int, max_points: int) -> dict:
+    """``{"cg_separation_tsne_<id set>_<arch>": separation_scatter}`` for each of ``id_sets`` on ``arch``."""
+    return {f"cg_separation_tsne_{id_set}_{arch}": separation_scatter(
+                separation_panels(scatter, sep, id_set, arch),
+                title=f"t-SNE of ID test embeddings · {STAND_INS[id_set]} · {arch}", seed=seed, max_points=max_points)
+            for id_set in id_sets}

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ood_helpers.core.tables import format_mean_std, trials_table
+from ood_helpers.cluster_distance.diagnostics import rank_stability
 
 CONFIG = ["training", "clustering", "distance"]
 REFERENCE = ("CE", "S1 class centroids", "cosine")  # the abstract's "cross-entropy paired with cosine similarity"
@@ -101,6 +102,26 @@ def _ratio(cost: pd.DataFrame, id_set=None, per_step: bool = False) -> float:
     ce = seconds[part["training"] == "CE"].mean()
     con = seconds[part["training"].isin(CONTRASTIVE)].mean()
     return float(con / ce) if ce > 0 else np.nan
+
+
+def stability_table(means: pd.DataFrame) -> pd.DataFrame:
+    """Kendall tau between the AUROC rankings of the non-diagnostic configurations (:func:`trial_means`),
+    across OOD sets (same ID set and architecture), then across architectures (same ID set and OOD set)."""
+    clean = means[~means["diagnostic"]].rename(columns={"mean": "auroc"})
+    return pd.concat([
+        rank_stability(clean, config_cols=CONFIG, condition_col="ood_set", group_cols=("id_set", "arch")),
+        rank_stability(clean, config_cols=CONFIG, condition_col="arch", group_cols=("id_set", "ood_set")),
+    ], ignore_index=True)
+
+
+def real_id_sets(id_sets) -> set:
+    """The ID sets that are the real datasets (CIFAR), not stand-ins: where C3 and C4 can be tested."""
+    return {i for i in id_sets if i.startswith("cifar")}
+
+
+def describe_claims(claims: pd.DataFrame) -> str:
+    """The verdicts of :func:`claim_verdicts` as text, one paragraph a claim."""
+    return "\n".join(f"{c.claim} ({c.statement}): {c.verdict.upper()}. {c.evidence}\n" for c in claims.itertuples())
 
 
 def claim_verdicts(scores, sep, cost, stability, *, few_class: str, many_class: str, real: set) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from ood_helpers.core import artifacts
@@ -138,6 +139,15 @@ def choose_threshold(sweep_records, method: str, criterion: str) -> tuple[float,
     return t, top
 
 
+
+
+def thresholds_table(result: DiscoveryResult, criterion: str) -> pd.DataFrame:
+    """Per method: the threshold chosen on the validation streams, its quantile in the method's grid, and the
+    validation criterion (%) it reached."""
+    return pd.DataFrame(
+        [{"method": m, "threshold": t, "grid quantile": next(r["quantile"] for r in result.sweep
+                                                             if r["method"] == m and r["threshold"] == t),
+          f"validation criterion ({criterion}) %": v} for m, (t, v) in result.chosen.items()]).set_index("method")
 
 
 def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = True) -> DiscoveryResult:

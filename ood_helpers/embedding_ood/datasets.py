@@ -70,6 +70,11 @@ def digit_split(id_set: str, split: str, *, seed: int = 0, download: bool = True
     return as_float(ds.images), np.asarray(ds.targets, np.int64)
 
 
+def kept_digits(pair, digits: int = 10) -> list[int]:
+    """The digits 0 .. ``digits`` - 1 that are not in the held-out ``pair``, in order."""
+    return [d for d in range(digits) if d not in pair]
+
+
 def heldout(images: torch.Tensor, labels: np.ndarray, pair) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
     """(kept images, kept labels renumbered 0..K-1 in digit order, held-out images, their original digits)."""
     labels = np.asarray(labels)

@@ -9,8 +9,10 @@ import torch
 from sklearn.metrics import silhouette_score
 
 from ood_helpers.core.metrics.ood import accept_threshold, auroc
+from ood_helpers.embedding_ood import datasets as D
 from ood_helpers.embedding_ood.figures import tsne_map
 from ood_helpers.embedding_ood.autoencoder import score
+from ood_helpers.embedding_ood.typeset import GLYPHS_NAME
 
 FIG4_MODELS = ("AE", "AE + classifier", "full")
 
@@ -57,6 +59,16 @@ def reconstructions(model, images: torch.Tensor) -> np.ndarray:
     model.eval()
     x = images.to(next(model.parameters()).device)
     return model.autoencoder.decode(model.autoencoder.encode(x)).cpu().numpy()
+
+
+def fig1_candidates(first: dict, *, offline: bool, n: int = 200) -> tuple[torch.Tensor, str]:
+    """(images, what they are) Fig. 1 picks its image from: the first ``n`` CIFAR-10 cats, grey 28x28, where
+    Table I scored CIFAR-10bw (``first`` of ``experiments.cross_dataset_records``), else the first ``n`` typeset
+    glyphs of the Omniglot-like stand-in."""
+    if D.CIFAR_GREY in first["sets"]:
+        cat_x, cat_y = D._cifar("test", channels=1, size=28, download=not offline)
+        return cat_x[torch.from_numpy(np.flatnonzero(cat_y == 3)[:n])], "CIFAR-10 cat, grey 28x28"
+    return first["sets"][GLYPHS_NAME][:n], "typeset glyph (stand-in for a sketch)"
 
 
 def fig1_inputs(first: dict, candidates: torch.Tensor) -> dict:

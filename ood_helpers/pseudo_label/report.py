@@ -6,13 +6,40 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ood_helpers.core.artifacts import save_table
+from ood_helpers.core.tables import trials_table
 from ood_helpers.pseudo_label import experiment as X
 from ood_helpers.pseudo_label.paper_values import TEXT
+
+RETRIEVAL_FEATURES = ("Raw (DN2)", "FT (Ours)")  # the feature spaces of the Fig. 2 analogue
 
 
 def merged(results: list[dict], table: str) -> list[dict]:
     """The records of ``table`` from every trial, in trial order."""
     return [r for res in results for r in res[table]]
+
+
+def save_coverage_table(results: list[dict], profile, *, config=None, seeds=None):
+    """The source-coverage table (AUROC per method and anomaly set, by the source's classes), saved as
+    ``pl_source_coverage`` and returned; None (nothing saved) when the settings ran no coverage study."""
+    records = merged(results, "coverage")
+    if not records:
+        return None
+    table = trials_table(records, ["method", "anomaly"], "column", "auroc", digits=1)
+    save_table(table, "pl_source_coverage", profile, config=config, seeds=seeds)
+    return table
+
+
+def near_purity(table) -> dict:
+    """``{features: mean top-5 purity on the near anomalies}`` from the purity table (``trials_table`` of the
+    retrieval records)."""
+    means = table.attrs["summary"].set_index(["features", "anomaly"])["mean"]
+    return {k: v for (k, a), v in means.items() if a == "near"}
+
+
+def retrieval_neighbours(result: dict, names=RETRIEVAL_FEATURES) -> dict:
+    """``{features: top-5 neighbour indices of the near anomalies}`` of one trial's result, for ``names``."""
+    return {name: result["retrieval_idx"][(name, "near")] for name in names}
 
 
 CLUSTERING_METRICS = {"acc": "accuracy (%)", "nmi": "NMI (x100)", "ari": "ARI (x100)"}

@@ -8,7 +8,12 @@ the project's choices, sized to the 2-core CPU budget (quick: about 2 minutes fo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+import pandas as pd
+
+from ood_helpers.core.settings import settings_for
 
 DATASETS = ("digits", "cifar10")
 PRETRAINED = ("source", "imagenet-resnet18", "imagenet-resnet152")
@@ -90,3 +95,15 @@ PSEUDO_LABEL = {
                                  width=64, image_size=32, pretrained="imagenet-resnet152", simclr_epochs=500, scan_epochs=50,
                                  selflabel_epochs=200, lr_start=1e-5, lr_end=1e-6, trials=3),
 }
+
+
+def pseudo_label_settings(profile, trials: int = 0) -> PseudoLabelSettings:
+    """The profile's settings (with ``profile.extra["pseudo_label"]`` applied); ``trials`` > 0 replaces the
+    number of trials."""
+    s = settings_for(profile, "pseudo_label", PSEUDO_LABEL)
+    return dataclasses.replace(s, trials=int(trials)) if trials else s
+
+
+def settings_table(s: PseudoLabelSettings) -> pd.DataFrame:
+    """Every setting of ``s`` as one row a field, column "value"."""
+    return pd.DataFrame([dataclasses.asdict(s)]).T.rename(columns={0: "value"})

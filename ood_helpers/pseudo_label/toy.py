@@ -56,3 +56,11 @@ def toy_aurocs(t: Toy) -> dict[str, float]:
         score = lambda x: nearest_centre_score(centre_distances(x, means, "mahalanobis", prec))  # noqa: E731
         out[name] = auroc(score(t.test), score(t.anomalies))
     return {k: 100.0 * v for k, v in out.items()}
+
+
+def toy_records(seeds) -> list[dict]:
+    """:func:`toy_aurocs` of the toy drawn with each of ``seeds`` (trial = its position), one record per score."""
+    rows = []
+    for t, seed in enumerate(seeds):
+        rows += [{"trial": t, "score": k, "metric": "AUROC (%)", "auroc": v} for k, v in toy_aurocs(toy_data(seed)).items()]
+    return rows

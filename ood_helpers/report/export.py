@@ -146,3 +146,27 @@ def write(report: Report) -> dict:
                                 latex=False)[0],
         "cells": save_table(report.cells(), "report_cells", report.profile, config=config, latex=False)[0],
     }
+
+
+def show_tables(report: Report) -> None:
+    """Displays (in a notebook) every registered table: a heading naming the paper's table and our file, "missing"
+    where the file is absent, the not-comparable marks and the ordering, then the comparison (summary tables)
+    or the table as the notebook wrote it."""
+    from IPython.display import Markdown, display
+
+    for entry in report.tables:
+        s = entry.spec
+        display(Markdown(f"#### {s.paper} · {s.paper_table}: {s.title} (`{s.name}`, notebook {s.notebook})"))
+        if entry.missing:
+            display(Markdown(f"**missing**: {entry.frame}"))
+            continue
+        notes = (["*Not comparable as is*: " + "; ".join(entry.marks)] if entry.marks else []) + (
+            [f"Ordering: {entry.ordering}"] if entry.ordering.pairs else [])
+        if notes:
+            display(Markdown("  \n".join(notes)))
+        display(compare.display(entry.frame) if s.summary else entry.frame)
+
+
+def describe_written(paths: dict) -> str:
+    """One line per file :func:`write` wrote: its kind, path and size."""
+    return "\n".join(f"{kind}: {path} ({path.stat().st_size:,} bytes)" for kind, path in paths.items())
