@@ -15,18 +15,18 @@ from sklearn.metrics import top_k_accuracy_score
 from ood_helpers.core import artifacts, distributed
 from ood_helpers.homogeneity.classifier import train_classifier
 from ood_helpers.core.data import class_split, many_class_split, range_labels, select_classes
-from ood_helpers.core.data.loading import (EvalView, LoaderSettings, eval_loader, group_steps, rank_micro_ids, step_loader)
-from ood_helpers.core.data.transforms import to_float
+from ood_helpers.core.data.loading import LoaderSettings
 from ood_helpers.core.embed import encode_dataset, encode_images
-from ood_helpers.homogeneity.head_stage import (EQ1_QUERIES_PER_CLASS, eq1_episodes, eval_set_count, pretrain_head, validation_metrics, validation_sets)
-from ood_helpers.homogeneity.loss import homogeneity_bce
+from ood_helpers.homogeneity.head_stage import EQ1_QUERIES_PER_CLASS, eval_set_count, pretrain_head
+from ood_helpers.homogeneity.joint_stage import (Validation, encoder_lr, homogeneity_optimizer,  # noqa: F401
+                                                 load_head, train_jointly)
 from ood_helpers.homogeneity.model import HomogeneityModel
 from ood_helpers.core.networks.resnet import encoder_from_classifier, feature_dim
 from ood_helpers.core.profile import Profile, resolve_device
-from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetStepPlanner
+from ood_helpers.homogeneity.sampling import HomogeneitySampler
 from ood_helpers.core.seeding import trial_seed
 from ood_helpers.core.launch import train_elsewhere_unless_finished
-from ood_helpers.core.train import fit, load_best
+from ood_helpers.core.train import load_best
 
 CLASSIFIER_KINDS = ("seen", "all")
 VARIANTS = (1, 2)
@@ -110,25 +110,6 @@ def classifier_accuracy(profile: Profile, model: torch.nn.Module, meta: dict) ->
 # ===== class homogeneity =====
 
 
-def encoder_lr(profile: Profile) -> float:
-    """Learning rate of the pretrained ResNet inside the homogeneity model (the rest uses lr_homogeneity)."""
-    return profile.lr_homogeneity_encoder or profile.lr_homogeneity
-
-
-def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.optim.Adam:
-    """Adam (betas 0.9 / 0.999, appendix A.1): group 0 the ResNet encoder at ``encoder_lr``, group 1
-    the marker, projection, Transformer and head at ``lr_homogeneity``."""
-    encoder_params = list(model.encoder.parameters())
-    encoder_ids = {id(p) for p in encoder_params}
-    return torch.optim.Adam(
-        [{"params": encoder_params, "lr": encoder_lr(profile)},
-         {"params": [p for p in model.parameters() if id(p) not in encoder_ids]}],
-        lr=profile.lr_homogeneity, betas=(0.9, 0.999),
-    )
-
-
-
-
 def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int,
                        architecture: dict | None = None, head_key: str | None = None) -> dict:
     """Everything that determines a trained homogeneity model: the key of its checkpoint.
@@ -178,13 +159,8 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
     train, val = many_class_split(profile, "train"), many_class_split(profile, "val")
     seed = trial_seed(profile.seed, trial)
     device = resolve_device(profile)
-    k = profile.set_size
-
-    train_sampler = HomogeneitySampler(train.targets.numpy(), k, variant, classes=split.seen)
-    eval_batches = validation_sets(profile, variant, seed, val.targets.numpy())
-    episodes = eq1_episodes(profile, variant, seed, val.targets.numpy())
-    eval_positions = torch.unique(torch.cat([*(b.unique for b in eval_batches.values()),
-                                             torch.as_tensor(episodes.queries), torch.as_tensor(episodes.supports).flatten()]))
+    train_sampler = HomogeneitySampler(train.targets.numpy(), profile.set_size, variant, classes=split.seen)
+    validation = Validation.draw(profile, variant, seed, val)
 
     torch.manual_seed(seed)
     model = HomogeneityModel(
@@ -199,54 +175,13 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
                                 model.architecture, head_key)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
-    ctx = distributed.context()
     train_elsewhere_unless_finished(profile, HOMOGENEITY_JOB, runs=[(ckpt, config, profile.homogeneity_steps)],
                                     kwargs={"variant": variant, "trial": trial})
     if head_state is not None:  # the Transformer starts where the head stage ended; the encoder is the classifier's
-        missing, unexpected = model.load_state_dict(head_state, strict=False)
-        if unexpected or any(not name.startswith("encoder.") for name in missing):
-            raise RuntimeError(f"pretrained head does not fit the model: missing {missing}, unexpected {unexpected}")
-    optimizer = homogeneity_optimizer(model, profile)
-    settings = LoaderSettings.for_profile(profile, device)
-    per_process = profile.per_process(profile.set_batch_size)
-    # [seed, variant, 1] draws the validation sets; training sets come from [seed, variant, 2, step]
-    planner = SetStepPlanner(train_sampler, profile.set_batch_size, profile.micro_batch_sets or per_process,
-                             [seed, variant, 2])
-    ids = rank_micro_ids(planner.micro_per_step, ctx.rank, ctx.world_size)
-    train_view = EvalView(train)  # sets see the evaluation view of each image, as in the paper: no augmentation
-    val_loader = []  # built at the first evaluation (rank 0 only) and reused: its workers persist
-
-    def prepare(step: int, j: int, loaded):
-        images, _ = loaded
-        b = planner.plan(step)[j]
-        return (to_float(images.to(device, non_blocking=True)), b.index.to(device), b.lengths.to(device),
-                b.targets.to(device))
-
-    def steps_from(start: int):
-        loader = step_loader(train_view, planner.keys, planner.micro_per_step, start, profile.homogeneity_steps,
-                             settings, ctx.rank, ctx.world_size)
-        return group_steps(loader, start, profile.homogeneity_steps, ids, prepare)
-
-    def loss_fn(net: HomogeneityModel, batch) -> torch.Tensor:
-        images, index, lengths, targets = batch
-        return homogeneity_bce(net.pool_logits(images, index, lengths), targets, lengths)
-
-    def eval_fn(step: int) -> dict:
-        if not val_loader and not getattr(val, "in_memory", True):
-            val_loader.append(eval_loader(val, 2 * profile.batch_size, settings, eval_positions.numpy()))
-        emb = encode_dataset(model, val, positions=eval_positions.numpy(), batch_size=2 * profile.batch_size,
-                             device=device, loader=val_loader[0] if val_loader else None).to(device)
-        table = emb.new_zeros(len(val), emb.shape[1])
-        table[eval_positions.to(device)] = emb
-        return validation_metrics(model, table, eval_batches, episodes)
-
-    result = fit(
-        model, optimizer, steps_from=steps_from, loss_fn=loss_fn, steps=profile.homogeneity_steps, ckpt_path=ckpt,
-        config=config, seed=seed, device=device, amp=profile.amp,
-        eval_fn=eval_fn, eval_every=profile.eval_every, best_metric="val_unseen_acc",
-        desc=f"homogeneity variant {variant}", progress=progress,
-    )
-    if ctx.distributed:  # the best weights are rank 0's file; every rank ends as the caller expects
+        load_head(model, head_state)
+    result = train_jointly(profile, model, variant, seed, device, train, train_sampler, val, validation, ckpt,
+                           config, progress)
+    if distributed.context().distributed:  # the best weights are rank 0's file; every rank ends as the caller expects
         distributed.barrier()
     best_step = load_best(model, ckpt, config)
     model.to("cpu").eval()
