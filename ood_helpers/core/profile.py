@@ -11,12 +11,8 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-
-AUGMENTATIONS = ("auto", "imagenet", "cifar", "digits", "none")
-CLASS_ORDERS = ("paper", "novel-digit")  # class orders of data/splits.py: class_order()
-# classes of the many-class sets (``Profile.validate`` checks class_split against them; others unchecked)
-MIN_SET_SIZE, MAX_SET_SIZE = 2, 25  # images per homogeneity set (paper 000: k = 25)
-MANY_CLASS_COUNTS = {"mnist-pairs": 100, "cifar100": 100, "tinyimagenet": 200, "imagenet": 1000}
+from ood_helpers.core.profile_checks import (AUGMENTATIONS, CLASS_ORDERS, MANY_CLASS_COUNTS, MAX_SET_SIZE,  # noqa: F401
+                                             MIN_SET_SIZE, check_fields, check_together)
 
 
 @dataclass(frozen=True)
@@ -75,56 +71,7 @@ class Profile:
     extra: dict = field(default_factory=dict)  # method-specific knobs of later notebooks
 
     def __post_init__(self):
-        for name in ("batch_size", "set_batch_size", "world_size", "eval_batch_sets"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"profile {self.name!r}: {name} must be an int >= 1, got {value!r}")
-        for name in ("num_workers", "micro_batch_images", "micro_batch_sets", "own_classifier_steps",
-                     "own_classifier_image_size", "head_pretrain_steps",
-                     "head_pretrain_sets"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"profile {self.name!r}: {name} must be an int >= 0, got {value!r}")
-        for batch, micro, what in ((self.batch_size, self.micro_batch_images, "images"),
-                                   (self.set_batch_size, self.micro_batch_sets, "sets")):
-            name = "batch_size" if what == "images" else "set_batch_size"
-            if batch % self.world_size:
-                raise ValueError(f"profile {self.name!r}: {name}={batch} does not split evenly over "
-                                 f"world_size={self.world_size} processes; use a multiple of {self.world_size}")
-            if micro and (batch // self.world_size) % micro:
-                raise ValueError(
-                    f"profile {self.name!r}: micro_batch_{what}={micro} does not divide the {batch // self.world_size} "
-                    f"{what} each of {self.world_size} process(es) takes per step ({name}={batch}); "
-                    f"use a divisor of {batch // self.world_size}, or 0 for the whole batch")
-        if self.class_order not in CLASS_ORDERS:
-            raise ValueError(f"profile {self.name!r}: class_order must be one of {CLASS_ORDERS}, got {self.class_order!r}")
-        if self.augmentation not in AUGMENTATIONS:
-            raise ValueError(f"profile {self.name!r}: augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
-        self._check_counts()
-
-    def _check_counts(self) -> None:
-        """Field-local checks of the step, trial and class counts (``__post_init__``, so also under
-        ``dataclasses.replace``). Checks between fields are in :meth:`validate`."""
-
-        def whole(value, low: int) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-        for name, low in (("trials", 1), ("queries_per_class", 1), ("eval_every", 1),
-                          ("pretrain_steps", 0), ("homogeneity_steps", 0)):
-            if not whole(getattr(self, name), low):
-                raise ValueError(f"profile {self.name!r}: {name} must be an int >= {low}, got {getattr(self, name)!r}")
-        if not whole(self.set_size, 0):
-            raise ValueError(f"profile {self.name!r}: set_size must be an int (images per set), got {self.set_size!r}")
-        for name, low, what in (("class_split", 1, "seen / validation / test class counts"),
-                                ("per_class", 0, "train / val / test images a class, 0 = every image")):
-            value = getattr(self, name)
-            if not isinstance(value, (tuple, list)) or len(value) != 3 or not all(whole(v, low) for v in value):
-                raise ValueError(f"profile {self.name!r}: {name} must be three ints >= {low} ({what}), got {value!r}")
-        ranges = self.eval_ranges
-        if (not isinstance(ranges, (tuple, list)) or not ranges or not all(whole(n, 1) for n in ranges)
-                or any(b <= a for a, b in zip(ranges, ranges[1:]))):
-            raise ValueError(f"profile {self.name!r}: eval_ranges must be increasing ints >= 1 (test classes of each "
-                             f"growing range, e.g. (2, 4, 6)), got {ranges!r}")
+        check_fields(self)
 
     def validate(self) -> "Profile":
         """``self`` when its fields fit together, else a ValueError naming the fields; called by
@@ -141,37 +88,7 @@ class Profile:
         ``eval_every`` above ``homogeneity_steps`` is allowed: ``train.fit`` then evaluates at step 0
         and at the last step only.
         """
-        where = f"profile {self.name!r}: "
-        k = self.set_size
-        if not MIN_SET_SIZE <= k <= MAX_SET_SIZE:
-            raise ValueError(where + f"set_size (images per set) must be an int in {MIN_SET_SIZE}..{MAX_SET_SIZE}, "
-                             f"got {k!r}")
-        needs = (("train", "a training set holds set_size images of one seen class"),
-                 ("val", "a validation set of Fig. 2 holds set_size images of one class"),
-                 ("test", "eq. 1 compares a query with set_size - 1 other images of its class"))
-        short = [f"per_class[{i}] = {n} {split} images a class, but {why}"
-                 for i, ((split, why), n) in enumerate(zip(needs, self.per_class)) if 0 < n < k]
-        if short:
-            raise ValueError(where + f"set_size={k} does not fit per_class={tuple(self.per_class)}: " + "; ".join(short)
-                             + f". Use set_size <= {min(n for n in self.per_class if n)} or per_class entries "
-                             f">= {k} (0 = every image)")
-        if self.many_class == "mnist-pairs" and 0 in self.per_class:
-            raise ValueError(where + f"per_class={tuple(self.per_class)}: many_class 'mnist-pairs' composes that many "
-                             "pairs a class and has no 'every image' (0); give three positive counts")
-        test = self.class_split[2]
-        if self.eval_ranges[-1] > test:
-            raise ValueError(where + f"eval_ranges={tuple(self.eval_ranges)} reaches {self.eval_ranges[-1]} test classes "
-                             f"but class_split={tuple(self.class_split)} has {test} (class_split[2]); every range must "
-                             f"be <= {test}")
-        if self.class_order == "novel-digit" and (self.many_class != "mnist-pairs" or self.num_classes != 100
-                                                   or self.class_split[0] > 81):
-            raise ValueError(where + f"class_order 'novel-digit' needs many_class 'mnist-pairs' with 100 classes and at "
-                             f"most 81 seen (the numbers without a 9); got many_class={self.many_class!r}, "
-                             f"class_split={tuple(self.class_split)}")
-        available = MANY_CLASS_COUNTS.get(self.many_class)
-        if available is not None and self.num_classes > available:
-            raise ValueError(where + f"class_split={tuple(self.class_split)} needs {self.num_classes} classes but "
-                             f"many_class {self.many_class!r} has {available}")
+        check_together(self)
         return self
 
     def to_dict(self) -> dict:
