@@ -112,7 +112,7 @@ def test_cifar10bw_from_a_real_jpeg_folder_copy(tmp_path, monkeypatch):
     """CIFAR-10bw through OOD_CIFAR10_DIR on real JPEGs (20 a class): 28x28, one channel, in [0, 1], every class
     present in the spread subset, and grey = ITU-R 601 luminance of the file (mean checked against PIL's RGB)."""
     from PIL import Image
-    from shared_cifar import extract_cifar
+    from tests.support import extract_cifar
 
     root = extract_cifar(tmp_path, {"train": 20, "test": 20})
     monkeypatch.setenv("OOD_CIFAR10_DIR", str(root))
