@@ -10,11 +10,8 @@ The small, stable API shared by notebooks 08 (paper 001: SupCon vs SimCLR cluste
     result.project(x)   # L2-normalised head output of images x: the space the loss was computed in
     result.seconds      # wall-clock training time (read back from the cache's sidecar when loaded)
 
-- ``two_views`` draws a batch's two views. "digits" = RandomResizedCrop(scale 0.6-1) + rotation +-15 deg, no
-  flip (A9.2 of the project spec), batched (``data.batched_views``: one grid_sample for all views, 10x faster
-  than the per-image loop on 2 cores); "cifar" = SimCLR's CIFAR recipe, per image with torchvision
-  ``transforms.v2`` (``two_view_transform``): RandomResizedCrop(scale 0.2-1), flip, ColorJitter(0.4, 0.4,
-  0.4, 0.1) with p 0.8, grayscale p 0.2 (3-channel images only).
+- ``two_views`` draws a batch's two views (``contrastive_views``: "digits" batched, "cifar" SimCLR's CIFAR
+  recipe per image).
 - Losses are pytorch-metric-learning's (cosine similarity, temperature ``spec.temperature``): a batch of B
   images gives 2B views; SimCLR's labels are the image index, so the only positive of a view is the other
   view of the same image; SupCon's are the class labels. SimCLR's NT-Xent is computed by ``SupConLoss`` on
@@ -41,10 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torchvision.transforms import v2
 
 from ood_helpers.core import artifacts, distributed
-from ood_helpers.core.data.batched_views import random_crop_rotate
+from ood_helpers.core.contrastive_views import two_view_transform, two_views
 from ood_helpers.core.data.loading import MicroBatch, Step, rank_micro_ids
 from ood_helpers.core.launch import train_elsewhere_unless_finished
 from ood_helpers.core.train import fit, micro_seed
@@ -86,41 +82,6 @@ class ContrastiveSpec:
             raise ValueError(f"batch_size must be >= 2 (a contrastive batch needs negatives), got {self.batch_size}")
         if not (self.lr > 0 and self.temperature > 0):
             raise ValueError(f"lr and temperature must be > 0, got lr={self.lr!r}, temperature={self.temperature!r}")
-
-
-def two_view_transform(recipe: str, size: tuple[int, int], channels: int) -> v2.Transform:
-    """The per-image random view of the "cifar" recipe, uint8 [C, H, W] -> uint8 [C, H, W] (``size`` = (H, W));
-    "digits" views are drawn for a whole batch by ``two_views`` (``data.batched_views``), so it has none here."""
-    if recipe != "cifar":
-        raise ValueError(f"two_view_transform builds the 'cifar' recipe only, got {recipe!r}; "
-                         "'digits' views come batched from two_views")
-    if channels != 3:
-        raise ValueError(f"the 'cifar' recipe jitters colour and needs 3-channel images, got {channels}; use 'digits'")
-    h, w = int(size[0]), int(size[1])
-    aspect = w / h  # torchvision's ratio is absolute: crops keep the image's aspect around its own, not around 1
-    return v2.Compose([
-        v2.RandomResizedCrop((h, w), scale=(0.2, 1.0), ratio=(aspect * 3 / 4, aspect * 4 / 3), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-        v2.RandomGrayscale(p=0.2),
-    ])
-
-
-def two_views(images: torch.Tensor, recipe: str, seed: int) -> torch.Tensor:
-    """float [2B, C, H, W] in [0, 1] of uint8 ``images`` [B, C, H, W]: rows 0..B-1 are the first view of each
-    image, B..2B-1 the second, drawn from ``seed`` alone."""
-    h, w = int(images.shape[-2]), int(images.shape[-1])
-    if recipe == "digits":  # RandomResizedCrop(scale 0.6-1) + RandomRotation(15), batched
-        x = images.float().div_(255.0)
-        # batched_views' ratio is relative to the image's own aspect (MNIST-pairs is 28x56)
-        return random_crop_rotate(torch.cat([x, x]), torch.Generator().manual_seed(int(seed)), scale=(0.6, 1.0),
-                                  ratio=(3 / 4, 4 / 3), degrees=15.0)
-    transform = two_view_transform(recipe, (h, w), int(images.shape[1]))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        first = torch.stack([transform(img) for img in images])
-        second = torch.stack([transform(img) for img in images])
-    return torch.cat([first, second]).float().div_(255.0)
 
 
 class ProjectionHead(nn.Module):
@@ -212,22 +173,8 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
     A step's images are encoded in ``micro_batches`` contiguous parts (default: the profile's ``world_size``),
     the loss computed once over all their views; with ``world_size`` > 1 outside torchrun an unfinished run
     is trained by ``world_size`` processes (``train_one``) and loaded here."""
-    if not isinstance(spec, ContrastiveSpec):
-        raise TypeError(f"spec must be a ContrastiveSpec, got {type(spec).__name__}")
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be a uint8 tensor [N, C, H, W], got {getattr(images, 'dtype', type(images))} "
-                         f"of shape {tuple(getattr(images, 'shape', ()))}")
+    labels = _checked_inputs(spec, images, labels)
     n = len(images)
-    if spec.loss == "supcon":
-        if labels is None:
-            raise ValueError("SupCon needs labels: one class id per image")
-        labels = torch.as_tensor(np.asarray(labels)).long().reshape(-1)
-        if len(labels) != n:
-            raise ValueError(f"{n} images but {len(labels)} labels")
-    elif labels is not None:
-        raise ValueError("SimCLR is self-supervised: pass labels=None (the two views of an image are its only positive)")
-    if n < 2:
-        raise ValueError(f"contrastive training needs at least 2 images, got {n}")
     batch = min(spec.batch_size, n)
     parts = distributed.micro_parts(profile, micro_batches, batch)
     if spec.augment == "cifar":  # refuses grey images before any training
@@ -244,14 +191,61 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
     torch.manual_seed(int(seed))  # the head's initial weights
     head = ProjectionHead(_encoder_dim(encoder, images), spec.head_hidden, spec.head_out)
     model = ContrastiveModel(encoder, head)
+    optimizer, scheduler = _optimizer(model, spec)
+    criterion = contrastive_loss(spec.loss, spec.temperature)
+    steps_from, sizes = _step_source(images, labels, spec, seed, batch, parts)
+
+    def loss_fn(net: nn.Module, data) -> torch.Tensor:
+        mine, targets = data  # one forward a part: BatchNorm over each part, as on the ranks
+        z = distributed.gather_rows(torch.cat([net(v.to(device)) for v in mine]), sizes)
+        return criterion(z, targets.to(device))
+
+    result = fit(model, optimizer, loss_fn=loss_fn, steps_from=steps_from, steps=spec.steps, ckpt_path=ckpt,
+                 config=config, seed=seed, rng=int(seed), device=device, scheduler=scheduler,
+                 checkpoint_every=max(spec.steps // 4, 1), eval_every=max(spec.steps // 10, 1),
+                 desc=f"{spec.loss} {n} images", progress=progress)
+    seconds = _training_seconds(meta_path, result, spec.steps)
+    model.to("cpu").eval()
+    return ContrastiveResult(encoder=model.encoder, head=model.head, key=key, seconds=seconds, history=result.history)
+
+
+def _checked_inputs(spec: ContrastiveSpec, images: torch.Tensor, labels):
+    """Refuses a wrong spec, images or labels; returns the labels as a long tensor [N] (SupCon) or None."""
+    if not isinstance(spec, ContrastiveSpec):
+        raise TypeError(f"spec must be a ContrastiveSpec, got {type(spec).__name__}")
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be a uint8 tensor [N, C, H, W], got {getattr(images, 'dtype', type(images))} "
+                         f"of shape {tuple(getattr(images, 'shape', ()))}")
+    n = len(images)
+    if spec.loss == "supcon":
+        if labels is None:
+            raise ValueError("SupCon needs labels: one class id per image")
+        labels = torch.as_tensor(np.asarray(labels)).long().reshape(-1)
+        if len(labels) != n:
+            raise ValueError(f"{n} images but {len(labels)} labels")
+    elif labels is not None:
+        raise ValueError("SimCLR is self-supervised: pass labels=None (the two views of an image are its only positive)")
+    if n < 2:
+        raise ValueError(f"contrastive training needs at least 2 images, got {n}")
+    return labels
+
+
+def _optimizer(model: nn.Module, spec: ContrastiveSpec):
+    """(Adam, or SGD with momentum 0.9 and weight decay 1e-4, at ``spec.lr``; its cosine schedule over the steps)."""
     if spec.optimizer == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=0.9, weight_decay=1e-4)
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
     total = max(spec.steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    criterion = contrastive_loss(spec.loss, spec.temperature)
+    return optimizer, scheduler
 
+
+def _step_source(images: torch.Tensor, labels, spec: ContrastiveSpec, seed: int, batch: int, parts: int):
+    """(``fit``'s steps_from, the number of views each rank encodes). Step s draws its images as the s-th draw of
+    default_rng(seed) and its views from (seed, s); every rank draws the whole batch and takes its parts' views,
+    and the targets of all ranks' views come in the order ``distributed.gather_rows`` returns them."""
+    n = len(images)
     ctx = distributed.context()
     cuts = np.array_split(np.arange(batch), parts)
     ids = [list(rank_micro_ids(parts, r, ctx.world_size)) for r in range(ctx.world_size)]
@@ -273,23 +267,18 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
             rng.choice(n, size=batch, replace=False)
         return (step_at(s, rng) for s in range(start, spec.steps))
 
-    def loss_fn(net: nn.Module, data) -> torch.Tensor:
-        mine, targets = data  # one forward a part: BatchNorm over each part, as on the ranks
-        z = distributed.gather_rows(torch.cat([net(v.to(device)) for v in mine]), sizes)
-        return criterion(z, targets.to(device))
+    return steps_from, sizes
 
-    result = fit(model, optimizer, loss_fn=loss_fn, steps_from=steps_from, steps=spec.steps, ckpt_path=ckpt,
-                 config=config, seed=seed, rng=int(seed), device=device, scheduler=scheduler,
-                 checkpoint_every=max(spec.steps // 4, 1), eval_every=max(spec.steps // 10, 1),
-                 desc=f"{spec.loss} {n} images", progress=progress)
-    trained_now = result.resumed_from < spec.steps or not meta_path.exists()
-    if trained_now and ctx.is_main:  # record the wall time
+
+def _training_seconds(meta_path, result, steps: int) -> float:
+    """The run's wall time: recorded beside the checkpoint by rank 0 when it trained (added to the time before a
+    resumption), read back when it loaded."""
+    trained_now = result.resumed_from < steps or not meta_path.exists()
+    if trained_now and distributed.context().is_main:  # record the wall time
         before = json.loads(meta_path.read_text())["seconds"] if result.resumed_from and meta_path.exists() else 0.0
-        artifacts.atomic_write_text(meta_path, json.dumps({"seconds": before + result.seconds, "steps": spec.steps}))
+        artifacts.atomic_write_text(meta_path, json.dumps({"seconds": before + result.seconds, "steps": steps}))
     distributed.barrier()
-    seconds = float(json.loads(meta_path.read_text())["seconds"])
-    model.to("cpu").eval()
-    return ContrastiveResult(encoder=model.encoder, head=model.head, key=key, seconds=seconds, history=result.history)
+    return float(json.loads(meta_path.read_text())["seconds"])
 
 
 TRAIN_JOB = "ood_helpers.core.contrastive:train_one"
