@@ -21,9 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ood_helpers.core import paths
+from ood_helpers.core.artifacts import atomic_write_text, git_state
+from ood_helpers.core.launch import check_world_size
 from ood_helpers.core.notebook_files import (find_notebooks, notebook_parameters, parse_value,  # noqa: F401
                                              select_notebooks)
-from ood_helpers.core.overrides import coerce_field, decode_overrides, encode_overrides, parse_assignments
+from ood_helpers.core.overrides import (coerce_field, decode_overrides, encode_overrides, field_types, notebook_profile,
+                                        parse_assignments)
 from ood_helpers.core.profile import PROFILES
 
 KERNEL = "python3"
@@ -108,8 +111,6 @@ def machine_description() -> str:
 def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None) -> Path:
     """``runs/<profile>/summary.json`` (written atomically) listing each notebook's status and time,
     the extra parameters and the profile overrides."""
-    from ood_helpers.core.artifacts import atomic_write_text, git_state
-
     summary = {
         "profile": profile,
         "parameters": parameters,
@@ -141,9 +142,6 @@ def check_profile(profile: str, fields: dict, parameters: dict | None = None) ->
     that do not split into micro-batches or over the processes, more processes than devices.
     ``parameters`` (``-p``) that name profile fields (``trials``, ``set_size``, ...) are applied the
     way a notebook applies them (``overrides.notebook_profile``: 0 / None / "" keep the profile's value)."""
-    from ood_helpers.core.launch import check_world_size
-    from ood_helpers.core.overrides import field_types, notebook_profile
-
     known = field_types()
     named = {k: v for k, v in (parameters or {}).items() if k in known}
     resolved = notebook_profile(profile, encode_overrides(fields), **named).validate()

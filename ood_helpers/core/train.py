@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ood_helpers.core import distributed
 from ood_helpers.core.data.loading import MicroBatch, Step
 from ood_helpers.core.seeding import deterministic_on_cpu
 from ood_helpers.core.train_state import (FitState, best_path_for, evaluate, finished, history_path_for,
@@ -109,8 +110,6 @@ def fit(
     naming the step and leaves the last checkpoint as it was. The model ends with the
     weights of the last step; returns a FitResult.
     """
-    from ood_helpers.core import distributed
-
     eval_every, checkpoint_every = _check_arguments(steps, batch_fn, steps_from, best_mode, best_metric, eval_fn,
                                                     eval_every, checkpoint_every)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -202,8 +201,6 @@ def _train_step(run: FitState, this: Step, loss_module: nn.Module, *, seed: int 
                 grad_clip: float | None, desc: str, steps: int) -> float:
     """One optimizer step over the micro-batches of ``this``; returns its loss (mean over ranks). A NaN/inf
     loss raises FloatingPointError before the optimizer moves."""
-    from ood_helpers.core import distributed
-
     run.optimizer.zero_grad(set_to_none=True)
     total = _accumulate(run, this, loss_module, seed=seed, device=device)
     value = float(distributed.mean_over_ranks(total))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ood_helpers.core import artifacts
+from ood_helpers.core import artifacts, distributed
 
 
 def best_path_for(ckpt_path: str | Path) -> Path:
@@ -131,8 +131,6 @@ def resume(run: FitState, steps: int) -> bool:
 
 def save_checkpoint(run: FitState, at_step: int) -> None:
     """Rank 0 writes the checkpoint (everything ``resume`` loads); all ranks wait at a barrier."""
-    from ood_helpers.core import distributed
-
     if run.ctx.is_main:
         state = {
             "model": run.model.state_dict(),
