@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
+from tests.support import ROOT
 
 WORKER = """
 import hashlib, sys, torch
 torch.set_num_threads(2)
 from ood_helpers.homogeneity import training as pipeline
 from ood_helpers.core.profile import get_profile
-from tests.support import ROOT
 p = get_profile("quick", pretrain_steps=8, homogeneity_steps=20, eval_every=10)
 digest = {}
 clf, _ = pipeline.get_classifier(p, "seen", progress=False)

@@ -11,6 +11,7 @@ from ood_helpers.benchmark.trial import split_fingerprint
 from ood_helpers.core.profile import get_profile
 from tests.support import extract_cifar
 
+
 @pytest.fixture(scope="module")
 def cifar_folder(tmp_path_factory):
     """20 train and 10 test JPEGs of every CIFAR-10 class, extracted from the real copy."""

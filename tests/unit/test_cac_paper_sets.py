@@ -14,6 +14,7 @@ from ood_helpers.cac.trials import TrialOutcome, run_trial
 from ood_helpers.core.profile import get_profile
 from tests.support import extract_cifar
 
+
 @pytest.fixture(scope="module")
 def cifar_ten(tmp_path_factory):
     """20 train and 10 test JPEGs of every CIFAR-10 class, extracted from the real copy."""

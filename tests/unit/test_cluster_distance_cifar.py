@@ -10,6 +10,7 @@ from ood_helpers.cluster_distance.settings import CLUSTER_DISTANCE
 from ood_helpers.core.profile import get_profile
 from tests.support import extract_cifar
 
+
 @pytest.fixture
 def cifar_slice(tmp_path, monkeypatch):
     root = extract_cifar(tmp_path, {"train": 12, "test": 4})  # first files of each class

@@ -13,6 +13,7 @@ from PIL import Image
 from ood_helpers.core.data import load_dataset
 from tests.support import extract_cifar
 
+
 pytestmark = pytest.mark.usefixtures("data_dir")  # tests/conftest.py: an empty data folder, no OOD_<NAME>_DIR
 
 
