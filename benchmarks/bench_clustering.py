@@ -32,6 +32,7 @@ from ood_helpers.homogeneity.greedy_clustering import greedy_homogeneity_cluster
 from ood_helpers.homogeneity.pair_matrix import pairwise_homogeneity
 from ood_helpers.homogeneity.model import HomogeneityModel
 from ood_helpers.core.profile import get_profile
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 
 def build_scorer(profile, embed_dim: int, rule: str, device: str):
@@ -39,9 +40,10 @@ def build_scorer(profile, embed_dim: int, rule: str, device: str):
 
     ``counter["calls"]`` counts batched forwards; one growth step of eq. 4 may take several
     when its sets exceed ``batch_sets``."""
+    hs = homogeneity_settings(profile)
     model = HomogeneityModel(
-        torch.nn.Identity(), embed_dim, profile.transformer_layers, profile.transformer_heads,
-        profile.transformer_head_dim,
+        torch.nn.Identity(), embed_dim, hs.transformer_layers, hs.transformer_heads,
+        hs.transformer_head_dim,
     ).to(device).eval()
     counter = {"calls": 0, "sets": 0}
 
@@ -77,7 +79,7 @@ def run(sizes, rules, classes: int, device: str, seed: int, batch_sets: int) -> 
             pair_calls = counter["calls"]
             info: dict = {}
             pred = greedy_homogeneity_clustering(
-                emb, score, set_size=profile.set_size, rng=np.random.default_rng(seed), pair_logits=pairs,
+                emb, score, set_size=homogeneity_settings(profile).set_size, rng=np.random.default_rng(seed), pair_logits=pairs,
                 batch_sets=batch_sets, info=info,
             )
             t2 = time.perf_counter()

@@ -29,23 +29,25 @@ from ood_helpers.core.networks.resnet import build_resnet18, encoder_from_classi
 from ood_helpers.homogeneity.training import many_class_split
 from ood_helpers.core.profile import get_profile
 from ood_helpers.homogeneity.sampling import HomogeneitySampler
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 
 def throughput(profile, distinct_once: bool, steps: int, warmup: int = 2, n_classes: int | None = None) -> dict:
     """Training steps of the homogeneity model on the CPU, sets drawn from the first ``n_classes``
     seen classes (all by default; few classes make sets share images); returns sets/s and
     images encoded a step."""
+    hs = homogeneity_settings(profile)
     torch.manual_seed(0)
     train = many_class_split(profile, "train")
-    sampler = HomogeneitySampler(train.targets.numpy(), profile.set_size, 1, classes=class_split(profile).seen[:n_classes])
+    sampler = HomogeneitySampler(train.targets.numpy(), hs.set_size, 1, classes=class_split(profile).seen[:n_classes])
     classifier = build_resnet18(profile.class_split[0], profile.channels, profile.resnet_width, profile.small_stem)
-    model = HomogeneityModel(encoder_from_classifier(classifier), feature_dim(classifier), profile.transformer_layers,
-                             profile.transformer_heads, profile.transformer_head_dim).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_homogeneity)
+    model = HomogeneityModel(encoder_from_classifier(classifier), feature_dim(classifier), hs.transformer_layers,
+                             hs.transformer_heads, hs.transformer_head_dim).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=hs.lr_homogeneity)
     rng = np.random.default_rng(0)
     encoded, seconds, cpu = [], 0.0, 0.0
     for step in range(warmup + steps):
-        batch = sampler.sample(profile.set_batch_size, rng)
+        batch = sampler.sample(hs.set_batch_size, rng)
         pool = to_float(train.images[batch.unique])  # each distinct image of the step, once
         start, start_cpu = time.perf_counter(), time.process_time()
         if distinct_once:
@@ -69,13 +71,13 @@ def throughput(profile, distinct_once: bool, steps: int, warmup: int = 2, n_clas
     return {
         "distinct_once": distinct_once,
         "classes": n_classes or profile.class_split[0],
-        "sets_per_s": steps * profile.set_batch_size / seconds,
+        "sets_per_s": steps * hs.set_batch_size / seconds,
         "images_encoded_per_step": float(np.mean(encoded)),
-        "image_slots_per_step": profile.set_batch_size * profile.set_size,
+        "image_slots_per_step": hs.set_batch_size * hs.set_size,
         "seconds_per_step": seconds / steps,
         # CPU time is robust to other processes sharing the cores; wall time is what a user waits
         "cpu_seconds_per_step": cpu / steps,
-        "sets_per_cpu_s": steps * profile.set_batch_size / cpu,
+        "sets_per_cpu_s": steps * hs.set_batch_size / cpu,
     }
 
 

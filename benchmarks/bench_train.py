@@ -64,6 +64,7 @@ from ood_helpers.core.profile import Profile, get_profile
 from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetStepPlanner
 from ood_helpers.homogeneity.classifier import classifier_optimizer
 from ood_helpers.core.train import fit
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -151,10 +152,10 @@ def homogeneity_walls(train: ImageSet, micro: int, settings, args, device: str) 
     p = get_profile("quick", micro_batch_sets=micro)
     torch.manual_seed(0)
     classifier = build_resnet18(p.class_split[0], p.channels, p.resnet_width, p.small_stem)
-    model = HomogeneityModel(encoder_from_classifier(classifier), feature_dim(classifier), p.transformer_layers,
-                             p.transformer_heads, p.transformer_head_dim)
-    sampler = HomogeneitySampler(train.targets.numpy(), p.set_size, 1, classes=class_split(p).seen)
-    planner = SetStepPlanner(sampler, p.set_batch_size, p.micro_batch_sets or p.set_batch_size, [0, 1])
+    model = HomogeneityModel(encoder_from_classifier(classifier), feature_dim(classifier), homogeneity_settings(p).transformer_layers,
+                             homogeneity_settings(p).transformer_heads, homogeneity_settings(p).transformer_head_dim)
+    sampler = HomogeneitySampler(train.targets.numpy(), homogeneity_settings(p).set_size, 1, classes=class_split(p).seen)
+    planner = SetStepPlanner(sampler, homogeneity_settings(p).set_batch_size, p.micro_batch_sets or homogeneity_settings(p).set_batch_size, [0, 1])
     view = EvalView(train)
 
     def prepare(step, j, loaded):
@@ -323,9 +324,9 @@ def main(argv=None) -> list[dict]:
     quick = get_profile("quick")
     for w in args.workers:  # 3. homogeneity steps, whole or in micro-batches of sets
         for micro in (0, 16, 8):
-            add("3 homogeneity", f"mnist-pairs, k={quick.set_size}, micro {micro or 'whole'}", w,
-                quick.set_batch_size, homogeneity_walls(mnist, micro, settings[w], args, device), "sets/s",
-                slots=quick.set_size)
+            add("3 homogeneity", f"mnist-pairs, k={homogeneity_settings(quick).set_size}, micro {micro or 'whole'}", w,
+                homogeneity_settings(quick).set_batch_size, homogeneity_walls(mnist, micro, settings[w], args, device), "sets/s",
+                slots=homogeneity_settings(quick).set_size)
     if cuda or args.gpu_rows:  # 4. paper-sized networks on the GPU
         w, tag = max(args.workers), "" if cuda else "CPU logic check, tiny"
         width, batch, px = (64, args.gpu_batch, 224) if cuda else (args.width, args.batch, args.crop)

@@ -21,6 +21,7 @@ from ood_helpers.homogeneity.head_stage import frozen_embeddings, pretrain_head,
 from ood_helpers.core.networks.resnet import encoder_from_classifier
 from ood_helpers.core.profile import get_profile
 from ood_helpers.core.seeding import trial_seed
+from ood_helpers.homogeneity.settings import homogeneity_settings, with_homogeneity_settings
 
 
 def main() -> None:
@@ -43,13 +44,13 @@ def main() -> None:
     for k in args.set_size:
         for sets in args.sets:
             for steps in args.steps:
-                p = get_profile(args.profile, head_pretrain_steps=steps, head_pretrain_sets=sets,
-                                set_size=k or base.set_size)
+                p = with_homogeneity_settings(base, head_pretrain_steps=steps, head_pretrain_sets=sets,
+                                              set_size=k or homogeneity_settings(base).set_size)
                 start = time.perf_counter()
                 _, history, _ = pretrain_head(p, 1, encoder, meta["key"], train, val, seed=seed, progress=False)
                 seconds = time.perf_counter() - start
                 nn_top1 = reference_nn_eq1(p, 1, seed, val_emb, val.targets.numpy())
-                print(f"| {p.set_size} | {steps} | {sets} | {steps * sets} | {100 * history[-1]['val_unseen_eq1']:.1f} "
+                print(f"| {homogeneity_settings(p).set_size} | {steps} | {sets} | {steps * sets} | {100 * history[-1]['val_unseen_eq1']:.1f} "
                       f"| {100 * nn_top1:.1f} | {seconds:.0f} |", flush=True)
 
 

@@ -28,6 +28,7 @@ from ood_helpers.core.notebook_files import (find_notebooks, notebook_parameters
 from ood_helpers.core.overrides import (coerce_field, decode_overrides, encode_overrides, field_types, notebook_profile,
                                         parse_assignments)
 from ood_helpers.core.profile import PROFILES
+from ood_helpers.homogeneity.settings import HOMOGENEITY_FIELDS, homogeneity_settings
 
 KERNEL = "python3"
 # Per-cell execution timeout (seconds) by profile; --timeout overrides it.
@@ -137,14 +138,17 @@ def format_summary(results: list[NotebookResult]) -> str:
 
 def check_profile(profile: str, fields: dict, parameters: dict | None = None) -> None:
     """Raises ValueError when the profile with ``fields`` (``--set``) replaced cannot run here, before
-    any notebook starts: a field out of its range or fields that do not fit together
-    (``Profile.validate``: set_size against per_class, eval_ranges against class_split, ...), batches
-    that do not split into micro-batches or over the processes, more processes than devices.
-    ``parameters`` (``-p``) that name profile fields (``trials``, ``set_size``, ...) are applied the
-    way a notebook applies them (``overrides.notebook_profile``: 0 / None / "" keep the profile's value)."""
+    any notebook starts: a field out of its range or fields that do not fit together (``Profile.validate``),
+    paper 000's settings against the profile (``homogeneity_settings``: set_size against per_class,
+    eval_ranges against class_split, set batches over micro-batches and processes), more processes than
+    devices. ``parameters`` (``-p``) that name profile fields (``trials``, ...) or paper 000's settings
+    (``set_size``, ...) are applied the way a notebook applies them (``overrides.notebook_profile``: 0 / None /
+    "" keep the profile's value)."""
     known = field_types()
     named = {k: v for k, v in (parameters or {}).items() if k in known}
-    resolved = notebook_profile(profile, encode_overrides(fields), **named).validate()
+    paper = {k: v for k, v in (parameters or {}).items() if k in HOMOGENEITY_FIELDS}
+    resolved = notebook_profile(profile, encode_overrides(fields), **named, homogeneity=paper).validate()
+    homogeneity_settings(resolved)
     check_world_size(resolved)
 
 
@@ -221,7 +225,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="extra papermill parameter, passed to the notebooks that declare it")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="FIELD=VALUE",
-                   help="replace a profile field in every notebook, e.g. --set pretrain_steps=2 --set class_split=4,2,2 "
+                   help="replace a profile field or a paper's setting in every notebook, e.g. --set trials=2 --set "
+                        "class_split=4,2,2 --set homogeneity.pretrain_steps=2 --set cac.epochs=3 "
                         "(repeatable; sent as each notebook's `overrides` parameter)")
     p.add_argument("--notebooks", type=Path, default=None, help=f"notebooks folder (default {paths.NOTEBOOKS})")
     p.add_argument("--timeout", type=int, default=None, help="per-cell execution timeout in seconds (default by profile)")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from ood_helpers.core.profile import get_profile
+from ood_helpers.homogeneity.settings import HOMOGENEITY_FIELDS, with_homogeneity_settings
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
@@ -169,3 +171,12 @@ def check_means_of_trials(summary, trials_df, keys, value, scale, where):
     for _, row in summary.iterrows():
         key = tuple(row[k] for k in keys) if len(keys) > 1 else row[keys[0]]
         assert row["mean"] == pytest.approx(recomputed.loc[key], abs=1e-6), f"{where}: mean of {key}"
+
+
+def profile_with(name: str, **fields):
+    """``get_profile(name, ...)`` where paper 000's settings among ``fields`` (``set_size``, ``pretrain_steps``,
+    ...: ``homogeneity.settings.HOMOGENEITY_FIELDS``) go to ``extra["homogeneity"]``, as ``--set
+    homogeneity.FIELD=VALUE`` puts them; the profile's other fields are replaced as usual."""
+    paper = {k: fields.pop(k) for k in list(fields) if k in HOMOGENEITY_FIELDS}
+    profile = get_profile(name, **fields)
+    return with_homogeneity_settings(profile, **paper) if paper else profile

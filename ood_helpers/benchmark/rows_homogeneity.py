@@ -1,10 +1,10 @@
 """Class homogeneity (paper 000) as an open-set detector: a use the main paper suggests and never measures.
 
 The homogeneity model needs images of the trial's domain, so it is trained here per trial, the way notebook 03
-builds it for MNIST-pairs (``pipeline.get_homogeneity_model`` with ``profile.head_pretrain_steps``): the encoder
+builds it for MNIST-pairs (``pipeline.get_homogeneity_model`` with ``head_pretrain_steps`` (homogeneity settings)): the encoder
 is the trial's seen-class classifier, here notebook 06's cross-entropy network of the same trial (its flattened
 features before the last layer, frozen, as the quick profile's head stage freezes the ResNet), and the
-Transformer + head of ``models.HomogeneityModel`` learn on sets of k = ``profile.set_size`` embedded training
+Transformer + head of ``models.HomogeneityModel`` learn on sets of k = ``set_size`` (homogeneity settings) embedded training
 images of the known classes (variant 1, BCE of eq. 5, ``train.fit``; no validation-based selection: the last
 step is kept). Test time is eq. 1 with the known classes as candidates: each test image gets, per known class,
 the logit of the set [k - 1 training images of the class, the image], averaged over ``eq1_draws`` draws of the
@@ -36,6 +36,7 @@ from ood_helpers.core.train import fit
 from ood_helpers.benchmark.rows import Row
 from ood_helpers.benchmark.settings import benchmark_settings
 from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 # Transformer steps and sets a step on the frozen embeddings, per profile
 CHANGES = {"smoke": {"steps": 30, "sets": 16}, "quick": {"steps": 400, "sets": 64},
@@ -47,7 +48,7 @@ CODE = (__name__,)  # this module and its import closure (artifacts.code_fingerp
 
 def set_size(t: BenchmarkTrial, labels: np.ndarray) -> int:
     """k: the profile's set size, or fewer when a known class has fewer training images."""
-    return min(t.profile.set_size, int(np.bincount(labels).min()))
+    return min(homogeneity_settings(t.profile).set_size, int(np.bincount(labels).min()))
 
 
 def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, k: int,
@@ -55,10 +56,10 @@ def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, k: int
     p = t.profile
     budget = CHANGES.get(p.name, CHANGES["quick"])
     torch.manual_seed(t.seed)
-    model = HomogeneityModel(nn.Identity(), emb.shape[1], p.transformer_layers, p.transformer_heads,
-                             p.transformer_head_dim)
+    model = HomogeneityModel(nn.Identity(), emb.shape[1], homogeneity_settings(p).transformer_layers, homogeneity_settings(p).transformer_heads,
+                             homogeneity_settings(p).transformer_head_dim)
     config = {"kind": "benchmark-homogeneity", "code": artifacts.code_fingerprint(__name__), "encoder": encoder_key,
-              "architecture": model.architecture, "k": k, "variant": 1, "lr": p.lr_homogeneity, **budget,
+              "architecture": model.architecture, "k": k, "variant": 1, "lr": homogeneity_settings(p).lr_homogeneity, **budget,
               "seed": t.seed}
     ckpt = artifacts.cache_path(p, "benchmark-homogeneity", artifacts.config_hash(config))
     sampler = HomogeneitySampler(labels, k, 1)
@@ -71,7 +72,7 @@ def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, k: int
         return homogeneity_bce(net.set_logits(batch.gather(emb.to(t.device)), lengths), batch.targets.to(t.device),
                                lengths)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr_homogeneity)
+    optimizer = torch.optim.Adam(model.parameters(), lr=homogeneity_settings(p).lr_homogeneity)
     result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=budget["steps"], ckpt_path=ckpt,
                  config=config, seed=t.seed, device=t.device, desc=f"homogeneity t{t.trial}", progress=False)
     return model.to("cpu").eval(), result.seconds
@@ -111,7 +112,7 @@ def run(t: BenchmarkTrial) -> RowScores:
     logits = eq1_class_logits(model, table, labels, queries, d.num_classes, k, draws, np.random.default_rng([t.seed, 6]))
     score = expit(-logits.max(1))  # 1 - sigmoid(best logit), without cancellation for large logits
     n = len(d.y_test)
-    note = (f"encoder: notebook 06's CE network of the trial (frozen); Transformer {t.profile.transformer_layers} "
+    note = (f"encoder: notebook 06's CE network of the trial (frozen); Transformer {homogeneity_settings(t.profile).transformer_layers} "
             f"layers trained here on sets of k = {k}; eq. 1 over {draws} draw(s) of k - 1 exemplars")
     return RowScores(score[:n], score[n:], logits[:n].argmax(1), train_seconds=trained,
                      score_seconds=time.perf_counter() - start, note=note)

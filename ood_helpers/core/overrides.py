@@ -127,7 +127,8 @@ def coerce_field(name: str, value: Any) -> Any:
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1)
         maybe = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown profile field {name!r}{maybe}; known fields: {', '.join(known)}")
+        raise ValueError(f"unknown profile field {name!r}{maybe}; known fields: {', '.join(known)}; a paper's "
+                         "setting is METHOD.FIELD (e.g. homogeneity.set_size=5, cac.epochs=3)")
     hint = known[name]
     try:
         return _coerce(hint, value)
@@ -201,15 +202,28 @@ def decode_overrides(text: str | None) -> dict:
 
 def notebook_profile(profile: str, overrides: str = "", **notebook_params) -> Profile:
     """The Profile a notebook runs with: ``profile`` with the decoded ``overrides`` and the notebook's
-    own parameters, named by field (0 / None / "" mean "the profile's value"). A field given both
+    own parameters, named by field (0 / None / "" mean "the profile's value"); a parameter that is a dict
+    names one paper's settings (``homogeneity={"set_size": set_size}``, into ``extra``). A field given both
     ways with different values is refused."""
     decoded = decode_overrides(overrides)
-    given = {k: coerce_field(k, v) for k, v in notebook_params.items() if v}
-    clashes = [k for k in given if k in decoded and given[k] != decoded[k]]
+    methods = {k: {f: v for f, v in fields.items() if v} for k, fields in notebook_params.items()
+               if isinstance(fields, dict)}
+    given = {k: coerce_field(k, v) for k, v in notebook_params.items() if v and k not in methods}
+    clashes = [(k, given[k], decoded[k]) for k in given if k in decoded and given[k] != decoded[k]]
+    for key, fields in methods.items():
+        set_before = (decoded.get("extra") or {}).get(key) or {}
+        clashes += [(f"{key}.{f}", v, set_before[f]) for f, v in fields.items() if f in set_before
+                    and str(set_before[f]) != str(v)]
     if clashes:
-        raise ValueError("; ".join(f"{k} is given twice: notebook parameter {k}={given[k]!r}, overrides {k}={decoded[k]!r}"
-                                   for k in clashes) + "; give each field one way")
+        raise ValueError("; ".join(f"{k} is given twice: notebook parameter {k}={mine!r}, overrides {k}={theirs!r}"
+                                   for k, mine, theirs in clashes) + "; give each field one way")
     fields = {**decoded, **given}
+    if any(methods.values()):
+        extra = dict(fields.get("extra") or {})
+        for key, chosen in methods.items():
+            if chosen:
+                extra[key] = {**(extra.get(key) or {}), **chosen}
+        fields["extra"] = extra
     nones = {k: None for k, v in fields.items() if v is None}  # get_profile drops None values: set them after
     prof = get_profile(profile, **{k: v for k, v in fields.items() if v is not None})
     return dataclasses.replace(prof, **nones) if nones else prof

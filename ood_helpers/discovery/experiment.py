@@ -30,6 +30,7 @@ from ood_helpers.discovery.rule import discover
 from ood_helpers.discovery.scorers import CentroidClassScorer, HomogeneityClassScorer, NeighbourClassScorer
 from ood_helpers.discovery.settings import M_CENTROID, M_HOM_V2, DiscoverySettings
 from ood_helpers.discovery.stream import Stream, make_stream, pick_known
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 NN_SPACES = {M_NN_COS_PRE: ("pretrained", "cosine"), M_NN_COS_FT: ("finetuned", "cosine"),
              M_NN_EUC_PRE: ("pretrained", "euclidean"), M_NN_EUC_FT: ("finetuned", "euclidean")}
@@ -70,7 +71,7 @@ def split_streams(profile, s: DiscoverySettings, split: str, targets) -> list[St
         for i in range(s.streams):
             seed = trial_seed(profile.seed, SPLITS[split] + 100 * o + i)
             known = pick_known(classes.seen, s.known_classes, seed)
-            out.append(make_stream(targets, known, unseen, n_memory=profile.set_size - 1, order=order, seed=seed,
+            out.append(make_stream(targets, known, unseen, n_memory=homogeneity_settings(profile).set_size - 1, order=order, seed=seed,
                                    block_classes=s.block_classes))
     return out
 
@@ -158,7 +159,7 @@ def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = Tru
     variant2 = get_homogeneity_model(profile, 2, progress=progress)[0] if M_HOM_V2 in s.methods else None
     keys = {**models.keys, **({"variant2": variant2.cache_key} if variant2 is not None else {})}
     config = {"models": keys, "data": {k: v.fingerprint() for k, v in data.items()},
-              "settings": dataclasses.asdict(s), "set_size": profile.set_size, "seed": profile.seed,
+              "settings": dataclasses.asdict(s), "set_size": homogeneity_settings(profile).set_size, "seed": profile.seed,
               "class_split": list(profile.class_split), "class_order": profile.class_order,
               "code": artifacts.code_fingerprint(__name__)}
     path = artifacts.cache_path(profile, "discovery", artifacts.config_hash(config), ".pt")
@@ -170,7 +171,7 @@ def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = Tru
 
 
 def _run(profile, models, s: DiscoverySettings, data: dict, variant2, *, progress: bool) -> DiscoveryResult:
-    device, n_ex = resolve_device(profile), profile.set_size - 1
+    device, n_ex = resolve_device(profile), homogeneity_settings(profile).set_size - 1
     sweep, chosen, test, curves = [], {}, [], []
     # streams first: a class too small for k - 1 exemplars is refused before any image is embedded
     streams = {split: split_streams(profile, s, split, imageset.targets.numpy()) for split, imageset in data.items()}

@@ -14,7 +14,6 @@ sequence, so nothing depends on the number of ranks. A finished trial is cached 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +31,7 @@ from ood_helpers.homogeneity.classification_tables import (Column, count_correct
 from ood_helpers.homogeneity.episodes import (ClassPools, Episodes, check_support_counts, columns_of, sample_queries, sample_supports, skip_supports)
 from ood_helpers.homogeneity.features import Features, Models, check_models, dataset_features, method_scorers  # noqa: F401
 from ood_helpers.homogeneity.paper_values import M_HOM, M_OWN, NN_METHODS
+from ood_helpers.homogeneity.settings import homogeneity_settings, with_homogeneity_settings
 
 
 # ===== one trial, chunk by chunk of queries =====
@@ -93,14 +93,15 @@ def run_trial(scorers: dict, targets, candidates, *, profile, rng: np.random.Gen
               reduce=None, chunk_sets: int = 4_000_000, progress: bool = False) -> list:
     """The chunk results of one trial (see :func:`score_chunks`): queries drawn from ``rng`` first,
     then the supports chunk by chunk, shared among the torchrun ranks."""
+    hs = homogeneity_settings(profile)
     targets = np.asarray(targets)
     candidates = np.asarray(candidates, dtype=np.int64)
     query_classes = candidates if query_classes is None else np.asarray(query_classes, dtype=np.int64)
     pools = ClassPools.of(targets)
-    check_support_counts(targets, candidates, profile.set_size - 1, pools)
-    queries = sample_queries(targets, query_classes, profile.queries_per_class, rng, pools)
+    check_support_counts(targets, candidates, hs.set_size - 1, pools)
+    queries = sample_queries(targets, query_classes, hs.queries_per_class, rng, pools)
     ctx = context()
-    local = score_chunks(scorers, targets, queries, candidates, n_supports=profile.set_size - 1, rng=rng, pools=pools,
+    local = score_chunks(scorers, targets, queries, candidates, n_supports=hs.set_size - 1, rng=rng, pools=pools,
                          rank=ctx.rank, world_size=ctx.world_size, reduce=reduce, chunk_sets=chunk_sets,
                          progress=progress)
     return gather_chunks(local)
@@ -141,8 +142,9 @@ def cached_trial(profile, config: dict, compute) -> dict:
 
 
 def _trial_config(profile, models: Models, imageset, candidates, methods, seed: int) -> dict:
+    hs = homogeneity_settings(profile)
     return {"models": models.keys, "data": imageset.fingerprint(), "candidates": np.asarray(candidates).tolist(),
-            "methods": list(methods), "set_size": profile.set_size, "queries_per_class": profile.queries_per_class,
+            "methods": list(methods), "set_size": hs.set_size, "queries_per_class": hs.queries_per_class,
             "seed": profile.seed, "trial_seed": seed}
 
 
@@ -170,11 +172,12 @@ def _test_predictions(ts: TrialScores, test_classes) -> tuple[np.ndarray, np.nda
 
 def evaluate_many_class(profile, models: Models, *, trials: int | None = None, progress: bool = True) -> ManyClassResult:
     """Tables 1 and 2 on the many-class test split: queries of every class against every class."""
+    hs = homogeneity_settings(profile)
     split, test, labels = class_split(profile), many_class_split(profile, "test"), range_labels(profile)
-    columns = table1_columns(split, labels) + table2_columns(split, profile.eval_ranges)
+    columns = table1_columns(split, labels) + table2_columns(split, hs.eval_ranges)
     methods, candidates = [*models.classifiers, *NN_METHODS, M_HOM], split.range("all")
     device, feats = resolve_device(profile), None
-    big = len(candidates) * len(candidates) * profile.queries_per_class > 1_000_000
+    big = len(candidates) * len(candidates) * hs.queries_per_class > 1_000_000
 
     def compute(trial: int, seed: int) -> dict:
         nonlocal feats
@@ -190,7 +193,7 @@ def evaluate_many_class(profile, models: Models, *, trials: int | None = None, p
 
     results, seeds = [], [trial_seed(profile.seed, t) for t in range(trials or profile.trials)]
     for trial, seed in enumerate(tqdm(seeds, desc="trials", disable=not progress)):
-        config = {"kind": "tables-1-2", "ranges": labels, "eval_ranges": list(profile.eval_ranges),
+        config = {"kind": "tables-1-2", "ranges": labels, "eval_ranges": list(hs.eval_ranges),
                   **_trial_config(profile, models, test, candidates, methods, seed)}
         results.append(cached_trial(profile, config, lambda: compute(trial, seed)))
     return ManyClassResult([r for res in results for r in res["table1"]], [r for res in results for r in res["table2"]],
@@ -206,9 +209,10 @@ def evaluate_ood_datasets(profile, models: Models, own_classifier, *, datasets=N
 
     ``own_classifier(name) -> (net, class ids, profile its inputs follow)`` gives the upper bound
     trained on each dataset (``trained_models.own_classifier``)."""
-    profile = dataclasses.replace(profile, queries_per_class=queries_per_class or profile.queries_per_class)
+    profile = with_homogeneity_settings(profile, queries_per_class=queries_per_class
+                                        or homogeneity_settings(profile).queries_per_class)
     device, methods, records = resolve_device(profile), [M_OWN, *NN_METHODS, M_HOM], []
-    for name in datasets or profile.ood_datasets:
+    for name in datasets or homogeneity_settings(profile).ood_datasets:
         test = load_dataset(name, "test", profile=profile)
         net, class_ids, own_profile = own_classifier(name)
         own_test = load_dataset(name, "test", profile=own_profile)

@@ -19,6 +19,7 @@ from ood_helpers.core.data import class_split, range_labels, test_ranges
 from ood_helpers.homogeneity.episodes import columns_of
 from ood_helpers.homogeneity.paper_values import (M_ALL, M_HOM, M_SEEN, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_COLUMN, RANGES)
 from ood_helpers.core.tables import trials_table
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -239,7 +240,7 @@ def table1(result, profile):
 
 def table2(result, profile):
     """Table 2 (top-1 on the growing test ranges, %) with the paper's i-th range beside our i-th."""
-    paper = paper_table2(class_split(profile), profile.eval_ranges)
+    paper = paper_table2(class_split(profile), homogeneity_settings(profile).eval_ranges)
     return trials_table(result.table2, "method", "range", "accuracy", paper=paper, scale=100)
 
 

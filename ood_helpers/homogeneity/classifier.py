@@ -21,6 +21,7 @@ from ood_helpers.core.data.loading import (AugmentedView, ImageStepPlanner, Load
 from ood_helpers.core.data.transforms import normalisation, recipe_for, to_float
 from ood_helpers.core.profile import Profile, resolve_device
 from ood_helpers.core.train import fit
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 
 def training_recipe(profile: Profile, imageset) -> str:
@@ -32,6 +33,7 @@ def training_recipe(profile: Profile, imageset) -> str:
 
 def classifier_config(profile: Profile, imageset, *, seed: int, key_extra: Any = None) -> dict:
     """Everything that determines a trained classifier: the config its checkpoint is keyed by."""
+    hs = homogeneity_settings(profile)
     return {
         "kind": "resnet18-classifier",
         "code": artifacts.code_fingerprint(__name__),
@@ -45,8 +47,8 @@ def classifier_config(profile: Profile, imageset, *, seed: int, key_extra: Any =
         "micro_batch": profile.micro_batch_images,
         "world_size": profile.world_size,  # DDP keeps rank 0's BatchNorm statistics: another run
         "sampler": "step-seeded",  # batches drawn from (seed, step): data.loading.ImageStepPlanner
-        "steps": profile.pretrain_steps,
-        "lr": profile.lr_pretrain,
+        "steps": hs.pretrain_steps,
+        "lr": hs.lr_pretrain,
         "augment": training_recipe(profile, imageset),
         "seed": int(seed),
         "extra": key_extra,
@@ -56,11 +58,12 @@ def classifier_config(profile: Profile, imageset, *, seed: int, key_extra: Any =
 def classifier_optimizer(model: nn.Module, profile: Profile):
     """(optimizer, cosine scheduler over ``pretrain_steps``): SGD with momentum 0.9 and weight decay
     1e-4 for lr >= 0.01 (the ImageNet recipe), Adam below."""
-    if profile.lr_pretrain >= 0.01:
-        optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr_pretrain, momentum=0.9, weight_decay=1e-4)
+    hs = homogeneity_settings(profile)
+    if hs.lr_pretrain >= 0.01:
+        optimizer = torch.optim.SGD(model.parameters(), lr=hs.lr_pretrain, momentum=0.9, weight_decay=1e-4)
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_pretrain)
-    total = max(profile.pretrain_steps, 1)
+        optimizer = torch.optim.Adam(model.parameters(), lr=hs.lr_pretrain)
+    total = max(hs.pretrain_steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
@@ -79,6 +82,7 @@ def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = 
     that rebuild this call) is run under torchrun first (``launch.train_elsewhere_unless_finished``). The returned module carries
     ``cache_key`` (its config hash).
     """
+    hs = homogeneity_settings(profile)
     if len(imageset) == 0:
         raise ValueError(f"cannot train a classifier on the empty dataset {getattr(imageset, 'name', '?')!r}")
     config = classifier_config(profile, imageset, seed=seed, key_extra=key_extra)
@@ -92,7 +96,7 @@ def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = 
                              "a smaller batch_size is needed with world_size or micro_batch_images")
         batch = len(imageset)  # small test sets: every image each step
     if job is not None:
-        train_elsewhere_unless_finished(profile, job[0], runs=[(ckpt, config, profile.pretrain_steps)], kwargs=job[1])
+        train_elsewhere_unless_finished(profile, job[0], runs=[(ckpt, config, hs.pretrain_steps)], kwargs=job[1])
     elif profile.world_size > 1 and not ctx.distributed:
         raise ValueError(f"world_size={profile.world_size} needs a job: the worker target that rebuilds this network")
     torch.manual_seed(int(seed))
@@ -113,18 +117,18 @@ def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = 
         return to_float(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
 
     def steps_from(start: int):
-        loader = step_loader(dataset, planner.plan, planner.micro_per_step, start, profile.pretrain_steps, settings,
+        loader = step_loader(dataset, planner.plan, planner.micro_per_step, start, hs.pretrain_steps, settings,
                              ctx.rank, ctx.world_size)
-        return group_steps(loader, start, profile.pretrain_steps, ids, prepare)
+        return group_steps(loader, start, hs.pretrain_steps, ids, prepare)
 
     def loss_fn(net: nn.Module, data) -> torch.Tensor:
         x, y = data
         return F.cross_entropy(net(x), y)
 
     fit(
-        model, optimizer, steps_from=steps_from, loss_fn=loss_fn, steps=profile.pretrain_steps, ckpt_path=ckpt,
+        model, optimizer, steps_from=steps_from, loss_fn=loss_fn, steps=hs.pretrain_steps, ckpt_path=ckpt,
         config=config, seed=seed, device=device, amp=profile.amp, scheduler=scheduler,
-        checkpoint_every=max(profile.pretrain_steps // 4, 1), eval_every=max(profile.pretrain_steps // 10, 1),
+        checkpoint_every=max(hs.pretrain_steps // 4, 1), eval_every=max(hs.pretrain_steps // 10, 1),
         desc=f"classifier {len(imageset.classes)} classes", progress=progress,
     )
     model.to("cpu").eval()

@@ -60,7 +60,7 @@ class ClusteringInputs:
 
     labels: np.ndarray  # [N] original class ids of the test samples
     class_names: list  # class id -> name of the many-class dataset
-    ranges: list  # class ids of each growing range (profile.eval_ranges)
+    ranges: list  # class ids of each growing range (the eval_ranges homogeneity setting)
     features: dict  # "all" | "pretrained" | "fine-tuned" | "images" -> [N, ...] tensor
     emb: torch.Tensor  # [N, D] homogeneity-model embeddings (= features["fine-tuned"]) on the model's device
     score_sets: ScoreSets  # the variant-2 homogeneity model's set scorer (logits)

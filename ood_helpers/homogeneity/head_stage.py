@@ -4,7 +4,7 @@ Paper 000 trains the ResNet and the Transformer together from the first step. Th
 one quick-profile step costs ~0.2 s on the CPU; on cached embeddings of the frozen pretrained
 encoder the same step costs a few ms (at 224 px the ratio is far larger), so the Transformer can
 see many more sets in the same minutes before the joint training of
-``pipeline.get_homogeneity_model`` starts from it. Used when ``profile.head_pretrain_steps`` > 0;
+``pipeline.get_homogeneity_model`` starts from it. Used when ``head_pretrain_steps`` (homogeneity settings) > 0;
 the paper profile keeps 0 (the paper's recipe).
 
 Both stages log the same validation numbers (``validation_metrics``): set accuracy on fixed sets
@@ -31,13 +31,14 @@ from ood_helpers.core.profile import Profile, resolve_device
 from ood_helpers.homogeneity.sampling import HomogeneitySampler, SetBatch
 from ood_helpers.core.train import fit
 from ood_helpers.homogeneity.neighbors import mean_support_scores
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 EQ1_QUERIES_PER_CLASS = 20  # queries a validation class for the eq. 1 curve (fresh supports each)
 
 
 def eval_set_count(profile: Profile) -> int:
     """Fixed validation sets per class group for Fig. 2 (between 32 and 1024)."""
-    return int(profile.extra.get("homogeneity_eval_sets", min(1024, max(32, 16 * profile.set_batch_size))))
+    return int(profile.extra.get("homogeneity_eval_sets", min(1024, max(32, 16 * homogeneity_settings(profile).set_batch_size))))
 
 
 def validation_sets(profile: Profile, variant: int, seed: int, val_targets) -> dict[str, SetBatch]:
@@ -45,14 +46,14 @@ def validation_sets(profile: Profile, variant: int, seed: int, val_targets) -> d
     (the unseen validation classes), drawn from ``[seed, variant, 1]``."""
     split = class_split(profile)
     rng = np.random.default_rng([seed, variant, 1])
-    return {group: HomogeneitySampler(val_targets, profile.set_size, variant, classes=split.range(group))
+    return {group: HomogeneitySampler(val_targets, homogeneity_settings(profile).set_size, variant, classes=split.range(group))
             .sample(eval_set_count(profile), rng) for group in ("seen", "val")}
 
 
 def eq1_episodes(profile: Profile, variant: int, seed: int, val_targets):
     """Eq. 1 episodes over the validation classes (queries and supports from the val split),
     fixed per run so every evaluation of the curve scores the same comparisons."""
-    return sample_episodes(val_targets, class_split(profile).val, n_supports=profile.set_size - 1,
+    return sample_episodes(val_targets, class_split(profile).val, n_supports=homogeneity_settings(profile).set_size - 1,
                            queries_per_class=EQ1_QUERIES_PER_CLASS, rng=np.random.default_rng([seed, variant, 4]))
 
 
@@ -79,41 +80,43 @@ def frozen_embeddings(profile: Profile, encoder: nn.Module, encoder_key: str, im
 def head_config(profile: Profile, variant: int, encoder_key: str, train_fp: str, val_fp: str, seed: int,
                 architecture: dict) -> dict:
     """Everything that determines a pretrained head: the key of its checkpoint."""
+    hs = homogeneity_settings(profile)
     return {
         "kind": "homogeneity-head", "code": artifacts.code_fingerprint(__name__), "variant": variant,
-        "encoder": encoder_key, "train_data": train_fp, "val_data": val_fp, "k": profile.set_size,
-        "architecture": architecture, "steps": profile.head_pretrain_steps,
-        "sets_per_step": profile.head_pretrain_sets or profile.set_batch_size, "lr": profile.lr_homogeneity,
+        "encoder": encoder_key, "train_data": train_fp, "val_data": val_fp, "k": hs.set_size,
+        "architecture": architecture, "steps": hs.head_pretrain_steps,
+        "sets_per_step": hs.head_pretrain_sets or hs.set_batch_size, "lr": hs.lr_homogeneity,
         "eval_every": head_eval_every(profile), "eval_sets": eval_set_count(profile), "seed": seed,
     }
 
 
 def head_eval_every(profile: Profile) -> int:
     """Evaluation interval of the head stage: about 20 points over its steps."""
-    return max(1, profile.head_pretrain_steps // 20)
+    return max(1, homogeneity_settings(profile).head_pretrain_steps // 20)
 
 
 def pretrain_head(profile: Profile, variant: int, encoder: nn.Module, encoder_key: str, train, val, *, seed: int,
                   progress: bool = True) -> tuple[dict, list[dict], str]:
     """(state dict of the marker, projection, Transformer and head, eval history, cache key) after
-    ``profile.head_pretrain_steps`` steps on cached embeddings of the frozen ``encoder``.
+    ``head_pretrain_steps`` (homogeneity settings) steps on cached embeddings of the frozen ``encoder``.
 
     Sets are drawn like the joint stage's (seen classes of ``train``, ``variant``) from
     ``[seed, variant, 3, step]``; the weights at the last step are returned (the joint stage
     selects the best step). Cached under ``artifacts/<profile>/homogeneity-head/``.
     """
+    hs = homogeneity_settings(profile)
     device = resolve_device(profile)
     train_emb = frozen_embeddings(profile, encoder, encoder_key, train).to(device)
     val_emb = frozen_embeddings(profile, encoder, encoder_key, val).to(device)
     torch.manual_seed(seed)
-    model = HomogeneityModel(nn.Identity(), train_emb.shape[1], profile.transformer_layers,
-                             profile.transformer_heads, profile.transformer_head_dim)
+    model = HomogeneityModel(nn.Identity(), train_emb.shape[1], hs.transformer_layers,
+                             hs.transformer_heads, hs.transformer_head_dim)
     config = head_config(profile, variant, encoder_key, train.fingerprint(), val.fingerprint(), seed,
                          model.architecture)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile.name, "homogeneity-head", key, ".pt")
-    sampler = HomogeneitySampler(train.targets.numpy(), profile.set_size, variant, classes=class_split(profile).seen)
-    sets_per_step = profile.head_pretrain_sets or profile.set_batch_size
+    sampler = HomogeneitySampler(train.targets.numpy(), hs.set_size, variant, classes=class_split(profile).seen)
+    sets_per_step = hs.head_pretrain_sets or hs.set_batch_size
     sets = validation_sets(profile, variant, seed, val.targets.numpy())
     episodes = eq1_episodes(profile, variant, seed, val.targets.numpy())
 
@@ -124,8 +127,8 @@ def pretrain_head(profile: Profile, variant: int, encoder: nn.Module, encoder_ke
         return homogeneity_bce(net.set_logits(batch.gather(train_emb), batch.lengths.to(device)),
                                batch.targets.to(device), batch.lengths.to(device))
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr_homogeneity, betas=(0.9, 0.999))
-    result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=profile.head_pretrain_steps,
+    optimizer = torch.optim.Adam(model.parameters(), lr=hs.lr_homogeneity, betas=(0.9, 0.999))
+    result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=hs.head_pretrain_steps,
                  ckpt_path=ckpt, config=config, seed=seed, device=device, amp=profile.amp,
                  eval_fn=lambda step: validation_metrics(model, val_emb, sets, episodes),
                  eval_every=head_eval_every(profile), desc=f"homogeneity head variant {variant}", progress=progress)
@@ -143,7 +146,8 @@ def reference_nn_eq1(profile: Profile, variant: int, seed: int, val_emb: torch.T
 
 def head_sets_per_step(profile: Profile) -> int:
     """Sets a step of the head stage (``head_pretrain_sets``, 0: the joint stage's ``set_batch_size``)."""
-    return profile.head_pretrain_sets or profile.set_batch_size
+    hs = homogeneity_settings(profile)
+    return hs.head_pretrain_sets or hs.set_batch_size
 
 
 def eq1_nn_reference(profile: Profile, classifier_seen: nn.Module, seen_key: str, model: HomogeneityModel, val,
@@ -162,14 +166,15 @@ def eq1_nn_reference(profile: Profile, classifier_seen: nn.Module, seen_key: str
 def eq1_study_table(profile: Profile, history: dict, nn_reference: dict[str, float]) -> pd.DataFrame:
     """Eq. 1 top-1 (%) of the variant-1 model at the end of the head stage and at the checkpoint kept, beside
     the cosine-NN lines of :func:`eq1_nn_reference`, with the training sets each has seen."""
+    hs = homogeneity_settings(profile)
     head_sets = head_sets_per_step(profile)
     at_best = history["val_unseen_eq1"][history["step"].index(history["best_step"])]
     head_end = history["head_history"][-1]["val_unseen_eq1"] if history["head_history"] else None
     return pd.DataFrame([
         {"method": "class homogeneity, end of the head stage", "eq. 1 top-1 (%)": None if head_end is None else 100 * head_end,
-         "training sets seen": profile.head_pretrain_steps * head_sets},
+         "training sets seen": hs.head_pretrain_steps * head_sets},
         {"method": "class homogeneity, checkpoint kept", "eq. 1 top-1 (%)": 100 * at_best,
-         "training sets seen": profile.head_pretrain_steps * head_sets + history["best_step"] * profile.set_batch_size},
+         "training sets seen": hs.head_pretrain_steps * head_sets + history["best_step"] * hs.set_batch_size},
         *({"method": name, "eq. 1 top-1 (%)": 100 * value, "training sets seen": 0} for name, value in nn_reference.items()),
     ])
 

@@ -20,11 +20,13 @@ from ood_helpers.homogeneity.head_stage import eq1_episodes, validation_metrics,
 from ood_helpers.homogeneity.loss import homogeneity_bce
 from ood_helpers.homogeneity.model import HomogeneityModel
 from ood_helpers.homogeneity.sampling import SetStepPlanner
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 
 def encoder_lr(profile: Profile) -> float:
     """Learning rate of the pretrained ResNet inside the homogeneity model (the rest uses lr_homogeneity)."""
-    return profile.lr_homogeneity_encoder or profile.lr_homogeneity
+    hs = homogeneity_settings(profile)
+    return hs.lr_homogeneity_encoder or hs.lr_homogeneity
 
 
 def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.optim.Adam:
@@ -35,7 +37,7 @@ def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.op
     return torch.optim.Adam(
         [{"params": encoder_params, "lr": encoder_lr(profile)},
          {"params": [p for p in model.parameters() if id(p) not in encoder_ids]}],
-        lr=profile.lr_homogeneity, betas=(0.9, 0.999),
+        lr=homogeneity_settings(profile).lr_homogeneity, betas=(0.9, 0.999),
     )
 
 
@@ -73,12 +75,13 @@ def train_jointly(profile: Profile, model: HomogeneityModel, variant: int, seed:
                   train_sampler, val, validation: Validation, ckpt, config: dict, progress: bool):
     """``fit`` of the homogeneity model on step-seeded sets of ``train`` (micro-batched, spread over the ranks),
     evaluated on ``validation``, keeping the best unseen-class accuracy; returns the FitResult."""
+    hs = homogeneity_settings(profile)
     ctx = distributed.context()
     optimizer = homogeneity_optimizer(model, profile)
     settings = LoaderSettings.for_profile(profile, device)
-    per_process = profile.per_process(profile.set_batch_size)
+    per_process = profile.per_process(hs.set_batch_size)
     # [seed, variant, 1] draws the validation sets; training sets come from [seed, variant, 2, step]
-    planner = SetStepPlanner(train_sampler, profile.set_batch_size, profile.micro_batch_sets or per_process,
+    planner = SetStepPlanner(train_sampler, hs.set_batch_size, profile.micro_batch_sets or per_process,
                              [seed, variant, 2])
     ids = rank_micro_ids(planner.micro_per_step, ctx.rank, ctx.world_size)
     train_view = EvalView(train)  # sets see the evaluation view of each image, as in the paper: no augmentation
@@ -90,14 +93,14 @@ def train_jointly(profile: Profile, model: HomogeneityModel, variant: int, seed:
                 b.targets.to(device))
 
     def steps_from(start: int):
-        loader = step_loader(train_view, planner.keys, planner.micro_per_step, start, profile.homogeneity_steps,
+        loader = step_loader(train_view, planner.keys, planner.micro_per_step, start, hs.homogeneity_steps,
                              settings, ctx.rank, ctx.world_size)
-        return group_steps(loader, start, profile.homogeneity_steps, ids, prepare)
+        return group_steps(loader, start, hs.homogeneity_steps, ids, prepare)
 
     return fit(
-        model, optimizer, steps_from=steps_from, loss_fn=_set_loss, steps=profile.homogeneity_steps, ckpt_path=ckpt,
+        model, optimizer, steps_from=steps_from, loss_fn=_set_loss, steps=hs.homogeneity_steps, ckpt_path=ckpt,
         config=config, seed=seed, device=device, amp=profile.amp,
-        eval_fn=_validation_fn(profile, model, val, validation, settings, device), eval_every=profile.eval_every,
+        eval_fn=_validation_fn(profile, model, val, validation, settings, device), eval_every=hs.eval_every,
         best_metric="val_unseen_acc", desc=f"homogeneity variant {variant}", progress=progress,
     )
 

@@ -23,6 +23,7 @@ from ood_helpers.core.networks.resnet import encoder_from_classifier
 from ood_helpers.homogeneity.training import CLASSIFIER_KINDS, classifier_accuracy, get_classifier, get_homogeneity_model
 from ood_helpers.core.profile import resolve_device
 from ood_helpers.core.seeding import trial_seed
+from ood_helpers.homogeneity.settings import homogeneity_settings, with_homogeneity_settings
 
 
 def load_models(profile, *, progress: bool = True) -> Models:
@@ -59,13 +60,11 @@ def own_classifier_profile(profile):
     (0: ``pretrain_steps``) at ``own_classifier_image_size`` px (0: ``image_size``), with the small stem
     at 64 px and below. The paper's ImageNet schedule (450k steps at 224 px) would waste days on
     MNIST-sized data."""
-    size = profile.own_classifier_image_size or profile.image_size
-    return dataclasses.replace(
-        profile,
-        pretrain_steps=profile.own_classifier_steps or profile.pretrain_steps,
-        image_size=size,
-        small_stem=size <= 64 if profile.own_classifier_image_size else profile.small_stem,
-    )
+    hs = homogeneity_settings(profile)
+    size = hs.own_classifier_image_size or profile.image_size
+    own = dataclasses.replace(profile, image_size=size,
+                              small_stem=size <= 64 if hs.own_classifier_image_size else profile.small_stem)
+    return with_homogeneity_settings(own, pretrain_steps=hs.own_classifier_steps or hs.pretrain_steps)
 
 
 OWN_CLASSIFIER_JOB = "ood_helpers.homogeneity.trained_models:own_classifier_job"
@@ -105,7 +104,7 @@ def load_clustering_inputs(profile, *, progress: bool = True) -> ClusteringInput
     return ClusteringInputs(
         labels=test.targets.numpy().astype(np.int64),
         class_names=list(full.classes),
-        ranges=test_ranges(split, profile.eval_ranges),
+        ranges=test_ranges(split, homogeneity_settings(profile).eval_ranges),
         features=features,
         emb=features["fine-tuned"].to(device),
         score_sets=model_scorer(model),

@@ -27,6 +27,7 @@ from ood_helpers.homogeneity.sampling import HomogeneitySampler
 from ood_helpers.core.seeding import trial_seed
 from ood_helpers.core.launch import train_elsewhere_unless_finished
 from ood_helpers.core.train import load_best
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 CLASSIFIER_KINDS = ("seen", "all")
 VARIANTS = (1, 2)
@@ -115,6 +116,7 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
     """Everything that determines a trained homogeneity model: the key of its checkpoint.
     ``architecture``: ``HomogeneityModel.architecture``; ``head_key``: the config hash of the
     pretrained head it starts from (None: trained jointly from the first step, as in the paper)."""
+    hs = homogeneity_settings(profile)
     return {
         "kind": "class-homogeneity",
         "code": artifacts.code_fingerprint(__name__),
@@ -125,16 +127,16 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
         "encoder": encoder_key,
         "train_data": train_fp,
         "val_data": val_fp,
-        "k": profile.set_size,
-        "set_batch_size": profile.set_batch_size,
+        "k": hs.set_size,
+        "set_batch_size": hs.set_batch_size,
         "micro_batch_sets": profile.micro_batch_sets,
         "world_size": profile.world_size,
         "sampler": "step-seeded",  # sets drawn from (seed, variant, 2, step): sampling.SetStepPlanner
-        "steps": profile.homogeneity_steps,
-        "lr": profile.lr_homogeneity,
+        "steps": hs.homogeneity_steps,
+        "lr": hs.lr_homogeneity,
         "lr_encoder": encoder_lr(profile),
         "betas": [0.9, 0.999],
-        "eval_every": profile.eval_every,
+        "eval_every": hs.eval_every,
         "eval_sets": eval_set_count(profile),
         "eval_eq1_queries_per_class": EQ1_QUERIES_PER_CLASS,
         "seed": seed,
@@ -147,35 +149,36 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
 
     The encoder starts from the seen-class classifier; training uses sets of seen-class training
     images, validation fixed sets of held-out (val split) images of the seen classes and of the
-    unseen validation classes. With ``profile.head_pretrain_steps`` the Transformer first trains
+    unseen validation classes. With ``head_pretrain_steps`` (homogeneity settings) the Transformer first trains
     alone on cached embeddings (``head_pretraining``). History: lists "step", "train_loss",
     "val_seen_acc", "val_unseen_acc", "val_unseen_eq1" (fractions), "head_history" (the head
     stage's records) and "best_step", "best_val_unseen_acc", "config", "key".
     """
+    hs = homogeneity_settings(profile)
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be 1 (k = {profile.set_size} images a set) or 2 (k_n uniform in 2..k), got {variant!r}")
+        raise ValueError(f"variant must be 1 (k = {hs.set_size} images a set) or 2 (k_n uniform in 2..k), got {variant!r}")
     classifier, meta = get_classifier(profile, "seen", trial, progress=progress)
     split = class_split(profile)
     train, val = many_class_split(profile, "train"), many_class_split(profile, "val")
     seed = trial_seed(profile.seed, trial)
     device = resolve_device(profile)
-    train_sampler = HomogeneitySampler(train.targets.numpy(), profile.set_size, variant, classes=split.seen)
+    train_sampler = HomogeneitySampler(train.targets.numpy(), hs.set_size, variant, classes=split.seen)
     validation = Validation.draw(profile, variant, seed, val)
 
     torch.manual_seed(seed)
     model = HomogeneityModel(
         encoder_from_classifier(classifier), feature_dim(classifier),
-        profile.transformer_layers, profile.transformer_heads, profile.transformer_head_dim,
+        hs.transformer_layers, hs.transformer_heads, hs.transformer_head_dim,
     )
     head_state, head_history, head_key = None, [], None
-    if profile.head_pretrain_steps:
+    if hs.head_pretrain_steps:
         head_state, head_history, head_key = pretrain_head(profile, variant, encoder_from_classifier(classifier),
                                                            meta["key"], train, val, seed=seed, progress=progress)
     config = homogeneity_config(profile, variant, meta["key"], train.fingerprint(), val.fingerprint(), seed,
                                 model.architecture, head_key)
     key = artifacts.config_hash(config)
     ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
-    train_elsewhere_unless_finished(profile, HOMOGENEITY_JOB, runs=[(ckpt, config, profile.homogeneity_steps)],
+    train_elsewhere_unless_finished(profile, HOMOGENEITY_JOB, runs=[(ckpt, config, hs.homogeneity_steps)],
                                     kwargs={"variant": variant, "trial": trial})
     if head_state is not None:  # the Transformer starts where the head stage ended; the encoder is the classifier's
         load_head(model, head_state)

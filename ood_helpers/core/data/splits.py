@@ -124,7 +124,7 @@ def class_split(profile_or_num_classes, counts: tuple[int, int, int] | None = No
 
 
 def test_ranges(split: ClassSplit, sizes) -> list[np.ndarray]:
-    """The first n test classes (shuffled order) for each n in ``sizes`` (e.g. profile.eval_ranges)."""
+    """The first n test classes (shuffled order) for each n in ``sizes`` (e.g. paper 000's eval_ranges setting)."""
     out = []
     for n in sizes:
         if not isinstance(n, (int, np.integer)) or not 1 <= n <= len(split.test):

@@ -10,15 +10,17 @@ from ood_helpers.core.data.registry import load_dataset
 from ood_helpers.core.data.splits import NOVEL_DIGIT, ClassSplit
 
 
-def profile_datasets(profile) -> list[str]:
-    """The profile's dataset names: the many-class set, then its OOD sets, then its noise sets."""
-    names = [profile.many_class, *profile.ood_datasets, *profile.noise_datasets]
+def profile_datasets(profile, also=()) -> list[str]:
+    """The profile's dataset names: the many-class set, then ``also`` (e.g. paper 000's OOD and noise sets,
+    ``homogeneity.settings.table3_datasets``)."""
+    names = [profile.many_class, *also]
     return list(dict.fromkeys(names))  # a set named twice is loaded once
 
 
-def load_profile_datasets(profile, splits=SPLITS, **kwargs) -> dict[tuple[str, str], ImageSet]:
-    """{(dataset, split): ImageSet} for every dataset of ``profile`` and each split."""
-    return {(n, s): load_dataset(n, s, profile=profile, **kwargs) for n in profile_datasets(profile) for s in splits}
+def load_profile_datasets(profile, also=(), splits=SPLITS, **kwargs) -> dict[tuple[str, str], ImageSet]:
+    """{(dataset, split): ImageSet} for every dataset of ``profile_datasets(profile, also)`` and each split."""
+    return {(n, s): load_dataset(n, s, profile=profile, **kwargs) for n in profile_datasets(profile, also)
+            for s in splits}
 
 
 def dataset_sizes_table(sets: dict[tuple[str, str], ImageSet]) -> pd.DataFrame:
