@@ -18,6 +18,8 @@ from ood_helpers.benchmark.settings import benchmark_settings
 from ood_helpers.benchmark.trial import RowScores, split_fingerprint
 from ood_helpers.core.profile import get_profile
 
+from tests.support import profile_with
+
 
 @pytest.fixture(scope="module")
 def smoke():
@@ -63,7 +65,7 @@ def _spy_row(key, seen, classifies=True, shift=0.0):
         pred = (t.data.x_test.long().sum((1, 2, 3)) % 6).numpy() if classifies else None
         return RowScores(s_k, s_u, pred, train_seconds=0.5, score_seconds=0.1)
 
-    return Row(key, f"spy {key}", "000", "11", classifies, run, ("benchmark.trial",)), calls
+    return Row(key, f"spy {key}", "000", "11", classifies, run, ("ood_helpers.benchmark.trial",)), calls
 
 
 def test_runner_metrics_cache_and_identical_splits(smoke):
@@ -95,7 +97,7 @@ def test_runner_metrics_cache_and_identical_splits(smoke):
     for k, sc in res.scores.items():
         np.testing.assert_array_equal(sc.s_known, again.scores[k].s_known)
     # another profile field is another key: computed again
-    run_row(a, dataclasses.replace(trials[0], profile=get_profile("smoke", eval_every=7)))
+    run_row(a, dataclasses.replace(trials[0], profile=profile_with("smoke", eval_every=7)))
     assert calls_a["n"] == len(trials) + 1
 
 

@@ -13,10 +13,8 @@ from ood_helpers.core.profile import Profile, get_profile
 @pytest.mark.parametrize(
     "item, field, expected",
     [
-        ("pretrain_steps=2", "pretrain_steps", 2),  # int
-        ("pretrain_steps=15_000", "pretrain_steps", 15_000),
-        ("lr_pretrain=1e-4", "lr_pretrain", 1e-4),  # float
-        ("lr_homogeneity=3", "lr_homogeneity", 3.0),
+        ("batch_size=2", "batch_size", 2),  # int
+        ("batch_size=15_000", "batch_size", 15_000),
         ("amp=false", "amp", False),  # bool, any case, 1 / 0
         ("amp=TRUE", "amp", True),
         ("small_stem=1", "small_stem", True),
@@ -30,12 +28,6 @@ from ood_helpers.core.profile import Profile, get_profile
         ("class_split=4,2,2", "class_split", (4, 2, 2)),  # tuple[int, int, int]
         ("class_split=[4,2,2]", "class_split", (4, 2, 2)),
         ("class_split=(4, 2, 2)", "class_split", (4, 2, 2)),
-        ("eval_ranges=1,2", "eval_ranges", (1, 2)),  # tuple[int, ...]
-        ("eval_ranges=[2]", "eval_ranges", (2,)),
-        ("eval_ranges=5", "eval_ranges", (5,)),
-        ("ood_datasets=mnist, cifar10", "ood_datasets", ("mnist", "cifar10")),  # tuple[str, ...]
-        ('ood_datasets=["mnist"]', "ood_datasets", ("mnist",)),
-        ("noise_datasets=", "noise_datasets", ()),
         ('extra={"augment": false}', "extra", {"augment": False}),  # dict, JSON or Python
         ("extra={'augment': False, 'k': 3}", "extra", {"augment": False, "k": 3}),
         ("trials = 3", "trials", 3),
@@ -50,9 +42,9 @@ def test_parse_types_every_kind_of_field(item, field, expected):
 
 
 def test_several_assignments_and_none():
-    items = ["pretrain_steps=2", "class_split=4,2,2", "device=cpu", "amp=false", 'extra={"augment": false}']
+    items = ["batch_size=2", "class_split=4,2,2", "device=cpu", "amp=false", 'extra={"augment": false}']
     assert parse_assignments(items) == {
-        "pretrain_steps": 2, "class_split": (4, 2, 2), "device": "cpu", "amp": False, "extra": {"augment": False}}
+        "batch_size": 2, "class_split": (4, 2, 2), "device": "cpu", "amp": False, "extra": {"augment": False}}
     assert parse_assignments([]) == parse_assignments(None) == {}
 
 
@@ -71,21 +63,20 @@ def test_every_profile_field_is_known_and_takes_its_own_value():
 @pytest.mark.parametrize(
     "items, message",
     [
-        (["no_such_field=1"], r"--set no_such_field=1: unknown profile field 'no_such_field'; known fields: .*pretrain_steps"),
-        (["pretrain_step=2"], r"unknown profile field 'pretrain_step' \(did you mean 'pretrain_steps'\?\)"),
+        (["no_such_field=1"], r"--set no_such_field=1: unknown profile field 'no_such_field'; known fields: .*batch_size.*a paper's "
+                             r"setting is METHOD.FIELD \(e.g. homogeneity.set_size=5"),
+        (["batch_sise=2"], r"unknown profile field 'batch_sise' \(did you mean 'batch_size'\?\)"),
         (["name=quick"], r"'name' cannot be set: the profile is chosen with --profile"),
-        (["pretrain_steps"], r"--set 'pretrain_steps': expected FIELD=VALUE, e.g. --set pretrain_steps=2"),
+        (["batch_size"], r"--set 'batch_size': expected FIELD=VALUE or METHOD.FIELD=VALUE, e.g. --set trials=2"),
         (["=2"], r"expected FIELD=VALUE"),
         (["trials=2", "trials=3"], r"--set trials is given twice; set each field once"),
-        (["pretrain_steps=2.5"], r"profile field 'pretrain_steps' \(int\) expects an integer; got '2.5'"),
-        (["pretrain_steps=true"], r"expects an integer"),
-        (["lr_pretrain=fast"], r"'lr_pretrain' \(float\) expects a number; got 'fast'"),
+        (["batch_size=2.5"], r"profile field 'batch_size' \(int\) expects an integer; got '2.5'"),
+        (["batch_size=true"], r"expects an integer"),
         (["amp=maybe"], r"'amp' \(bool\) expects true or false \(or 1 / 0\); got 'maybe'"),
         (["image_size=big"], r"'image_size' \(int \| None\) expects an integer or none"),
         (["class_split=4,2"], r"'class_split' \(tuple\[int, int, int\]\) expects 3 values \(each an integer\) separated by commas"),
         (["class_split=a,b,c"], r"expects 3 values"),
         (["class_split=[4,2"], r"expects 3 values"),
-        (["eval_ranges=1,x"], r"'eval_ranges' \(tuple\[int, \.\.\.\]\) expects values \(an integer\) separated by commas"),
         (["extra=[1]"], r"'extra' \(dict\) expects a JSON object such as \{\"augment\": false\}"),
         (["extra={augment"], r"'extra' \(dict\) expects a JSON object"),
     ],
@@ -124,12 +115,14 @@ def test_decode_validates_hand_written_json():
 
 
 def test_notebook_profile_equals_get_profile_by_hand():
-    text = encode_overrides(parse_assignments(["pretrain_steps=2", "homogeneity_steps=2", "class_split=4,2,2",
-                                                "eval_ranges=1,2"]))
-    assert notebook_profile("paper", text, trials=3, queries_per_class=0) == get_profile(
-        "paper", pretrain_steps=2, homogeneity_steps=2, class_split=(4, 2, 2), eval_ranges=(1, 2), trials=3)
+    text = encode_overrides(parse_assignments(["homogeneity.pretrain_steps=2", "homogeneity.homogeneity_steps=2",
+                                                "class_split=4,2,2", "homogeneity.eval_ranges=1,2"]))
+    assert notebook_profile("paper", text, trials=3, homogeneity={"queries_per_class": 0}) == get_profile(
+        "paper", class_split=(4, 2, 2), trials=3,
+        extra={"homogeneity": {"pretrain_steps": "2", "homogeneity_steps": "2", "eval_ranges": "1,2"}})
     # 0 / None / "" notebook parameters mean "the profile's value"
-    assert notebook_profile("quick") == notebook_profile("quick", "", trials=0, set_size=None, device="") == get_profile("quick")
+    assert notebook_profile("quick") == notebook_profile("quick", "", trials=0, image_size=None, device="",
+                                                                     homogeneity={"set_size": 0}) == get_profile("quick")
     assert notebook_profile("smoke", "", trials=4) == get_profile("smoke", trials=4)
     # get_profile drops None values; an override to None still applies
     assert notebook_profile("paper", '{"image_size": null}').image_size is None
