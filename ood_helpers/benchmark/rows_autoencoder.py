@@ -101,6 +101,7 @@ def _run(variant_name: str, classifies: bool):
 
 ROWS = [
     Row("ae_recon", "Autoencoder, reconstruction error", "002 (ablation: plain AE)", "07", False, _run("AE", False),
-        CODE, unavailable),
-    Row("ae_full", "AE + clustering loss, full model", "002", "07", True, _run("full", True), CODE, unavailable),
+        CODE, unavailable, settings=(KEY,)),
+    Row("ae_full", "AE + clustering loss, full model", "002", "07", True, _run("full", True), CODE, unavailable,
+        settings=(KEY,)),
 ]

@@ -33,7 +33,7 @@ def _run(loss: str):
 
 
 ROWS = [
-    Row("ce_msp", "CE + MSP", "004 (baseline)", "06", True, _run("ce"), CODE),
-    Row("cac", "CAC (ours)", "004", "06", True, _run("cac"), CODE),
-    Row("cac_peer", "CAC (pytorch-ood 0.4)", "004 (peer library)", "06", True, _run("peer"), CODE),
+    Row("ce_msp", "CE + MSP", "004 (baseline)", "06", True, _run("ce"), CODE, settings=("cac",)),
+    Row("cac", "CAC (ours)", "004", "06", True, _run("cac"), CODE, settings=("cac",)),
+    Row("cac_peer", "CAC (pytorch-ood 0.4)", "004 (peer library)", "06", True, _run("peer"), CODE, settings=("cac",)),
 ]

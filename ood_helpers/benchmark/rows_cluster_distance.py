@@ -106,6 +106,6 @@ def _run(method: str):
 
 
 ROWS = [
-    Row("cd_ce", "Distance to clusters, CE", "001", "08", True, _run("ce"), CODE),
-    Row("cd_supcon", "Distance to clusters, SupCon", "001", "08", True, _run("supcon"), CODE),
+    Row("cd_ce", "Distance to clusters, CE", "001", "08", True, _run("ce"), CODE, settings=(KEY,)),
+    Row("cd_supcon", "Distance to clusters, SupCon", "001", "08", True, _run("supcon"), CODE, settings=(KEY,)),
 ]

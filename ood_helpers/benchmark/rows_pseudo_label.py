@@ -212,6 +212,8 @@ def run_pl_knn(t: BenchmarkTrial) -> RowScores:
 
 
 ROWS = [
-    Row("pl_knn", "Pseudo-label kNN (fine-tuned, averaged)", "003", "09", False, run_pl_knn, CODE, unavailable),
-    Row("dn2", "DN2: kNN on pretrained features", "003 (baseline)", "09", False, run_dn2, CODE, unavailable),
+    Row("pl_knn", "Pseudo-label kNN (fine-tuned, averaged)", "003", "09", False, run_pl_knn, CODE, unavailable,
+        settings=("pseudo_label",)),
+    Row("dn2", "DN2: kNN on pretrained features", "003 (baseline)", "09", False, run_dn2, CODE, unavailable,
+        settings=("pseudo_label",)),
 ]

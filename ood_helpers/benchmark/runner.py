@@ -36,9 +36,18 @@ def load_trials(profile, s: BenchmarkSettings, device: str = "cpu") -> list[Benc
             for t in range(s.trials)]
 
 
+def _profile_part(row: Row, profile) -> dict:
+    """What of the profile a row's result depends on: the run size and data (every field but ``extra``) and
+    only the papers' settings it reads (``row.settings`` and the benchmark's own)."""
+    fields = {k: v for k, v in profile.to_dict().items() if k != "extra"}
+    extra = profile.extra or {}
+    fields["extra"] = {k: extra[k] for k in sorted({*row.settings, "benchmark"}) if k in extra}
+    return fields
+
+
 def _key(row: Row, t: BenchmarkTrial, fingerprint: str) -> tuple[dict, str]:
     config = {"row": row.key, "trial": t.trial, "split": fingerprint, "seed": t.seed,
-              "profile": t.profile.to_dict(), "device": t.device,
+              "profile": _profile_part(row, t.profile), "device": t.device,
               "code": artifacts.code_fingerprint(*row.code, *RUNNER_CODE)}
     return config, artifacts.config_hash(config)
 
