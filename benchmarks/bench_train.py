@@ -20,7 +20,7 @@ steps (worker start-up, first allocations); "wall s" is the median run's duratio
    rate / the loader's rate for the same data, batch and workers (the issue's goal: >= 80 % on a
    GPU; on a CPU the network, not the loader, sets the pace).
 3. homogeneity: sets/s and image slots/s (sets/s x k) of ``fit`` steps of the quick profile's
-   class-homogeneity model (k = 10, 32 sets a step) built as ``pipeline.get_homogeneity_model``
+   class-homogeneity model (k = 10, 32 sets a step) built as ``homogeneity.training.get_homogeneity_model``
    builds them, the 32 sets at once ("whole") or accumulated over micro-batches of 16 / 8 sets.
 4. GPU only (``--device cpu --gpu-rows`` runs it at tiny sizes as a logic check; its numbers mean
    nothing): ResNet-18 of width 64 with AMP (fp16 autocast + GradScaler) at 32 px (small stem, CIFAR)

@@ -1,10 +1,10 @@
 """Class homogeneity (paper 000) as an open-set detector: a use the main paper suggests and never measures.
 
 The homogeneity model needs images of the trial's domain, so it is trained here per trial, the way notebook 03
-builds it for MNIST-pairs (``pipeline.get_homogeneity_model`` with ``head_pretrain_steps`` (homogeneity settings)): the encoder
+builds it for MNIST-pairs (``homogeneity.training.get_homogeneity_model`` with ``head_pretrain_steps`` (homogeneity settings)): the encoder
 is the trial's seen-class classifier, here notebook 06's cross-entropy network of the same trial (its flattened
 features before the last layer, frozen, as the quick profile's head stage freezes the ResNet), and the
-Transformer + head of ``models.HomogeneityModel`` learn on sets of k = ``set_size`` (homogeneity settings) embedded training
+Transformer + head of ``homogeneity.model.HomogeneityModel`` learn on sets of k = ``set_size`` (homogeneity settings) embedded training
 images of the known classes (variant 1, BCE of eq. 5, ``train.fit``; no validation-based selection: the last
 step is kept). Test time is eq. 1 with the known classes as candidates: each test image gets, per known class,
 the logit of the set [k - 1 training images of the class, the image], averaged over ``eq1_draws`` draws of the

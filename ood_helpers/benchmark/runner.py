@@ -1,5 +1,5 @@
 """Every row on every trial: the same ``TrialData`` object per trial for all rows, the metrics of
-``evaluate.ood_metrics`` computed here (never by a row), results cached per (row, trial) so an interrupted run
+``core.metrics.ood`` computed here (never by a row), results cached per (row, trial) so an interrupted run
 resumes and a rerun scores nothing twice.
 
 A cached result is keyed by the row, the trial's split fingerprint (its classes and every image), the profile

@@ -61,7 +61,7 @@ class RowScores:
     """What a row returns for one trial.
 
     ``s_known`` / ``s_unknown``: one score per image of ``data.x_test`` / ``data.x_unknown``, larger = more
-    unknown (the convention of ``evaluate.ood_metrics``). ``pred_known``: the closed-set class (0..N_known-1)
+    unknown (the convention of ``core.metrics.ood``). ``pred_known``: the closed-set class (0..N_known-1)
     of each known test image, or None when the method does not classify (label-free detectors).
     ``train_seconds``: wall time spent training in this call (about 0 when the networks came from a cache,
     say so in ``note``); ``score_seconds``: wall time of scoring both test sets. ``note``: anything a reader

@@ -1,7 +1,7 @@
 """One trial of one method end to end: train (or load), recompute anchors, score, measure.
 
 Accuracy is closed-set, on the known test images; AUROC / AUPR / FPR95 come from
-``evaluate.ood_metrics`` with unknown as the positive class (larger score = more unknown).
+``core.metrics.ood`` with unknown as the positive class (larger score = more unknown).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The tables of notebook 08 from the grid's records, and one verdict per claim C1-C5 (spec B4).
 
-All AUROC values are in percent with OOD as the positive class (``evaluate.ood_metrics``). The abstract
+All AUROC values are in percent with OOD as the positive class (``core.metrics.ood``). The abstract
 prints no numbers, so no table has a paper column; the claims are qualitative and so are the verdicts.
 A winner is never a diagnostic row (SimCLR clustered with labels).
 """

@@ -7,7 +7,7 @@ nearest training embedding.
 - S2 ``subclusters-m``: k-means with m clusters inside each class (uses labels).
 - S3 ``kmeans-K``: k-means over all training embeddings, K = factor x classes (label-free; SSD-style).
 - S4 ``knn-k``: every training point is a cluster; the k-th nearest distance (OpenOOD's KNN reduction),
-  with faiss through ``evaluate.feature_scores.knn_score``.
+  with faiss through ``core.metrics.feature_scores.knn_score``.
 
 Clusters are built once on the raw embeddings (scikit-learn ``KMeans``, fixed ``random_state``,
 ``n_init``) and every distance is measured to those centres. Distances: ``euclidean`` on raw features;

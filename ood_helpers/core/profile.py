@@ -27,12 +27,12 @@ class Profile:
     many_class: str = "mnist-pairs"  # the many-class set playing ImageNet's part
     class_split: tuple[int, int, int] = (80, 10, 10)  # seen / validation / test class counts
     # consecutive ranges of which class order: "paper" (appendix A.2's shuffle) | "novel-digit" (MNIST-pairs:
-    # no seen class contains the digit 9, every test class does; data/splits.py)
+    # no seen class contains the digit 9, every test class does; core/data/splits.py)
     class_order: str = "paper"
     per_class: tuple[int, int, int] = (60, 20, 20)  # images per class in train / val / test (mnist-pairs)
     image_size: int | None = None  # None keeps each dataset's native size
     channels: int = 1
-    augmentation: str = "auto"  # classifier training recipe: auto | imagenet | cifar | digits | none (see data/transforms.py)
+    augmentation: str = "auto"  # classifier training recipe: auto | imagenet | cifar | digits | none (see core/data/transforms.py)
     # ----- the shared backbone -----
     resnet_width: int = 16  # torchvision ResNet-18 uses 64
     small_stem: bool = True  # 3x3 stride-1 stem without max-pool, for 28-32 px inputs

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 AUGMENTATIONS = ("auto", "imagenet", "cifar", "digits", "none")
-CLASS_ORDERS = ("paper", "novel-digit")  # class orders of data/splits.py: class_order()
+CLASS_ORDERS = ("paper", "novel-digit")  # class orders of core/data/splits.py: class_order()
 MIN_SET_SIZE, MAX_SET_SIZE = 2, 25  # images per homogeneity set (paper 000: k = 25)
 # classes of the many-class sets (``Profile.validate`` checks class_split against them; others unchecked)
 MANY_CLASS_COUNTS = {"mnist-pairs": 100, "cifar100": 100, "tinyimagenet": 200, "imagenet": 1000}

@@ -3,7 +3,7 @@
 
 - known accuracy: share of the known classes' stream images given their own class;
 - new-class clustering accuracy: eq. 2 over the unseen classes' images, where only *created* classes
-  can be matched to an unseen class (Hungarian, ``evaluate.cluster_metrics``); an unseen image put into
+  can be matched to an unseen class (Hungarian, ``core.metrics.clustering``); an unseen image put into
   a known class counts as wrong: the rule has not discovered its class;
 - created vs true: classes opened against the number of unseen classes in the stream;
 - purity: share of the images in created classes that belong to their class's majority true class;

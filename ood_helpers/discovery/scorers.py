@@ -3,10 +3,10 @@
 Both take a batch of (query image, exemplars of one class) pairs, all runs and classes of a step
 together. Eq. 1 puts each pair's exemplars and then the query into one set (the query at the set's
 last valid position, padding after it, as ``HomogeneityModel.tokens`` expects) and reads the logit at
-position 0 (``evaluate.scorers.set_scorer``), sets of few exemplars (new classes) batched apart so
+position 0 (``homogeneity.scorers.set_scorer``), sets of few exemplars (new classes) batched apart so
 that they do not pay for padding. The nearest-neighbour scorers average the query's cosine similarity
 or negated euclidean distance over the valid exemplars, as the paper's NN baselines average over
-the k - 1 supports (``evaluate.neighbors.NearestNeighbourScorer`` computes the similarities). The
+the k - 1 supports (``homogeneity.neighbors.NearestNeighbourScorer`` computes the similarities). The
 centroid scorer is notebook 08's S1 detector (``cluster_distance.strategies``: distance to the class
 centre, euclidean) with the centre taken over the class's exemplars: minus the distance, so that "best
 score below the threshold" is "farther than the threshold from every centre", i.e. flagged as new.
@@ -81,7 +81,7 @@ class NeighbourClassScorer:
 class CentroidClassScorer:
     """Minus the euclidean distance of the query to the mean of the class's exemplars (notebook 08's
     S1 class-centroid score, larger = closer); written per (query, class) pair, where
-    ``evaluate.feature_scores.centre_distances`` would compute every query against every centre."""
+    ``core.metrics.feature_scores.centre_distances`` would compute every query against every centre."""
 
     def __init__(self, emb: torch.Tensor, *, device: str = "cpu"):
         if emb.ndim != 2:

@@ -2,7 +2,7 @@
 Table I, each named for what it is. Every set is float [N, C, H, W] in [0, 1] (spec §6 item 9).
 
 Noise rows: Hendrycks & Gimpel's definitions (``N(0, 1)`` unclipped, ``U[0, 1)``), which are the faithful
-ones, plus the project's clipped ``N(0.5, 1)`` (ODIN style, ``data/embedded.py``) as an extra, harder row.
+ones, plus the project's clipped ``N(0.5, 1)`` (ODIN style, ``core/data/embedded.py``) as an extra, harder row.
 Real Omniglot / notMNIST / CIFAR-10 / SUN are read through torchvision or a user's folder
 (``OOD_<NAME>_DIR``); where one cannot be read, the caller gets ``Unavailable`` with the reason.
 """

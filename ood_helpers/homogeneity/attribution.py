@@ -2,7 +2,7 @@
 
 ``guided_backprop(model, images)`` returns one map per image for the class the model predicts
 (or a given one); ``sample_class_images`` draws the images of chosen classes. The Figure 1 grid
-lives in ``plots.attribution``, the map-similarity measure in ``evaluate.attribution_similarity``.
+lives in ``homogeneity.attribution_figures``, the map-similarity measure in ``homogeneity.attribution_similarity``.
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def held_out_classes(profile, seed: int = 0) -> dict[str, np.ndarray]:
 def subset_classifier(profile, subset: str, *, trial: int = 0, progress: bool = True):
     """(ResNet-18 classifier in eval mode, original class ids int64 in its label order) trained on
     one subset of :func:`class_subsets`. "all" and "random80" are notebook 02's "all" and "seen"
-    classifiers (``pipeline.get_classifier``), so both notebooks share one cached network each."""
+    classifiers (``homogeneity.training.get_classifier``), so both notebooks share one cached network each."""
     subsets = class_subsets(profile)
     if subset not in subsets:
         raise ValueError(f"unknown class subset {subset!r}; expected one of {list(subsets)}")

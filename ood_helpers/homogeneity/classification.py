@@ -1,9 +1,9 @@
 """Out-of-distribution classification by class homogeneity (paper 000, eq. 1, section 5.2):
 one trial scored by every method, and the trial loops of Tables 1-3 (their records and tables:
-``evaluate.classification_tables``).
+``homogeneity.classification_tables``).
 
-Every method of a trial scores the same episodes (``evaluate.episodes``: queries, and k - 1
-supports of every candidate class per query) with the scorer convention of ``evaluate.scorers``.
+Every method of a trial scores the same episodes (``homogeneity.episodes``: queries, and k - 1
+supports of every candidate class per query) with the scorer convention of ``homogeneity.scorers``.
 A trial runs chunk by chunk of queries: each chunk's supports are drawn, scored and reduced at
 once to counts of correct queries per table column, so the [Q, C] scores of a whole trial are
 never held (28 GB for Table 1's 1e6 queries x 1000 classes x 7 methods). Under torchrun rank r

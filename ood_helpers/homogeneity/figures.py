@@ -18,7 +18,7 @@ def plot_overfitting_curves(histories: list[dict], ranges: dict[str, str] | None
     """Fig. 2: one panel per history (a variant), validation accuracy (%) over training steps for
     the seen classes and the unseen validation classes, the best unseen-class step marked.
 
-    Each history is ``pipeline.get_homogeneity_model``'s dict (``step``, ``val_seen_acc``,
+    Each history is ``homogeneity.training.get_homogeneity_model``'s dict (``step``, ``val_seen_acc``,
     ``val_unseen_acc`` as fractions, ``best_step``, ``variant``); ``ranges`` names the class
     ranges, e.g. {"seen": "1-80", "val": "81-90"}. Returns the matplotlib Figure.
     """
@@ -52,7 +52,7 @@ def plot_eq1_learning_curve(history: dict, *, head_sets: int, joint_sets: int, n
     """Eq. 1 top-1 (%) over the validation classes against the sets seen in training, for the head
     stage on cached embeddings (when there was one) and the joint stage after it.
 
-    ``history``: ``pipeline.get_homogeneity_model``'s dict (``head_history`` and ``val_unseen_eq1``);
+    ``history``: ``homogeneity.training.get_homogeneity_model``'s dict (``head_history`` and ``val_unseen_eq1``);
     ``head_sets`` / ``joint_sets``: sets a step of each stage; ``nn_reference``: label -> top-1
     (fraction) of a nearest-neighbour baseline on the same episodes, drawn as horizontal lines.
     """

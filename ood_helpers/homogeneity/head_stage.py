@@ -4,7 +4,7 @@ Paper 000 trains the ResNet and the Transformer together from the first step. Th
 one quick-profile step costs ~0.2 s on the CPU; on cached embeddings of the frozen pretrained
 encoder the same step costs a few ms (at 224 px the ratio is far larger), so the Transformer can
 see many more sets in the same minutes before the joint training of
-``pipeline.get_homogeneity_model`` starts from it. Used when ``head_pretrain_steps`` (homogeneity settings) > 0;
+``homogeneity.training.get_homogeneity_model`` starts from it. Used when ``head_pretrain_steps`` (homogeneity settings) > 0;
 the paper profile keeps 0 (the paper's recipe).
 
 Both stages log the same validation numbers (``validation_metrics``): set accuracy on fixed sets

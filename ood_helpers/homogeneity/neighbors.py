@@ -2,7 +2,7 @@
 
 A query is compared with the k - 1 supports drawn for every candidate class; the class
 score is the mean over those supports of the euclidean distance (negated, so that larger
-is closer) or of the cosine similarity: the scorer convention of ``evaluate.scorers``. The
+is closer) or of the cosine similarity: the scorer convention of ``homogeneity.scorers``. The
 paper runs this in image space and on two ResNet-18 embeddings (pretrained on the seen
 classes, fine-tuned by the homogeneity task).
 

@@ -2,7 +2,7 @@
 Tables 1-3 (top-1 / top-5 accuracy in %, "mean ± std" over five trials, copied verbatim) and
 Table 4 (clustering accuracy in %, (mean, std) over five trials).
 
-Nothing here computes; ``evaluate.classification`` renames the paper's columns to ours when it
+Nothing here computes; ``homogeneity.classification`` renames the paper's columns to ours when it
 builds a table. This is the one place these numbers live (notebooks import them from here).
 """
 

@@ -6,7 +6,7 @@ class*. Scores are logits or negated distances / similarities, never probabiliti
 saturates to 1.0 and ties classes it still ranks apart. The prediction is the row's argmax.
 
 Eq. 1 (class homogeneity) is here; the classifiers' logits too; the nearest-neighbour scorers
-live in ``evaluate.neighbors`` and follow the same convention. Scorers hold their features on
+live in ``homogeneity.neighbors`` and follow the same convention. Scorers hold their features on
 the device from construction (once per trial), so scoring a chunk copies only indices there.
 On CUDA the Transformer and cosine similarities run in bfloat16 (``low_precision``).
 """

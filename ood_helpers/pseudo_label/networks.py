@@ -1,4 +1,4 @@
-"""The networks of notebook 09: ``models.small_cnn.SmallCNN`` + a linear head for the offline stand-in, and
+"""The networks of notebook 09: ``core.networks.small_cnn.SmallCNN`` + a linear head for the offline stand-in, and
 torchvision's ImageNet ResNets for the cifar / paper profiles (the paper's "pretrained" networks).
 
 Every network here maps images [N, C, H, W] in [0, 1] to logits and exposes ``features(x)``, the

@@ -4,10 +4,10 @@
 - ``train_source``: the "pretrained" stand-in, a small CNN trained *with labels* on the source set (spec A9.1 #1).
 - ``simclr``: SCAN's first stage, ``ood_helpers.core.contrastive`` (pytorch-metric-learning's NT-Xent), shared with
   notebook 08.
-- ``scan_step``: SCAN's clustering step (``losses.scan_loss``), backbone + K-way head, all weights trained.
+- ``scan_step``: SCAN's clustering step (``pseudo_label.losses.scan_loss``), backbone + K-way head, all weights trained.
   The model kept is the *last* epoch: SCAN's code picks the epoch of lowest SCAN loss on the normal *test*
   images, which would let test images choose the model (spec A8.10); we do not copy that.
-- ``self_label``: SCAN's self-labelling (``losses.selflabel_loss``), threshold 0.99, class balancing.
+- ``self_label``: SCAN's self-labelling (``pseudo_label.losses.selflabel_loss``), threshold 0.99, class balancing.
 
 With a profile's ``world_size`` W > 1 every stage trains on W processes under torchrun (``jobs.run_stage``): every
 rank draws and augments the one-process batch and takes its contiguous share. Cross-entropy weights a share

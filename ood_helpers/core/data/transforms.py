@@ -2,7 +2,7 @@
 
 Every recipe maps a uint8 image tensor [C, H, W] to a uint8 tensor [C, S, S]; the float
 conversion happens on the training device (4x less to copy), and the mean / std
-normalisation of the ImageNet recipe lives inside the network (``models.resnet``), so the
+normalisation of the ImageNet recipe lives inside the network (``core.networks.resnet``), so the
 same [0, 1] images feed training, evaluation, embedding and attribution alike.
 
 - ``imagenet``: RandomResizedCrop(S) from the full decoded image + horizontal flip

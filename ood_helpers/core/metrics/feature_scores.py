@@ -96,7 +96,7 @@ def ledoit_wolf_covariances(features, labels) -> np.ndarray:
     in many dimensions, whose empirical covariance is singular.
 
     The estimate is scikit-learn's ``LedoitWolf().fit(x).covariance_`` (its ``ledoit_wolf_shrinkage``
-    formula, written out here; ``tests/test_feature_scores.py`` checks it against scikit-learn): the
+    formula, written out here; ``tests/unit/test_feature_scores.py`` checks it against scikit-learn): the
     estimator's input checks and pseudo-inverse cost 0.9 ms a cluster, and notebook 08's quick grid fits
     15,000 clusters (13 s); these few array operations a cluster cost a tenth of that."""
     feats = _features(features, "features").astype(np.float64)

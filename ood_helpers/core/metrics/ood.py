@@ -96,7 +96,7 @@ def _fpr_where_reached(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
 def ood_metrics(scores_in, scores_out) -> dict[str, float]:
     """``{"auroc", "aupr_in", "aupr_out", "fpr95"}`` as fractions in [0, 1] (see the module docstring).
 
-    The same numbers as the four functions above (``tests/test_ood_metrics.py`` checks it, ties included)
+    The same numbers as the four functions above (``tests/unit/test_ood_metrics.py`` checks it, ties included)
     from one input check and one ROC curve: its trapezoid area is the AUROC, and both average precisions
     are scikit-learn's sum of precision x recall step written out over the curve's counts (a flagged set of
     the ID-positive ranking is the complement of one of the OOD-positive ranking's). Notebook 08's grid

@@ -20,7 +20,7 @@ MAX_LEGEND = 20  # more labels than this and the legend would hide the points
 
 
 def embed_2d(x, method: str, *, seed: int) -> np.ndarray:
-    """[N, 2] coordinates of rows of ``x`` by t-SNE (``evaluate.embedding_clustering.tsne_2020``: the
+    """[N, 2] coordinates of rows of ``x`` by t-SNE (``core.metrics.embedding_clustering.tsne_2020``: the
     paper's 2020 scikit-learn defaults, perplexity min(30, N - 1)) or UMAP (n_neighbors min(15, N - 1))."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
