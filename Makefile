@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 ONLY ?=
 FROM ?=
 SET ?=
-# SET="pretrain_steps=2 homogeneity_steps=2": one --set per word (a value may not contain spaces or ')
+# SET="homogeneity.pretrain_steps=2 homogeneity.homogeneity_steps=2": one --set per word (a value may not contain spaces or ')
 RUN_ARGS := $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM)) $(foreach s,$(SET),--set '$(s)')
 
 .PHONY: venv reproduce test test-unit test-integration lab clean-runs help
 help:
-	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03] [SET=\"pretrain_steps=2 homogeneity_steps=2\"]"
+	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03] [SET=\"trials=2 homogeneity.pretrain_steps=2\"]"
 	@echo "make test        every test: unit, integration (torchrun, fresh processes) and every notebook in the smoke profile"
 	@echo "make test-unit   the fast in-process tests (tests/unit)"
 	@echo "make test-integration  torchrun, fresh-process and runner tests, no notebooks"

@@ -1,7 +1,7 @@
 """Profile overrides: ``--set FIELD=VALUE`` (a Profile field) or ``--set METHOD.FIELD=VALUE`` (one paper's
 setting, e.g. ``cac.epochs=3``, kept in ``Profile.extra``) on the command line, one JSON text in a notebook.
 
-``parse_assignments`` turns ``["pretrain_steps=2", "class_split=4,2,2"]`` into values of the
+``parse_assignments`` turns ``["trials=2", "class_split=4,2,2"]`` into values of the
 types declared on :class:`~ood_helpers.core.profile.Profile`; ``encode_overrides`` /
 ``decode_overrides`` carry them to a notebook as its ``overrides`` papermill parameter, and
 ``notebook_profile`` resolves the notebook's profile with them. Field names and types are read
@@ -138,7 +138,7 @@ def coerce_field(name: str, value: Any) -> Any:
 
 
 def parse_assignments(items: list[str] | None) -> dict:
-    """``["pretrain_steps=2", "amp=false", "cac.epochs=3"]`` -> ``{"pretrain_steps": 2, "amp": False,
+    """``["trials=2", "amp=false", "cac.epochs=3"]`` -> ``{"trials": 2, "amp": False,
     "extra": {"cac": {"epochs": "3"}}}``: Profile fields typed here; ``METHOD.FIELD`` goes to that method's
     settings in ``extra`` (typed by ``settings.settings_for`` when the method reads them). Refuses malformed
     items, unknown fields, ``name`` and a field set twice."""
@@ -179,7 +179,7 @@ def parse_assignments(items: list[str] | None) -> dict:
 
 def _validated(overrides: Any) -> dict:
     if not isinstance(overrides, dict):
-        raise ValueError(f'overrides must be a JSON object such as {{"pretrain_steps": 2}}; got {overrides!r}')
+        raise ValueError(f'overrides must be a JSON object such as {{"trials": 2}}; got {overrides!r}')
     return {name: coerce_field(name, value) for name, value in overrides.items()}
 
 
@@ -196,7 +196,7 @@ def decode_overrides(text: str | None) -> dict:
     try:
         value = json.loads(text)
     except ValueError as err:
-        raise ValueError(f'overrides must be JSON text such as {{"pretrain_steps": 2}}; cannot read {text!r}: {err}') from None
+        raise ValueError(f'overrides must be JSON text such as {{"trials": 2}}; cannot read {text!r}: {err}') from None
     return _validated(value)
 
 
