@@ -25,7 +25,11 @@ import hashlib, sys, torch
 torch.set_num_threads(2)
 from ood_helpers.homogeneity import training as pipeline
 from ood_helpers.core.profile import get_profile
-p = get_profile("quick", pretrain_steps=8, homogeneity_steps=20, eval_every=10)
+from ood_helpers.homogeneity.settings import with_homogeneity_settings
+# quick's head stage alone is 2000 steps (head_pretrain_steps), past the timeout on a loaded machine; 20 steps
+# still run the head stage and then the joint stage from its head
+p = with_homogeneity_settings(get_profile("quick"), pretrain_steps=8, head_pretrain_steps=20, homogeneity_steps=20,
+                              eval_every=10)
 digest = {}
 clf, _ = pipeline.get_classifier(p, "seen", progress=False)
 hom, history = pipeline.get_homogeneity_model(p, 1, progress=False)
@@ -61,8 +65,10 @@ def test_classifier_training_is_bit_identical_in_separate_processes(tmp_path):
         "import sys, torch\n"
         "from ood_helpers.homogeneity.training import get_classifier\n"
         "from ood_helpers.core.profile import get_profile\n"
+        "from ood_helpers.homogeneity.settings import with_homogeneity_settings\n"
         "torch.set_num_threads(1)\n"
-        "model, _ = get_classifier(get_profile('smoke', pretrain_steps=3, augmentation='digits'), 'seen', progress=False)\n"
+        "p = with_homogeneity_settings(get_profile('smoke', augmentation='digits'), pretrain_steps=3)\n"
+        "model, _ = get_classifier(p, 'seen', progress=False)\n"
         "torch.save(model.state_dict(), sys.argv[1])\n"
     )
     states = []

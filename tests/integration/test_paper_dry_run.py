@@ -22,11 +22,15 @@ from ood_helpers.core.paths import NOTEBOOKS
 
 WNIDS = [f"n0{i:07d}" for i in range(8)]
 TINY = {
-    "device": "cpu", "class_split": (4, 2, 2), "eval_ranges": (1, 2), "per_class": (0, 3, 3), "image_size": 32, "resnet_width": 4,
-    "transformer_layers": 1, "transformer_heads": 2, "transformer_head_dim": 4, "set_size": 3,
-    "batch_size": 8, "micro_batch_images": 4, "set_batch_size": 4, "micro_batch_sets": 2,
-    "pretrain_steps": 2, "homogeneity_steps": 2, "eval_every": 1, "num_workers": 1,
-    "extra": {"homogeneity_eval_sets": 8},
+    "device": "cpu", "class_split": (4, 2, 2), "per_class": (0, 3, 3), "image_size": 32, "resnet_width": 4,
+    "batch_size": 8, "micro_batch_images": 4, "micro_batch_sets": 2, "num_workers": 1,
+    "extra": {
+        "homogeneity_eval_sets": 8,
+        # paper 000's settings, as --set homogeneity.FIELD=VALUE passes them
+        "homogeneity": {"eval_ranges": [1, 2], "transformer_layers": 1, "transformer_heads": 2,
+                        "transformer_head_dim": 4, "set_size": 3, "set_batch_size": 4, "pretrain_steps": 2,
+                        "homogeneity_steps": 2, "eval_every": 1},
+    },
 }
 
 

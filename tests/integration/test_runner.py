@@ -12,7 +12,9 @@ import pytest
 
 from ood_helpers.core import paths
 from ood_helpers import run
+from ood_helpers.core.overrides import notebook_profile
 from ood_helpers.core.profile import PROFILES
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 PARAMS = (
     'profile: str = "quick"  # smoke | quick | cifar | paper\n'
@@ -153,7 +155,8 @@ def test_set_unknown_field_exits_2_before_anything_runs(nb_dir, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "unknown profile field 'no_such_field'; known fields: " in done.stderr
-    assert "pretrain_steps" in done.stderr  # the known fields are listed
+    assert "class_split" in done.stderr  # the known fields are listed
+    assert "homogeneity.set_size=5" in done.stderr  # and how to name a paper's setting
     assert not runs.exists()  # no runs folder, no executed copy
     assert not list(nb_dir.glob("ran_*.txt"))  # no notebook ran
 
@@ -167,12 +170,12 @@ def test_run_all_passes_encoded_overrides_to_every_notebook(nb_dir, monkeypatch)
 
     monkeypatch.setattr(run, "run_notebook", fake_run_notebook)
     nbs = run.select_notebooks(run.find_notebooks(nb_dir), only=["01", "03"])
-    overrides = {"pretrain_steps": 2, "class_split": (4, 2, 2)}
+    overrides = {"extra": {"homogeneity": {"pretrain_steps": 2}}, "class_split": (4, 2, 2)}
     run.run_all("smoke", nbs, {"marker": "m"}, progress=False, log=lambda *a, **k: None, overrides=overrides)
-    encoded = '{"class_split": [4, 2, 2], "pretrain_steps": 2}'
+    encoded = '{"class_split": [4, 2, 2], "extra": {"homogeneity": {"pretrain_steps": 2}}}'
     assert calls == [(name, {"profile": "smoke", "overrides": encoded, "marker": "m"})
                      for name in ("01_write.ipynb", "03_after.ipynb")]
-    assert _summary()["overrides"] == {"class_split": [4, 2, 2], "pretrain_steps": 2}
+    assert _summary()["overrides"] == {"class_split": [4, 2, 2], "extra": {"homogeneity": {"pretrain_steps": 2}}}
     calls.clear()
     run.run_all("smoke", nbs[:1], progress=False, log=lambda *a, **k: None)
     assert calls == [("01_write.ipynb", {"profile": "smoke", "overrides": ""})]  # none: "" (the profile's values)
@@ -203,10 +206,15 @@ def test_parameter_and_set_disagreeing_are_refused(nb_dir, monkeypatch):
 
 
 def test_list_shows_the_overrides(nb_dir, capsys):
-    assert run.main(["--profile", "paper", "--notebooks", str(nb_dir), "--list", "--set", "pretrain_steps=2"]) == 0
+    assert run.main(["--profile", "paper", "--notebooks", str(nb_dir), "--list", "--set", "trials=2",
+                     "--set", "homogeneity.pretrain_steps=2"]) == 0
     out = capsys.readouterr().out
-    assert '--set, every notebook\'s `overrides` parameter: {"pretrain_steps": 2}' in out
-    assert f"pretrain_steps = 2  (profile paper: {PROFILES['paper'].pretrain_steps!r})" in out
+    head = "--set, every notebook's `overrides` parameter: "
+    (encoded,) = [line.removeprefix(head) for line in out.splitlines() if line.startswith(head)]
+    assert json.loads(encoded)["trials"] == 2
+    # the notebooks receive paper 000's setting in extra["homogeneity"], typed when they read it
+    assert homogeneity_settings(notebook_profile("paper", encoded)).pretrain_steps == 2
+    assert f"trials = 2  (profile paper: {PROFILES['paper'].trials!r})" in out
     assert 'overrides: str = ""' in out
 
 
@@ -216,12 +224,14 @@ def test_a_profile_that_cannot_run_here_is_refused_before_any_notebook(tmp_path,
     calls = []
     monkeypatch.setattr(run, "run_notebook", lambda *a, **k: calls.append(a))
     notebooks = run.find_notebooks()[:1]
-    with pytest.raises(ValueError, match=r"micro_batch_sets=5 does not divide the 16 sets"):
-        run.run_all("smoke", notebooks, overrides={"set_batch_size": 16, "micro_batch_sets": 5})
+    with pytest.raises(ValueError, match=r"homogeneity settings of profile 'smoke': micro_batch_sets=5 does not "
+                                         r"divide the 16 sets"):
+        run.run_all("smoke", notebooks, overrides={"extra": {"homogeneity": {"set_batch_size": 16}},
+                                                   "micro_batch_sets": 5})
     many = (os.cpu_count() or 1) * 2
     with pytest.raises(ValueError, match=rf"world_size={many} training processes on cpu"):
         run.run_all("smoke", notebooks, overrides={"world_size": many, "batch_size": 32 * many,
-                                                   "set_batch_size": 4 * many})
+                                                   "extra": {"homogeneity": {"set_batch_size": 4 * many}}})
     assert calls == []
 
 
@@ -231,9 +241,12 @@ def test_a_profile_that_cannot_run_here_is_refused_before_any_notebook(tmp_path,
         # before validation this ran notebook 04 until "need at least one array to concatenate"
         (["--only", "04", "-p", "trials", "-3"], "profile 'smoke': trials must be an int >= 1, got -3"),
         (["--only", "04", "--set", "trials=-3"], "profile 'smoke': trials must be an int >= 1, got -3"),
-        (["--only", "03", "-p", "set_size", "9"], "profile 'smoke': set_size=9 does not fit per_class=(12, 8, 8)"),
-        (["--only", "05", "--set", "eval_ranges=1,3"], "eval_ranges=(1, 3) reaches 3 test classes but class_split=(8, 2, 2)"),
-        (["--only", "04", "--set", "class_split=8,2,1"], "eval_ranges=(1, 2) reaches 2 test classes but class_split=(8, 2, 1)"),
+        (["--only", "03", "-p", "set_size", "9"],
+         "homogeneity settings of profile 'smoke': set_size=9 does not fit per_class=(12, 8, 8)"),
+        (["--only", "05", "--set", "homogeneity.eval_ranges=1,3"],
+         "homogeneity settings of profile 'smoke': eval_ranges=(1, 3) reaches 3 test classes but class_split=(8, 2, 2)"),
+        (["--only", "04", "--set", "class_split=8,2,1"],
+         "homogeneity settings of profile 'smoke': eval_ranges=(1, 2) reaches 2 test classes but class_split=(8, 2, 1)"),
     ],
 )
 def test_an_inconsistent_profile_exits_2_before_any_notebook(monkeypatch, capsys, args, message):

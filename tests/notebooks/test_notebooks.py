@@ -17,6 +17,7 @@ import pytest
 from ood_helpers.core import paths
 from ood_helpers import run
 from ood_helpers.core.profile import PROFILES, get_profile
+from ood_helpers.homogeneity.settings import homogeneity_settings
 from tests.support import Tables, _constants, check_means_of_trials, check_summary, in_range, one_row_each, positive_ints
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
@@ -117,7 +118,8 @@ def range_names(p):
 
 def check_00(p, table):
     sizes = table("dataset_sizes")
-    datasets = list(dict.fromkeys([p.many_class, *p.ood_datasets, *p.noise_datasets]))
+    hs = homogeneity_settings(p)
+    datasets = list(dict.fromkeys([p.many_class, *hs.ood_datasets, *hs.noise_datasets]))
     one_row_each(sizes, ["dataset", "split"], [(d, s) for d in datasets for s in ("train", "val", "test")], "dataset_sizes")
     positive_ints(sizes, "images", "dataset_sizes")
     positive_ints(sizes, "classes", "dataset_sizes")
@@ -198,8 +200,9 @@ def check_02(p, table):
 def check_03(p, table):
     summary = table("fig2_overfitting_summary")
     one_row_each(summary, "variant", [1, 2], "fig2_overfitting_summary")
-    evals = set(range(0, p.homogeneity_steps + 1, p.eval_every)) | {p.homogeneity_steps}
-    assert (summary["last_step"] == p.homogeneity_steps).all()
+    hs = homogeneity_settings(p)
+    evals = set(range(0, hs.homogeneity_steps + 1, hs.eval_every)) | {hs.homogeneity_steps}
+    assert (summary["last_step"] == hs.homogeneity_steps).all()
     assert set(summary["best_step"]) <= evals, summary["best_step"].tolist()
     for column in ("unseen_start", "unseen_best", "unseen_end", "seen_start", "seen_at_best", "seen_end"):
         in_range(summary, column, 0, 100, "fig2_overfitting_summary")
@@ -213,15 +216,16 @@ def check_03(p, table):
                 "cosine NN, pretrained embeddings", "cosine NN, fine-tuned embeddings"]
     one_row_each(study, "method", expected, "homogeneity_vs_nn")
     scored = study.dropna(subset=["eq. 1 top-1 (%)"])  # smoke has no head stage: its row is empty
-    assert len(scored) == 4 - (p.head_pretrain_steps == 0)
+    assert len(scored) == 4 - (hs.head_pretrain_steps == 0)
     in_range(scored, "eq. 1 top-1 (%)", 0, 100, "homogeneity_vs_nn")
     kept = study.set_index("method").loc["class homogeneity, checkpoint kept", "training sets seen"]
-    assert kept % p.set_batch_size == 0 and kept <= p.homogeneity_steps * p.set_batch_size
+    assert kept % hs.set_batch_size == 0 and kept <= hs.homogeneity_steps * hs.set_batch_size
 
 
 def check_04(p, table):
     m_all, m_seen, m_own, nn, m_hom = _constants(["M_ALL", "M_SEEN", "M_OWN", "NN_METHODS", "M_HOM"],
                                                 CLASSIFICATION_MODULES)
+    hs = homogeneity_settings(p)
     names = range_names(p)
     order = [names[r] for r in ("seen", "val", "test", "all")]
     metrics = ("top-1", "top-5")
@@ -236,7 +240,7 @@ def check_04(p, table):
     in_range(t1_trials, "accuracy", 0, 1, "table1 trials")
     check_means_of_trials(t1, t1_trials, ["method", "metric", "range"], "accuracy", 100, "table1")
     # every class sends min(queries_per_class, its test images) queries: "all" is their class-weighted mean
-    per_class = min(p.queries_per_class, p.per_class[2] or p.queries_per_class)
+    per_class = min(hs.queries_per_class, p.per_class[2] or hs.queries_per_class)
     acc = t1_trials.set_index(["method", "metric", "range", "trial"])["accuracy"]
     for m in (m_all, *nn, m_hom):
         for k in metrics:
@@ -246,18 +250,18 @@ def check_04(p, table):
                     np.average(parts, weights=[c * per_class for c in p.class_split]), abs=1e-9), (m, k, t)
 
     first = sum(p.class_split[:2]) + 1
-    ranges2 = [f"{first}-{first + n - 1}" for n in p.eval_ranges]
+    ranges2 = [f"{first}-{first + n - 1}" for n in hs.eval_ranges]
     methods2 = [m_all, *nn, m_hom]
     t2 = table("table2_ood_classification_ranges_summary")
     check_summary(t2, ["method", "range"], [(m, r) for m in methods2 for r in ranges2], p.trials, 0, 100, "table2 summary")
     one_row_each(table("table2_ood_classification_ranges"), "method", methods2, "table2")
-    for n, label in zip(p.eval_ranges, ranges2):
+    for n, label in zip(hs.eval_ranges, ranges2):
         if n == 1:  # one candidate class: every query is right
             assert (t2.loc[t2["range"] == label, "mean"] == 100).all(), t2
 
     methods3 = [m_own, *nn, m_hom]
     t3 = table("table3_ood_datasets_summary")
-    check_summary(t3, ["method", "dataset"], [(m, d) for m in methods3 for d in p.ood_datasets], p.trials, 0, 100,
+    check_summary(t3, ["method", "dataset"], [(m, d) for m in methods3 for d in hs.ood_datasets], p.trials, 0, 100,
                   "table3 summary")
     one_row_each(table("table3_ood_datasets"), "method", methods3, "table3")
     t3_trials = table("table3_ood_datasets_trials")
@@ -269,8 +273,9 @@ def check_05(p, table):
     kmeans, features, greedy, agglomerative = _constants(
         ["KMEANS_ROW", "FEATURE_ROWS", "GREEDY_ROW", "AGGLOMERATIVE_ROW"], CLUSTERING_MODULES)
     methods = [kmeans, *features.values(), greedy, agglomerative]
-    labels = {n: f"{n} class" if n == 1 else f"{n} classes" for n in p.eval_ranges}
-    keys = [(m, labels[n]) for m in methods for n in p.eval_ranges]
+    ranges = homogeneity_settings(p).eval_ranges
+    labels = {n: f"{n} class" if n == 1 else f"{n} classes" for n in ranges}
+    keys = [(m, labels[n]) for m in methods for n in ranges]
     summary = table("table4_ood_clustering_summary")
     check_summary(summary, ["method", "classes"], keys, p.trials, 0, 100, "table4 summary")
     one_row_each(table("table4_ood_clustering"), "method", methods, "table4")
@@ -288,7 +293,7 @@ def check_05(p, table):
 
     counts = table("table4_cluster_counts").set_index("method")
     assert sorted(counts.index) == sorted(["true classes", *methods])
-    for n in p.eval_ranges:
+    for n in ranges:
         assert counts.loc["true classes", f"{labels[n]}: clusters"] == f"{n:.1f} ± 0.0"
 
 

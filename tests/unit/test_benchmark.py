@@ -97,6 +97,9 @@ def test_runner_metrics_cache_and_identical_splits(smoke):
     for k, sc in res.scores.items():
         np.testing.assert_array_equal(sc.s_known, again.scores[k].s_known)
     # another profile field is another key: computed again
+    run_row(a, dataclasses.replace(trials[0], profile=get_profile("smoke", eval_batch_sets=7)))
+    assert calls_a["n"] == len(trials) + 1
+    # paper 000's settings, which this row does not read (Row.settings), are not: read from the cache
     run_row(a, dataclasses.replace(trials[0], profile=profile_with("smoke", eval_every=7)))
     assert calls_a["n"] == len(trials) + 1
 

@@ -6,7 +6,7 @@ import torch
 
 from ood_helpers.homogeneity import class_groups as cg
 from ood_helpers.core.profile import get_profile
-from tests.support import count_training
+from tests.support import count_training, profile_with
 
 
 def test_imagenet_wnids_are_the_standard_order():
@@ -124,7 +124,7 @@ def test_subset_classifier_never_sees_its_held_out_classes(tmp_path, monkeypatch
     real_loss = torch.nn.functional.cross_entropy
     monkeypatch.setattr(torch.nn.functional, "cross_entropy",
                         lambda logits, y, *a, **k: seen_labels.append(y.clone()) or real_loss(logits, y, *a, **k))
-    profile = get_profile("smoke", pretrain_steps=2)
+    profile = profile_with("smoke", pretrain_steps=2)
     with count_training() as trained:
         model, ids = cg.subset_classifier(profile, "minus_tens1", progress=False)
     assert ids.tolist() == [c for c in range(12) if c not in (10, 11)]

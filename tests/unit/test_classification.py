@@ -18,6 +18,9 @@ from ood_helpers.homogeneity.paper_values import M_ALL, M_HOM, M_NN_COS_PRE, M_N
 from ood_helpers.homogeneity.model import HomogeneityModel
 from ood_helpers.core.profile import get_profile
 from ood_helpers.core.seeding import seed_everything, trial_seed
+from ood_helpers.homogeneity.settings import homogeneity_settings
+
+from tests.support import profile_with
 
 
 def _toy_data(classes=4, per_class=7, seed=0):
@@ -347,7 +350,7 @@ def _toy_imageset(classes=3, per_class=6, seed=0):
 
 
 def test_score_trial_scores_every_method_on_the_same_supports():
-    profile = get_profile("smoke", queries_per_class=2)  # k = 5: 4 supports
+    profile = profile_with("smoke", queries_per_class=2)  # k = 5: 4 supports
     models = _tiny_models(profile)
     ds = _toy_imageset()
     feats = clf.dataset_features(models, ds, profile)
@@ -408,7 +411,8 @@ def test_many_class_trials_are_cached_and_not_scored_again(monkeypatch):
     models = _tiny_models(profile, classes=tuple(range(12)))
     first = clf.evaluate_many_class(profile, models, progress=False)
     assert {r["trial"] for r in first.table1} == {0, 1}
-    assert len(first.confusion_true) == 2 * 2 * profile.queries_per_class  # 2 test classes, 2 trials
+    queries = homogeneity_settings(profile).queries_per_class
+    assert len(first.confusion_true) == 2 * 2 * queries  # 2 test classes, 2 trials
     assert set(first.confusion_pred) <= set(class_split(profile).test)
 
     def refuse(*args, **kwargs):
@@ -420,11 +424,11 @@ def test_many_class_trials_are_cached_and_not_scored_again(monkeypatch):
     assert again.table1 == first.table1 and again.table2 == first.table2 and again.seeds == first.seeds
     assert np.array_equal(again.confusion_pred, first.confusion_pred)
     with pytest.raises(AssertionError, match="scored again"):  # another profile field: another trial
-        clf.evaluate_many_class(get_profile("smoke", trials=1, queries_per_class=3), models, progress=False)
+        clf.evaluate_many_class(profile_with("smoke", trials=1, queries_per_class=3), models, progress=False)
 
 
 def test_table3_records_match_a_hand_count_of_the_own_classifier():
-    profile = get_profile("smoke", trials=1, queries_per_class=3)
+    profile = profile_with("smoke", trials=1, queries_per_class=3)
     models = _tiny_models(profile)
     torch.manual_seed(1)
     own = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
@@ -480,7 +484,7 @@ def test_paper_values_are_renamed_to_our_columns():
     quick = get_profile("quick")
     t1 = ct.paper_table1(quick)
     assert t1[M_HOM][("top-1", "91-100")] == "47.47 ± 0.40"  # the paper's 901-1000 beside our 91-100
-    t2 = ct.paper_table2(class_split(quick), quick.eval_ranges)
+    t2 = ct.paper_table2(class_split(quick), homogeneity_settings(quick).eval_ranges)
     assert t2[M_HOM]["91-100"] == "78.43 ± 0.49" and t2[M_HOM]["91-92"] == "88.83 ± 0.34"
     t3 = ct.paper_table3(["mnist5k", "digits"])
     assert t3[M_NN_COS_PRE] == {"mnist5k": "76.24 ± 1.38"}

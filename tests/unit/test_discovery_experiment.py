@@ -12,6 +12,7 @@ from ood_helpers.discovery import experiment as D
 from ood_helpers.discovery.settings import M_HOM_V2, discovery_settings
 from ood_helpers.homogeneity.paper_values import M_HOM, M_NN_COS_PRE
 from ood_helpers.core.profile import get_profile
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,14 @@ def smoke():
 
 def test_validation_streams_never_hold_test_classes(smoke):
     p, s, _ = smoke
-    split = class_split(p)
+    split, k = class_split(p), homogeneity_settings(p).set_size
     for name, unseen, other in (("val", split.val, split.test), ("test", split.test, split.val)):
         targets = many_class_split(p, name).targets.numpy()
         for st in D.split_streams(p, s, name, targets):
             assert set(st.unseen) == set(unseen)
             assert not set(st.labels) & set(other) and not set(st.memory_labels) & set(other)
             assert set(st.known) <= set(split.seen)
-            assert np.bincount(st.memory_labels)[st.known].tolist() == [p.set_size - 1] * len(st.known)
+            assert np.bincount(st.memory_labels)[st.known].tolist() == [k - 1] * len(st.known)
     seeds = {name: {st.seed for st in D.split_streams(p, s, name, many_class_split(p, name).targets.numpy())}
              for name in ("val", "test")}
     assert not seeds["val"] & seeds["test"]

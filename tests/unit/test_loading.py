@@ -164,25 +164,31 @@ def test_on_disk_sets_refuse_to_decode_whole_above_the_limit(tmp_path, monkeypat
 
 def test_profile_refuses_batches_that_do_not_split():
     from ood_helpers.core.profile import get_profile
+    from ood_helpers.homogeneity.settings import homogeneity_settings
 
-    with pytest.raises(ValueError, match=r"micro_batch_sets=3 does not divide the 16 sets"):
-        get_profile("quick", set_batch_size=16, micro_batch_sets=3)
+    from tests.support import profile_with
+
+    # sets per homogeneity step are paper 000's setting: homogeneity_settings checks them against the profile
+    with pytest.raises(ValueError, match=r"homogeneity settings of profile 'quick': micro_batch_sets=3 does not "
+                                         r"divide the 16 sets"):
+        homogeneity_settings(profile_with("quick", set_batch_size=16, micro_batch_sets=3))
     with pytest.raises(ValueError, match=r"batch_size=127 does not split evenly over world_size=2"):
         get_profile("quick", batch_size=127, world_size=2)
     with pytest.raises(ValueError, match=r"micro_batch_images=48 does not divide the 64 images each of 2"):
         get_profile("quick", world_size=2, micro_batch_images=48)
     with pytest.raises(ValueError, match="augmentation must be one of"):
         get_profile("quick", augmentation="heavy")
-    assert get_profile("paper").set_batch_size % get_profile("paper").micro_batch_sets == 0
+    paper = get_profile("paper")
+    assert homogeneity_settings(paper).set_batch_size % paper.micro_batch_sets == 0
 
 
 def test_more_processes_than_devices_is_refused_before_any_work():
     import os
 
     from ood_helpers.core.launch import check_world_size
-    from ood_helpers.core.profile import get_profile
+    from tests.support import profile_with
 
     too_many = (os.cpu_count() or 1) + 1
     with pytest.raises(ValueError, match=rf"world_size={too_many} training processes on cpu, but this machine has"):
-        check_world_size(get_profile("smoke", device="cpu", world_size=too_many, batch_size=32 * too_many,
-                                     set_batch_size=4 * too_many))
+        check_world_size(profile_with("smoke", device="cpu", world_size=too_many, batch_size=32 * too_many,
+                                      set_batch_size=4 * too_many))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,9 @@ from torch import nn
 
 from ood_helpers.core.artifacts import ConfigMismatchError, CorruptArtifactError
 from ood_helpers.core.train import best_path_for, fit, history_path_for, load_best, read_history
-from tests.support import count_training
+from ood_helpers.homogeneity.settings import homogeneity_settings
+
+from tests.support import count_training, profile_with
 
 CONFIG = {"kind": "toy", "lr": 0.05}
 
@@ -177,12 +181,11 @@ def tiny_imageset(n_per_class=6, classes=3):
 
 def test_train_classifier_is_cached_by_config(tmp_path, monkeypatch):
     from ood_helpers.homogeneity import classifier as classifier_mod
-    from ood_helpers.core.profile import get_profile
 
     from ood_helpers.core.artifacts import cache_path
 
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
-    profile = get_profile("smoke", pretrain_steps=3, batch_size=8)
+    profile = profile_with("smoke", pretrain_steps=3, batch_size=8)
     ds = tiny_imageset()  # 18 images: one micro-batch of 8 a step
     results = recording_fit(monkeypatch, classifier_mod)
     with count_training() as trained:
@@ -211,12 +214,11 @@ def test_train_classifier_is_cached_by_config(tmp_path, monkeypatch):
 
 def test_homogeneity_model_keeps_best_unseen_step(tmp_path, monkeypatch):
     from ood_helpers.homogeneity.training import get_homogeneity_model, overfitting_summary
-    from ood_helpers.core.profile import get_profile
     from ood_helpers.core.train import best_path_for
     from ood_helpers.core.artifacts import cache_path, load_torch
 
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
-    profile = get_profile("smoke", pretrain_steps=2, homogeneity_steps=4, eval_every=2)
+    profile = profile_with("smoke", pretrain_steps=2, homogeneity_steps=4, eval_every=2)
     with count_training() as trained:
         model, history = get_homogeneity_model(profile, 2, progress=False)
     # 2 classifier steps (96 seen-class images, batches of 32) + 4 homogeneity steps of 4 sets, one backward each
@@ -243,12 +245,11 @@ def test_homogeneity_optimizer_splits_encoder_and_transformer_learning_rates():
     from ood_helpers.homogeneity.model import HomogeneityModel
     from ood_helpers.core.networks.resnet import build_resnet18, encoder_from_classifier, feature_dim
     from ood_helpers.homogeneity.training import homogeneity_optimizer
-    from ood_helpers.core.profile import get_profile
 
     clf = build_resnet18(5, 1, 4, False)
     model = HomogeneityModel(encoder_from_classifier(clf), feature_dim(clf), 1, 2, 4)
     for encoder_lr, expected in ((1e-6, 1e-6), (0.0, 2e-3)):  # 0 means "same as the Transformer"
-        opt = homogeneity_optimizer(model, get_profile("smoke", lr_homogeneity=2e-3, lr_homogeneity_encoder=encoder_lr))
+        opt = homogeneity_optimizer(model, profile_with("smoke", lr_homogeneity=2e-3, lr_homogeneity_encoder=encoder_lr))
         groups = [{id(p) for p in g["params"]} for g in opt.param_groups]
         assert groups[0] == {id(p) for p in model.encoder.parameters()}
         assert groups[0].isdisjoint(groups[1]) and groups[0] | groups[1] == {id(p) for p in model.parameters()}
@@ -261,9 +262,13 @@ def test_table3_classifiers_get_their_own_size_and_steps():
     from ood_helpers.core.profile import get_profile
 
     paper = own_classifier_profile(get_profile("paper"))
-    assert (paper.pretrain_steps, paper.image_size, paper.small_stem) == (15_000, 32, True)
-    assert get_profile("paper").pretrain_steps == 450_000  # the ImageNet classifiers keep the paper's schedule
+    assert (homogeneity_settings(paper).pretrain_steps, paper.image_size, paper.small_stem) == (15_000, 32, True)
+    # the ImageNet classifiers keep the paper's schedule
+    assert homogeneity_settings(get_profile("paper")).pretrain_steps == 450_000
     quick = get_profile("quick")
-    assert own_classifier_profile(quick) == quick
-    custom = own_classifier_profile(get_profile("cifar", own_classifier_image_size=96, own_classifier_steps=7))
-    assert (custom.pretrain_steps, custom.image_size, custom.small_stem) == (7, 96, False)
+    own = own_classifier_profile(quick)
+    # the same run: the same fields and paper-000 settings (own carries its steps in extra["homogeneity"])
+    assert homogeneity_settings(own) == homogeneity_settings(quick)
+    assert dataclasses.replace(own, extra=quick.extra) == quick
+    custom = own_classifier_profile(profile_with("cifar", own_classifier_image_size=96, own_classifier_steps=7))
+    assert (homogeneity_settings(custom).pretrain_steps, custom.image_size, custom.small_stem) == (7, 96, False)

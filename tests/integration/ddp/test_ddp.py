@@ -21,8 +21,7 @@ import torch
 
 from ood_helpers.core import artifacts
 from ood_helpers.homogeneity import training as pipeline
-from ood_helpers.core.profile import get_profile
-from tests.support import ROOT, assert_same_parameters, weights
+from tests.support import ROOT, assert_same_parameters, profile_with, weights
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 pytestmark = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two gloo processes need two cores")
@@ -60,8 +59,8 @@ def test_two_ranks_match_one_process_and_a_killed_run_resumes(tmp_path):
 def test_pipeline_trains_under_torchrun_like_one_process_with_the_same_global_batch(tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
     tiny = dict(device="cpu", pretrain_steps=3, homogeneity_steps=2, eval_every=1, batch_size=32, set_batch_size=4)
-    two = get_profile("smoke", world_size=2, **tiny)
-    one = get_profile("smoke", world_size=1, micro_batch_images=16, micro_batch_sets=2, **tiny)
+    two = profile_with("smoke", world_size=2, **tiny)
+    one = profile_with("smoke", world_size=1, micro_batch_images=16, micro_batch_sets=2, **tiny)
 
     clf_two, meta_two = pipeline.get_classifier(two, "seen", progress=False)  # launches torchrun, then loads
     clf_one, meta_one = pipeline.get_classifier(one, "seen", progress=False)
