@@ -28,7 +28,7 @@ from ood_helpers.core.notebook_files import (find_notebooks, notebook_parameters
 from ood_helpers.core.overrides import (coerce_field, decode_overrides, encode_overrides, field_types, notebook_profile,
                                         parse_assignments)
 from ood_helpers.core.profile import PROFILES
-from ood_helpers.homogeneity.settings import HOMOGENEITY_FIELDS, homogeneity_settings
+from ood_helpers.homogeneity.settings import HOMOGENEITY, HOMOGENEITY_FIELDS, homogeneity_settings
 
 KERNEL = "python3"
 # Per-cell execution timeout (seconds) by profile; --timeout overrides it.
@@ -240,7 +240,12 @@ def _print_listing(notebooks: list[Path], profile: str, overrides: dict | None =
     if overrides:
         print(f"--set, every notebook's `overrides` parameter: {encode_overrides(overrides)}")
         for name, value in overrides.items():
-            print(f"    {name} = {value!r}  (profile {profile}: {getattr(PROFILES[profile], name)!r})")
+            if name != "extra":
+                print(f"    {name} = {value!r}  (profile {profile}: {getattr(PROFILES[profile], name)!r})")
+        for method, fields in (overrides.get("extra") or {}).items():  # one paper's settings: METHOD.FIELD
+            for name, value in (fields.items() if isinstance(fields, dict) else [("", fields)]):
+                default = getattr(HOMOGENEITY[profile], name, "?") if method == "homogeneity" else "see its settings"
+                print(f"    {method}.{name} = {value!r}  (profile {profile}: {default!r})")
     for nb in notebooks:
         print(nb.name)
         for name, spec in notebook_parameters(nb).items():
