@@ -11,6 +11,7 @@ from ood_helpers.core.data import class_split, load_dataset, paper_class_order
 from ood_helpers.core.data.summary import (class_split_summary, class_split_table, dataset_sizes_table, profile_datasets, protocol_table)
 from ood_helpers.core.plots.grids import pick_samples, sample_grid, split_grid
 from ood_helpers.core.profile import get_profile
+from ood_helpers.homogeneity.settings import table3_datasets
 
 SMOKE = get_profile("smoke")
 
@@ -18,7 +19,9 @@ SMOKE = get_profile("smoke")
 def test_profile_datasets_order_and_dedup():
     p = get_profile("cifar")
     # cifar100 is both the many-class set and an OOD set there: listed once, first
-    assert profile_datasets(p) == ["cifar100", "mnist", "fashion-mnist", "cifar10", "gaussian", "uniform"]
+    assert profile_datasets(p, also=table3_datasets(p)) == ["cifar100", "mnist", "fashion-mnist", "cifar10", "gaussian",
+                                                            "uniform"]
+    assert profile_datasets(p) == ["cifar100"]
 
 
 def test_dataset_sizes_counts_by_hand():
