@@ -18,15 +18,18 @@ Several machines: start the same worker on each node with torchrun's rendezvous 
 
     torchrun --nnodes 2 --node_rank R --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \\
         -m ood_helpers.core.worker --target ood_helpers.homogeneity.training:classifier_job \\
-        --kwargs '{"which": "seen", "trial": 0}' --profile paper --overrides '{"world_size": 16}'
+        --kwargs '{"which": "seen", "trial": 0}' --profile paper --overrides '{"world_size": 16, "nodes": 2}'
 
-then run the notebooks with ``--set world_size=16``: they find the finished checkpoints and train nothing.
+then run the notebooks with ``--set world_size=16 --set nodes=2``: the check compares the 8 processes a node runs
+with its devices, the notebooks find the finished checkpoints and train nothing, and a network not trained yet
+stops with the torchrun command to start on every node.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +45,9 @@ from ood_helpers.core.worker import call_args
 
 
 def check_world_size(profile: Profile) -> None:
-    """Raises ValueError when the profile asks for more training processes than this machine has
-    devices (GPUs for a CUDA run, cores for a CPU run)."""
+    """Raises ValueError when the profile asks for more training processes on this machine than it has
+    devices (GPUs for a CUDA run, cores for a CPU run): ``world_size / nodes`` processes, the share of one
+    node, as torchrun's ``--nproc_per_node``."""
     if profile.world_size <= 1:
         return
     device = resolve_device(profile)
@@ -51,11 +55,13 @@ def check_world_size(profile: Profile) -> None:
         have, what = torch.cuda.device_count(), "CUDA GPUs"
     else:
         have, what = os.cpu_count() or 1, "CPU cores"
-    if profile.world_size > have:
+    per_node = profile.world_size // profile.nodes
+    if per_node > have:
+        spread = f" ({per_node} on each of nodes={profile.nodes} machines)" if profile.nodes > 1 else ""
         raise ValueError(
-            f"profile {profile.name!r} asks for world_size={profile.world_size} training processes on {device}, "
-            f"but this machine has {have} {what}; use --set world_size=N with N <= {have}, or start torchrun "
-            "on several machines (see ood_helpers/core/launch.py)"
+            f"profile {profile.name!r} asks for world_size={profile.world_size} training processes on {device}"
+            f"{spread}, but this machine has {have} {what}; use --set world_size=N with N / nodes <= {have}, or "
+            "spread the processes over more machines (--set nodes=M; see ood_helpers/core/launch.py)"
         )
 
 
@@ -69,6 +75,15 @@ def launch(profile: Profile, target: str, kwargs: dict) -> None:
     """Runs ``target(profile, **kwargs)`` on ``profile.world_size`` local processes under torchrun, and waits;
     raises RuntimeError naming the command if it fails."""
     check_world_size(profile)
+    if profile.nodes > 1:  # one process cannot start the other machines' ranks
+        raise RuntimeError(
+            f"{target} is not trained yet and world_size={profile.world_size} spans nodes={profile.nodes} machines: "
+            f"start it on every node (R = 0..{profile.nodes - 1}, a folder all nodes share as OOD_ARTIFACTS_DIR) with\n"
+            f"  torchrun --nnodes {profile.nodes} --node_rank R --nproc_per_node {profile.world_size // profile.nodes} "
+            f"--rdzv_backend c10d --rdzv_endpoint HOST:29500 -m ood_helpers.core.worker "
+            f"{shlex.join(call_args(target, kwargs))} --profile {profile.name} "
+            f"--overrides {shlex.quote(json.dumps(profile_overrides(profile), sort_keys=True))}\n"
+            "then run this notebook again")
     env = dict(os.environ)
     if not str(profile.device).startswith("cuda") and not torch.cuda.is_available():
         # W processes on a CPU: one BLAS / OpenMP thread each per core share, else they fight for cores

@@ -42,7 +42,8 @@ class Profile:
     num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
     micro_batch_images: int = 0  # classifier images per forward/backward; 0 = the whole batch (per process)
     micro_batch_sets: int = 0  # homogeneity sets per forward/backward (gradient accumulation); 0 = the whole batch
-    world_size: int = 1  # training processes on this machine; > 1 launches torchrun (DDP, NCCL on GPUs, gloo on CPU)
+    world_size: int = 1  # training processes in all; > 1 launches torchrun (DDP, NCCL on GPUs, gloo on CPU)
+    nodes: int = 1  # machines the world_size processes span (torchrun --nnodes); world_size / nodes run on each
     eval_batch_sets: int = 4096  # sets scored per forward pass by eq. 1 and the pair matrix
     trials: int = 5
     seed: int = 0

@@ -16,7 +16,7 @@ MANY_CLASS_COUNTS = {"mnist-pairs": 100, "cifar100": 100, "tinyimagenet": 200, "
 def check_fields(p) -> None:
     """The checks of single fields and of batch sizes against world_size and micro-batches (at construction,
     so also under ``dataclasses.replace``)."""
-    for name in ("batch_size", "world_size", "eval_batch_sets"):
+    for name in ("batch_size", "world_size", "nodes", "eval_batch_sets"):
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"profile {p.name!r}: {name} must be an int >= 1, got {value!r}")
@@ -24,6 +24,9 @@ def check_fields(p) -> None:
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"profile {p.name!r}: {name} must be an int >= 0, got {value!r}")
+    if p.world_size % p.nodes:
+        raise ValueError(f"profile {p.name!r}: world_size={p.world_size} does not split evenly over nodes={p.nodes} "
+                         f"machines; use a multiple of {p.nodes} (the same number of processes on every node)")
     batch, micro = p.batch_size, p.micro_batch_images  # homogeneity sets: homogeneity.settings checks them
     if batch % p.world_size:
         raise ValueError(f"profile {p.name!r}: batch_size={batch} does not split evenly over "

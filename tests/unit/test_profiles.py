@@ -24,6 +24,7 @@ FIELD_RULES = [
     ("trials", [-3, 0, 1.0, True, "2"], 1),
     ("batch_size", [0, -1, 2.5], 2),
     ("micro_batch_images", [-1, 1.5], 0),
+    ("nodes", [0, -1, 1.5], 1),
     ("class_split", [(8, 2, 0), (8, -1, 2), (8, 2), (8, 2, 2, 1), (8.0, 2, 2), "8,2,2"], (8, 2, 3)),
     ("per_class", [(12, -1, 8), (12, 8), (12, 8, 8.5)], (12, 9, 9)),
 ]
@@ -76,6 +77,12 @@ def test_class_split_fits_the_many_class_set():
     with pytest.raises(ValueError, match=r"many_class 'imagenet' has 1000"):
         get_profile("paper", class_split=(900, 100, 100))
     assert get_profile("quick", many_class="svhn").many_class == "svhn"  # unknown sets are not counted here
+
+
+def test_processes_split_evenly_over_nodes():
+    with pytest.raises(ValueError, match=r"world_size=6 does not split evenly over nodes=4 machines"):
+        get_profile("smoke", world_size=6, nodes=4, batch_size=36)
+    assert get_profile("smoke", world_size=4, nodes=2, batch_size=32).nodes == 2
 
 
 def test_batches_split_over_processes_and_micro_batches():

@@ -15,7 +15,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 from ood_helpers.core import artifacts
 from ood_helpers.cac.data import load_trial
