@@ -17,11 +17,12 @@ SMOKE = get_profile("smoke")
 
 
 def test_profile_datasets_order_and_dedup():
-    p = get_profile("cifar")
-    # cifar100 is both the many-class set and an OOD set there: listed once, first
-    assert profile_datasets(p, also=table3_datasets(p)) == ["cifar100", "mnist", "fashion-mnist", "cifar10", "gaussian",
-                                                            "uniform"]
-    assert profile_datasets(p) == ["cifar100"]
+    p = get_profile("paper")
+    assert profile_datasets(p, also=table3_datasets(p)) == ["imagenet", "mnist", "fashion-mnist", "cifar10", "cifar100",
+                                                            "gaussian", "uniform"]
+    assert profile_datasets(p) == ["imagenet"]
+    # a set named twice is listed once, first
+    assert profile_datasets(p, also=("mnist", "imagenet", "mnist")) == ["imagenet", "mnist"]
 
 
 def test_dataset_sizes_counts_by_hand():

@@ -110,7 +110,10 @@ def test_the_three_ways_to_set_a_setting_agree():
         homogeneity_settings(get_profile("smoke", **parse_assignments(["homogeneity.set_sise=4"])))
 
 
-def test_table3_datasets_and_the_field_list():
-    assert table3_datasets(get_profile("cifar")) == ("mnist", "fashion-mnist", "cifar10", "cifar100", "gaussian",
-                                                    "uniform")
+def test_table3_datasets_are_never_trained_on():
+    assert table3_datasets(get_profile("cifar")) == ("mnist", "fashion-mnist", "cifar10", "gaussian", "uniform")
+    assert "cifar100" in table3_datasets(get_profile("paper"))  # out of distribution for ImageNet, as in the paper
+    with pytest.raises(ValueError, match=r"ood_datasets=\('mnist', 'cifar100'\) holds 'cifar100', the set the "
+                                         r"networks train on"):
+        homogeneity_settings(profile_with("cifar", ood_datasets=("mnist", "cifar100")))
     assert "set_size" in HOMOGENEITY_FIELDS and "trials" not in HOMOGENEITY_FIELDS
