@@ -129,7 +129,8 @@ def train_elsewhere_unless_finished(profile, target: str, *, runs: Iterable = ()
         try:
             launch(profile, target, kwargs)
         finally:
-            Path(payload_path).unlink(missing_ok=True)
+            if profile.nodes == 1:  # on several nodes the command launch prints for every node reads it
+                Path(payload_path).unlink(missing_ok=True)
     if not _is_done(runs, results):
         raise RuntimeError(f"torchrun ended but {target} left its work unfinished: "
                            f"{[str(r[0]) for r in runs] or [str(p) for p in results]}")
