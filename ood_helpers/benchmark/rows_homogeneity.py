@@ -53,13 +53,13 @@ def set_size(t: BenchmarkTrial, labels: np.ndarray) -> int:
 
 def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, k: int,
                 encoder_key: str) -> tuple[HomogeneityModel, float]:
-    p = t.profile
+    p, hs = t.profile, homogeneity_settings(t.profile)
     budget = CHANGES.get(p.name, CHANGES["quick"])
     torch.manual_seed(t.seed)
-    model = HomogeneityModel(nn.Identity(), emb.shape[1], homogeneity_settings(p).transformer_layers, homogeneity_settings(p).transformer_heads,
-                             homogeneity_settings(p).transformer_head_dim)
+    model = HomogeneityModel(nn.Identity(), emb.shape[1], hs.transformer_layers, hs.transformer_heads,
+                             hs.transformer_head_dim)
     config = {"kind": "benchmark-homogeneity", "code": artifacts.code_fingerprint(__name__), "encoder": encoder_key,
-              "architecture": model.architecture, "k": k, "variant": 1, "lr": homogeneity_settings(p).lr_homogeneity, **budget,
+              "architecture": model.architecture, "k": k, "variant": 1, "lr": hs.lr_homogeneity, **budget,
               "seed": t.seed}
     ckpt = artifacts.cache_path(p, "benchmark-homogeneity", artifacts.config_hash(config))
     sampler = HomogeneitySampler(labels, k, 1)
@@ -72,7 +72,7 @@ def _train_head(t: BenchmarkTrial, emb: torch.Tensor, labels: np.ndarray, k: int
         return homogeneity_bce(net.set_logits(batch.gather(emb.to(t.device)), lengths), batch.targets.to(t.device),
                                lengths)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=homogeneity_settings(p).lr_homogeneity)
+    optimizer = torch.optim.Adam(model.parameters(), lr=hs.lr_homogeneity)
     result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=budget["steps"], ckpt_path=ckpt,
                  config=config, seed=t.seed, device=t.device, desc=f"homogeneity t{t.trial}", progress=False)
     return model.to("cpu").eval(), result.seconds
@@ -112,7 +112,8 @@ def run(t: BenchmarkTrial) -> RowScores:
     logits = eq1_class_logits(model, table, labels, queries, d.num_classes, k, draws, np.random.default_rng([t.seed, 6]))
     score = expit(-logits.max(1))  # 1 - sigmoid(best logit), without cancellation for large logits
     n = len(d.y_test)
-    note = (f"encoder: notebook 06's CE network of the trial (frozen); Transformer {homogeneity_settings(t.profile).transformer_layers} "
+    layers = homogeneity_settings(t.profile).transformer_layers
+    note = (f"encoder: notebook 06's CE network of the trial (frozen); Transformer {layers} "
             f"layers trained here on sets of k = {k}; eq. 1 over {draws} draw(s) of k - 1 exemplars")
     return RowScores(score[:n], score[n:], logits[:n].argmax(1), train_seconds=trained,
                      score_seconds=time.perf_counter() - start, note=note)

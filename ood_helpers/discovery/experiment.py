@@ -66,12 +66,13 @@ def split_streams(profile, s: DiscoverySettings, split: str, targets) -> list[St
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
     classes = class_split(profile)
     unseen = classes.val if split == "val" else classes.test
+    n_memory = homogeneity_settings(profile).set_size - 1
     out = []
     for o, order in enumerate(s.orders):
         for i in range(s.streams):
             seed = trial_seed(profile.seed, SPLITS[split] + 100 * o + i)
             known = pick_known(classes.seen, s.known_classes, seed)
-            out.append(make_stream(targets, known, unseen, n_memory=homogeneity_settings(profile).set_size - 1, order=order, seed=seed,
+            out.append(make_stream(targets, known, unseen, n_memory=n_memory, order=order, seed=seed,
                                    block_classes=s.block_classes))
     return out
 
@@ -159,7 +160,8 @@ def run_discovery(profile, models, s: DiscoverySettings, *, progress: bool = Tru
     variant2 = get_homogeneity_model(profile, 2, progress=progress)[0] if M_HOM_V2 in s.methods else None
     keys = {**models.keys, **({"variant2": variant2.cache_key} if variant2 is not None else {})}
     config = {"models": keys, "data": {k: v.fingerprint() for k, v in data.items()},
-              "settings": dataclasses.asdict(s), "set_size": homogeneity_settings(profile).set_size, "seed": profile.seed,
+              "settings": dataclasses.asdict(s), "set_size": homogeneity_settings(profile).set_size,
+              "seed": profile.seed,
               "class_split": list(profile.class_split), "class_order": profile.class_order,
               "code": artifacts.code_fingerprint(__name__)}
     path = artifacts.cache_path(profile, "discovery", artifacts.config_hash(config), ".pt")

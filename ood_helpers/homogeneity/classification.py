@@ -209,10 +209,10 @@ def evaluate_ood_datasets(profile, models: Models, own_classifier, *, datasets=N
 
     ``own_classifier(name) -> (net, class ids, profile its inputs follow)`` gives the upper bound
     trained on each dataset (``trained_models.own_classifier``)."""
-    profile = with_homogeneity_settings(profile, queries_per_class=queries_per_class
-                                        or homogeneity_settings(profile).queries_per_class)
+    hs = homogeneity_settings(profile)
+    profile = with_homogeneity_settings(profile, queries_per_class=queries_per_class or hs.queries_per_class)
     device, methods, records = resolve_device(profile), [M_OWN, *NN_METHODS, M_HOM], []
-    for name in datasets or homogeneity_settings(profile).ood_datasets:
+    for name in datasets or hs.ood_datasets:
         test = load_dataset(name, "test", profile=profile)
         net, class_ids, own_profile = own_classifier(name)
         own_test = load_dataset(name, "test", profile=own_profile)

@@ -38,22 +38,24 @@ EQ1_QUERIES_PER_CLASS = 20  # queries a validation class for the eq. 1 curve (fr
 
 def eval_set_count(profile: Profile) -> int:
     """Fixed validation sets per class group for Fig. 2 (between 32 and 1024)."""
-    return int(profile.extra.get("homogeneity_eval_sets", min(1024, max(32, 16 * homogeneity_settings(profile).set_batch_size))))
+    default = min(1024, max(32, 16 * homogeneity_settings(profile).set_batch_size))
+    return int(profile.extra.get("homogeneity_eval_sets", default))
 
 
 def validation_sets(profile: Profile, variant: int, seed: int, val_targets) -> dict[str, SetBatch]:
     """The fixed validation sets of a run: "seen" (held-out images of seen classes) and "val"
     (the unseen validation classes), drawn from ``[seed, variant, 1]``."""
-    split = class_split(profile)
+    split, k, count = class_split(profile), homogeneity_settings(profile).set_size, eval_set_count(profile)
     rng = np.random.default_rng([seed, variant, 1])
-    return {group: HomogeneitySampler(val_targets, homogeneity_settings(profile).set_size, variant, classes=split.range(group))
-            .sample(eval_set_count(profile), rng) for group in ("seen", "val")}
+    return {group: HomogeneitySampler(val_targets, k, variant, classes=split.range(group)).sample(count, rng)
+            for group in ("seen", "val")}
 
 
 def eq1_episodes(profile: Profile, variant: int, seed: int, val_targets):
     """Eq. 1 episodes over the validation classes (queries and supports from the val split),
     fixed per run so every evaluation of the curve scores the same comparisons."""
-    return sample_episodes(val_targets, class_split(profile).val, n_supports=homogeneity_settings(profile).set_size - 1,
+    return sample_episodes(val_targets, class_split(profile).val,
+                           n_supports=homogeneity_settings(profile).set_size - 1,
                            queries_per_class=EQ1_QUERIES_PER_CLASS, rng=np.random.default_rng([seed, variant, 4]))
 
 
