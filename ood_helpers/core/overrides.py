@@ -137,6 +137,13 @@ def coerce_field(name: str, value: Any) -> Any:
         raise ValueError(f"profile field {name!r} ({kind}) expects {_describe(hint)}; got {value!r}") from None
 
 
+def merged_extra(extra: dict | None, key: str, fields: dict) -> dict:
+    """A copy of ``extra`` (``Profile.extra``) with ``fields`` added to the settings of method ``key``."""
+    merged = dict(extra or {})
+    merged[key] = {**(merged.get(key) or {}), **fields}
+    return merged
+
+
 def parse_assignments(items: list[str] | None) -> dict:
     """``["trials=2", "amp=false", "cac.epochs=3"]`` -> ``{"trials": 2, "amp": False,
     "extra": {"cac": {"epochs": "3"}}}``: Profile fields typed here; ``METHOD.FIELD`` goes to that method's
@@ -164,16 +171,13 @@ def parse_assignments(items: list[str] | None) -> dict:
             out[name] = coerce_field(name, text)
         except ValueError as err:
             raise ValueError(f"--set {item}: {err}") from None
-    if methods:
-        extra = dict(out.get("extra") or {})
-        for method, fields in methods.items():
-            given = extra.get(method) or {}
-            both = sorted(set(given) & set(fields))
-            if both:
-                raise ValueError(f"--set extra and --set {method}.{both[0]} both set {method} setting {both[0]!r}; "
-                                 "set it once")
-            extra[method] = {**given, **fields}
-        out["extra"] = extra
+    for method, fields in methods.items():
+        given = (out.get("extra") or {}).get(method) or {}
+        both = sorted(set(given) & set(fields))
+        if both:
+            raise ValueError(f"--set extra and --set {method}.{both[0]} both set {method} setting {both[0]!r}; "
+                             "set it once")
+        out["extra"] = merged_extra(out.get("extra"), method, fields)
     return out
 
 
@@ -218,12 +222,9 @@ def notebook_profile(profile: str, overrides: str = "", **notebook_params) -> Pr
         raise ValueError("; ".join(f"{k} is given twice: notebook parameter {k}={mine!r}, overrides {k}={theirs!r}"
                                    for k, mine, theirs in clashes) + "; give each field one way")
     fields = {**decoded, **given}
-    if any(methods.values()):
-        extra = dict(fields.get("extra") or {})
-        for key, chosen in methods.items():
-            if chosen:
-                extra[key] = {**(extra.get(key) or {}), **chosen}
-        fields["extra"] = extra
+    for key, chosen in methods.items():
+        if chosen:
+            fields["extra"] = merged_extra(fields.get("extra"), key, chosen)
     nones = {k: None for k, v in fields.items() if v is None}  # get_profile drops None values: set them after
     prof = get_profile(profile, **{k: v for k, v in fields.items() if v is not None})
     return dataclasses.replace(prof, **nones) if nones else prof

@@ -13,6 +13,20 @@ MIN_SET_SIZE, MAX_SET_SIZE = 2, 25  # images per homogeneity set (paper 000: k =
 MANY_CLASS_COUNTS = {"mnist-pairs": 100, "cifar100": 100, "tinyimagenet": 200, "imagenet": 1000}
 
 
+def check_batch_split(where: str, batch_name: str, batch: int, micro_name: str, micro: int, world_size: int,
+                      what: str) -> None:
+    """A global batch splits evenly over ``world_size`` processes, and each process's share into micro-batches of
+    ``micro`` (0 = the whole share); else a ValueError starting with ``where`` and naming both fields."""
+    if batch % world_size:
+        raise ValueError(where + f"{batch_name}={batch} does not split evenly over world_size={world_size} processes; "
+                         f"use a multiple of {world_size}")
+    per_process = batch // world_size
+    if micro and per_process % micro:
+        raise ValueError(where + f"{micro_name}={micro} does not divide the {per_process} {what} each of {world_size} "
+                         f"process(es) takes per step ({batch_name}={batch}); use a divisor of {per_process}, or 0 "
+                         "for the whole batch")
+
+
 def check_fields(p) -> None:
     """The checks of single fields and of batch sizes against world_size and micro-batches (at construction,
     so also under ``dataclasses.replace``)."""
@@ -27,15 +41,9 @@ def check_fields(p) -> None:
     if p.world_size % p.nodes:
         raise ValueError(f"profile {p.name!r}: world_size={p.world_size} does not split evenly over nodes={p.nodes} "
                          f"machines; use a multiple of {p.nodes} (the same number of processes on every node)")
-    batch, micro = p.batch_size, p.micro_batch_images  # homogeneity sets: homogeneity.settings checks them
-    if batch % p.world_size:
-        raise ValueError(f"profile {p.name!r}: batch_size={batch} does not split evenly over "
-                         f"world_size={p.world_size} processes; use a multiple of {p.world_size}")
-    if micro and (batch // p.world_size) % micro:
-        raise ValueError(
-            f"profile {p.name!r}: micro_batch_images={micro} does not divide the {batch // p.world_size} "
-            f"images each of {p.world_size} process(es) takes per step (batch_size={batch}); "
-            f"use a divisor of {batch // p.world_size}, or 0 for the whole batch")
+    # homogeneity sets (set_batch_size, micro_batch_sets): homogeneity.settings checks them the same way
+    check_batch_split(f"profile {p.name!r}: ", "batch_size", p.batch_size, "micro_batch_images", p.micro_batch_images,
+                      p.world_size, "images")
     if p.class_order not in CLASS_ORDERS:
         raise ValueError(f"profile {p.name!r}: class_order must be one of {CLASS_ORDERS}, got {p.class_order!r}")
     if p.augmentation not in AUGMENTATIONS:

@@ -19,7 +19,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from ood_helpers.core.overrides import coerce_value
+from ood_helpers.core.overrides import coerce_value, merged_extra
 
 T = TypeVar("T")
 
@@ -43,6 +43,12 @@ def settings_for(profile: Any, key: str, table: Mapping[str, T]) -> T:
             raise ValueError(f"unknown {key} setting {field!r}{maybe}; known: {', '.join(fields)}")
         typed[field] = coerce_value(hints[field], value, f"{key} setting {field!r}")
     return dataclasses.replace(base, **typed)
+
+
+def with_settings(profile: Any, key: str, **fields) -> Any:
+    """``profile`` with these fields of method ``key``'s settings replaced (in ``extra[key]``, as
+    ``--set KEY.FIELD=VALUE`` puts them); ``settings_for`` types and checks them when the method reads them."""
+    return dataclasses.replace(profile, extra=merged_extra(profile.extra, key, fields))
 
 
 def unknown_method_keys(profile: Any, known: set[str]) -> list[str]:

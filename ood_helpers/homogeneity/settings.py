@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ood_helpers.core.profile_checks import MAX_SET_SIZE, MIN_SET_SIZE
-from ood_helpers.core.settings import settings_for
+from ood_helpers.core.profile_checks import MAX_SET_SIZE, MIN_SET_SIZE, check_batch_split
+from ood_helpers.core.settings import settings_for, with_settings
 
 
 @dataclass(frozen=True)
@@ -120,21 +120,13 @@ def _check_against_profile(s: HomogeneitySettings, p, where: str) -> None:
         raise ValueError(where + f"eval_ranges={tuple(s.eval_ranges)} reaches {s.eval_ranges[-1]} test classes "
                          f"but class_split={tuple(p.class_split)} has {test} (class_split[2]); every range must "
                          f"be <= {test}")
-    if s.set_batch_size % p.world_size:
-        raise ValueError(where + f"set_batch_size={s.set_batch_size} does not split evenly over "
-                         f"world_size={p.world_size} processes; use a multiple of {p.world_size}")
-    per_process = s.set_batch_size // p.world_size
-    if p.micro_batch_sets and per_process % p.micro_batch_sets:
-        raise ValueError(where + f"micro_batch_sets={p.micro_batch_sets} does not divide the {per_process} sets each "
-                         f"of {p.world_size} process(es) takes per step (set_batch_size={s.set_batch_size}); "
-                         f"use a divisor of {per_process}, or 0 for the whole batch")
+    check_batch_split(where, "set_batch_size", s.set_batch_size, "micro_batch_sets", p.micro_batch_sets,
+                      p.world_size, "sets")
 
 
 def with_homogeneity_settings(profile, **fields):
     """``profile`` with these paper-000 settings replaced (kept in ``extra["homogeneity"]``, as --set puts them)."""
-    extra = dict(profile.extra or {})
-    extra["homogeneity"] = {**(extra.get("homogeneity") or {}), **fields}
-    return dataclasses.replace(profile, extra=extra)
+    return with_settings(profile, "homogeneity", **fields)
 
 
 def table3_datasets(profile) -> tuple[str, ...]:
