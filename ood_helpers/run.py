@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ood_helpers.core import paths
-from ood_helpers.core.artifacts import atomic_write_text, git_state
+from ood_helpers.core.artifacts import atomic_write_text, cpu_description, git_state
 from ood_helpers.core.launch import check_world_size
 from ood_helpers.core.notebook_files import (find_notebooks, notebook_parameters, parse_value,  # noqa: F401
                                              select_notebooks)
@@ -99,14 +99,18 @@ def run_notebook(
     return NotebookResult(notebook.name, "ok", round(time.perf_counter() - t0, 2), str(output))
 
 
-def machine_description() -> str:
-    """Host, system, CPU count and accelerator of this process, for the run's summary (and the report)."""
+def machine_description(threads: int = 0) -> str:
+    """Host, system, CPU (model, the instruction set torch's kernels use), the torch threads the notebooks
+    train with (``threads``, the profile's; 0 = torch's default) and the accelerator, for the run's summary
+    and the report: CPU numbers rerun bit for bit only with the same thread count and instruction set."""
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    return (f"{platform.node()} ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-            f"OMP_NUM_THREADS {threads}, {gpu}, Python {platform.python_version()}, torch {torch.__version__})")
+    cpu = cpu_description()
+    used = f"{threads} torch threads (the profile's)" if threads else (
+        f"torch's default threads (OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')})")
+    return (f"{platform.node()} ({platform.system()} {platform.machine()}, {cpu['model']}, {cpu['capability']}, "
+            f"{os.cpu_count()} CPUs, {used}, {gpu}, Python {platform.python_version()}, torch {torch.__version__})")
 
 
 def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None) -> Path:
@@ -117,7 +121,7 @@ def write_summary(profile: str, results: list[NotebookResult], parameters: dict,
         "parameters": parameters,
         "overrides": json.loads(encode_overrides(overrides) or "{}"),
         "git": git_state(),
-        "machine": machine_description(),
+        "machine": machine_description(int((overrides or {}).get("threads", PROFILES[profile].threads))),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "total_seconds": round(sum(r.seconds for r in results), 2),
         "notebooks": [asdict(r) for r in results],

@@ -87,7 +87,8 @@ def launch(profile: Profile, target: str, kwargs: dict) -> None:
     env = dict(os.environ)
     if not str(profile.device).startswith("cuda") and not torch.cuda.is_available():
         # W processes on a CPU: one BLAS / OpenMP thread each per core share, else they fight for cores
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // profile.world_size))
+        share = max(1, (os.cpu_count() or 1) // profile.world_size)
+        env["OMP_NUM_THREADS"] = str(profile.threads if profile.world_size == 1 and profile.threads else share)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={profile.world_size}",
            "-m", "ood_helpers.core.worker", *call_args(target, kwargs), "--profile", profile.name,
            "--overrides", json.dumps(profile_overrides(profile), sort_keys=True)]

@@ -19,6 +19,7 @@ import typing
 from typing import Any
 
 from ood_helpers.core.profile import Profile, get_profile
+from ood_helpers.core.seeding import set_thread_count
 
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 _WORDS = {bool: "true or false (or 1 / 0)", int: "an integer", float: "a number", str: "text"}
@@ -208,7 +209,7 @@ def notebook_profile(profile: str, overrides: str = "", **notebook_params) -> Pr
     """The Profile a notebook runs with: ``profile`` with the decoded ``overrides`` and the notebook's
     own parameters, named by field (0 / None / "" mean "the profile's value"); a parameter that is a dict
     names one paper's settings (``homogeneity={"set_size": set_size}``, into ``extra``). A field given both
-    ways with different values is refused."""
+    ways with different values is refused. Sets torch's thread count to the profile's ``threads``."""
     decoded = decode_overrides(overrides)
     methods = {k: {f: v for f, v in fields.items() if v} for k, fields in notebook_params.items()
                if isinstance(fields, dict)}
@@ -227,4 +228,6 @@ def notebook_profile(profile: str, overrides: str = "", **notebook_params) -> Pr
             fields["extra"] = merged_extra(fields.get("extra"), key, chosen)
     nones = {k: None for k, v in fields.items() if v is None}  # get_profile drops None values: set them after
     prof = get_profile(profile, **{k: v for k, v in fields.items() if v is not None})
-    return dataclasses.replace(prof, **nones) if nones else prof
+    prof = dataclasses.replace(prof, **nones) if nones else prof
+    set_thread_count(prof.threads)
+    return prof

@@ -34,7 +34,7 @@ def check_fields(p) -> None:
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"profile {p.name!r}: {name} must be an int >= 1, got {value!r}")
-    for name in ("num_workers", "micro_batch_images", "micro_batch_sets"):
+    for name in ("num_workers", "micro_batch_images", "micro_batch_sets", "threads"):
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"profile {p.name!r}: {name} must be an int >= 0, got {value!r}")

@@ -27,6 +27,20 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
+def set_thread_count(threads: int) -> int:
+    """Set torch's CPU thread count to ``threads`` (0 leaves torch's default) and return the count in use.
+
+    CPU kernels split their sums by thread, so one and two threads train different weights from the same
+    seed; the profiles fix the count so that reruns on any machine agree bit for bit."""
+    import torch
+
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        raise ValueError(f"threads must be an int >= 0 (0 = torch's default), got {threads!r}")
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def trial_seed(base_seed: int, trial: int) -> int:
     """The seed of trial ``trial`` (0-based) of a run whose profile seed is ``base_seed``."""
     if trial < 0:

@@ -21,6 +21,7 @@ import torch.distributed as dist
 
 from ood_helpers.core.distributed import barrier, init_process_group
 from ood_helpers.core.profile import PROFILES, Profile
+from ood_helpers.core.seeding import set_thread_count
 
 _TARGET = re.compile(r"^ood_helpers(\.[A-Za-z_][A-Za-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                      "pass --overrides '{\"world_size\": N}' with the total number of processes")
     if world > 1:
         init_process_group()
+    else:  # torchrun's ranks keep the cores / processes their launcher gave them
+        set_thread_count(profile.threads)
     try:
         target(profile, **kwargs)
         barrier()

@@ -46,3 +46,25 @@ def test_set_gather_backward_is_bit_identical_under_deterministic_on_cpu():
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(grads[0], g) for g in grads[1:])
+
+
+def test_notebook_profile_sets_the_profiles_thread_count_and_zero_keeps_torchs():
+    import pytest
+    import torch
+
+    from ood_helpers.core.overrides import notebook_profile
+    from ood_helpers.core.seeding import set_thread_count
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert notebook_profile("smoke").threads == 2 and torch.get_num_threads() == 2
+        assert notebook_profile("smoke", '{"threads": 1}').threads == 1 and torch.get_num_threads() == 1
+        assert set_thread_count(0) == 1  # 0: leave torch's count as it is
+        for bad in (-1, 1.5, True, "2"):
+            with pytest.raises(ValueError, match="threads must be an int >= 0"):
+                set_thread_count(bad)
+        with pytest.raises(ValueError, match="threads must be an int >= 0"):
+            notebook_profile("smoke", '{"threads": -2}')
+    finally:
+        torch.set_num_threads(before)

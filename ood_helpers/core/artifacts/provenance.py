@@ -1,4 +1,4 @@
-"""Provenance: what made an output (git state, package versions, thread count, config, seeds), written as a
+"""Provenance: what made an output (git state, package versions, thread count and CPU, config, seeds), written as a
 JSON sidecar beside it."""
 
 from __future__ import annotations
@@ -63,6 +63,24 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_description() -> dict:
+    """``{"model", "capability"}``: the CPU's model name (``/proc/cpuinfo``, else ``platform``) and the vector
+    instruction set torch's kernels use (e.g. "AVX512", "AVX2"); CPU results are bit-identical only between
+    machines that agree on it (and on the thread count)."""
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"model": model, "capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def provenance(profile: Any, *, config: Any = None, seeds: Any = None, files: Mapping[str, Path] | None = None) -> dict:
     """The sidecar dict: git commit and dirty flag, profile (name and fields), config, seeds,
     package versions and the sha256 of each written file. Nothing time-dependent."""
@@ -74,6 +92,7 @@ def provenance(profile: Any, *, config: Any = None, seeds: Any = None, files: Ma
         "git": git_state(),
         "versions": package_versions(),
         "torch_threads": _torch_threads(),
+        "cpu": cpu_description(),
     }
     if files:
         info["files"] = {name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for name, p in files.items()}
