@@ -12,6 +12,7 @@ import pandas as pd
 from ood_helpers.core.artifacts import atomic_write_text
 from ood_helpers.report import compare
 from ood_helpers.report.build import Report
+from ood_helpers.report.deviations import marks
 from ood_helpers.report.figures import thumbnail
 from ood_helpers.report.registry import PAPERS
 from ood_helpers.report.scorecard import VERDICTS
@@ -60,12 +61,16 @@ def to_markdown(report: Report, images: str = "link") -> str:
             for k, v in p.items()]
     counts = {v: sum(c.verdict == v for c in report.claims) for v in VERDICTS}
     out.append("\n## Scorecard\n")
-    out.append("Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ". Ordering: the share of method "
-               "pairs we order as the paper does and Kendall's tau between our values and the paper's (\"–\": the "
-               "paper prints no numbers for these methods).\n")
+    out.append("Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ". " + RULE_TEXT + " Ordering: the "
+               "share of method pairs we order as the paper does and Kendall's tau between our values and the paper's "
+               "(\"–\": the paper prints no numbers for these methods). Deviations: the parts of the paper's recipe "
+               "this profile changes (listed in full below).\n")
     card = pd.DataFrame([{"paper": c.paper, "claim": c.claim, "verdict": f"**{c.verdict}**", "evidence": c.evidence,
+                          "paper's numbers, same rule": c.paper_verdict or "–",
+                          "deviations": ", ".join(d.split(":")[0] for d in c.deviations) or "–",
                           "ordering": str(c.ordering), "from": c.sources} for c in report.claims])
     out.append(md_table(card))
+    out.append(deviations_markdown(report))
     out.append("\n## Every table beside the paper's\n")
     out.append("Cells: our mean ± std over the trials (n), the paper's printed value, and ours − paper in the table's "
                "unit. *Not comparable as is* names why a value should not be read against the paper's.\n")
@@ -94,6 +99,28 @@ def to_markdown(report: Report, images: str = "link") -> str:
     wt = report.wall_times.assign(seconds=report.wall_times["seconds"].map(_minutes))
     out.append(md_table(wt.rename(columns={"seconds": "wall time"})))
     return "\n".join(out) + "\n"
+
+
+RULE_TEXT = ("A claim \"A beats B\" is **reproduced** when the 95 % Student-t interval of the paired differences "
+             "A - B lies above zero in every cell (range, table, dataset) the paper's sentence covers, **not "
+             "reproduced** when it lies below zero in any cell, **inconclusive** otherwise (an interval holding zero, "
+             "or none known: one value each); \"no loss\" claims read a 90 % interval against the claim's named "
+             "margin (TOST). The intervals pair A and B by trained model where the trials name several, else by "
+             "trial, and say which (N models x M evaluation trials). The paper's own numbers are read by the same rule "
+             "(Welch's interval from its mean ± std where printed).")
+
+
+def deviations_markdown(report: Report) -> str:
+    """Each paper's deviations from its recipe in this profile, one line a category."""
+    lines = ["\n### Deviations from the papers' recipes\n",
+             f"Every setting of profile `{report.profile}` that differs from the `paper` profile's, by paper "
+             "(derived from the settings; `ood_helpers/report/deviations.py`). Each table and claim of a paper carries "
+             "its paper's deviations.\n"]
+    for paper in PAPERS:
+        found = marks(paper, report.profile)
+        if found:
+            lines.append(f"- **{paper}**: " + "; ".join(found))
+    return "\n".join(lines) + "\n"
 
 
 def figures_markdown(report: Report, images: str = "link") -> str:

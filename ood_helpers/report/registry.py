@@ -1,6 +1,6 @@
 """Every table and figure of the five papers that notebooks 00-11 regenerate: which file, which paper
 table or figure, how the paper's values map to our rows (``paper_map``) and why values may not be
-comparable (stand-in data, a different scale), per profile."""
+comparable: the profile's deviations from the paper's recipe, derived from the settings (``deviations``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ood_helpers.report import paper_map as PM
+from ood_helpers.report.deviations import marks as _deviation_marks
 
 PAPERS = {
     "000": "Out-of-Distribution Classification and Clustering (the main paper)",
@@ -16,24 +17,6 @@ PAPERS = {
     "003": "Out-of-Distribution Detection Without Class Labels",
     "004": "Class Anchor Clustering (CAC)",
     "beyond": "beyond the papers (no paper values)",
-}
-
-_SCALE = "different scale: smaller networks, fewer classes and steps"
-# paper -> profile -> the marks that say a value is not comparable with the paper's ("*" = any other profile)
-PAPER_MARKS = {
-    "000": {"smoke": ("stand-in data: MNIST-pairs for ImageNet", _SCALE),
-            "quick": ("stand-in data: MNIST-pairs for ImageNet", _SCALE),
-            "cifar": ("stand-in data: CIFAR-100 for ImageNet", _SCALE), "*": ()},
-    "001": {"smoke": ("stand-in data: digits for CIFAR-10 / CIFAR-100", _SCALE),
-            "quick": ("stand-in data: digits for CIFAR-10 / CIFAR-100", _SCALE), "*": ()},
-    "002": {"smoke": ("stand-in data: 5,000 MNIST digits, typeset glyphs for Omniglot / notMNIST", _SCALE),
-            "quick": ("stand-in data: 5,000 MNIST digits, typeset glyphs for Omniglot / notMNIST", _SCALE), "*": ()},
-    "003": {"smoke": ("stand-in data: 6 MNIST digits normal for CIFAR-10, 4 digits for CIFAR-100", _SCALE),
-            "quick": ("stand-in data: 6 MNIST digits normal for CIFAR-10, 4 digits for CIFAR-100", _SCALE),
-            "cifar": ("different scale: ResNet-18 for the paper's ResNet-152",), "*": ()},
-    "004": {"smoke": ("stand-in data: MNIST-5000 / 8x8 digits for MNIST", _SCALE),
-            "quick": ("stand-in data: MNIST-5000 / 8x8 digits for MNIST", _SCALE), "*": ()},
-    "beyond": {"*": ()},
 }
 
 
@@ -54,8 +37,8 @@ class TableSpec:
     marks: tuple[str, ...] = ()
 
     def comparability(self, profile: str) -> tuple[str, ...]:
-        by_profile = PAPER_MARKS[self.paper]
-        return tuple(by_profile.get(profile, by_profile["*"])) + self.marks
+        """The profile's deviations from the paper's recipe (one mark a category), then the table's own marks."""
+        return _deviation_marks(self.paper, profile) + self.marks
 
 
 @dataclass(frozen=True)
@@ -174,8 +157,8 @@ def notebooks() -> list[str]:
 
 
 def marks_for(paper: str, profile: str) -> tuple[str, ...]:
-    by_profile = PAPER_MARKS[paper]
-    return tuple(by_profile.get(profile, by_profile["*"]))
+    """The marks every table of ``paper`` carries in ``profile`` (``deviations.marks``)."""
+    return _deviation_marks(paper, profile)
 
 
 __all__ = ["FIGURES", "PAPERS", "TABLES", "FigureSpec", "TableSpec", "figure_spec", "marks_for", "notebooks",
