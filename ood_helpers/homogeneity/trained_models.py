@@ -26,11 +26,14 @@ from ood_helpers.core.seeding import trial_seed
 from ood_helpers.homogeneity.settings import homogeneity_settings, with_homogeneity_settings
 
 
-def load_models(profile, *, progress: bool = True) -> Models:
-    """The profile's trained networks, from the cache of notebooks 02-03 (or trained now)."""
-    clf_all, meta_all = get_classifier(profile, "all", progress=progress)
-    clf_seen, meta_seen = get_classifier(profile, "seen", progress=progress)
-    hom, _ = get_homogeneity_model(profile, 1, progress=progress)
+def load_models(profile, model: int = 0, *, classifier_model: int | None = None, progress: bool = True) -> Models:
+    """The profile's trained networks of training replicate ``model`` (the trial seeding every network), from
+    the cache of notebooks 02-03 (or trained now); ``classifier_model`` takes the classifiers (and the
+    homogeneity model's starting encoder) from another replicate."""
+    clf_model = model if classifier_model is None else classifier_model
+    clf_all, meta_all = get_classifier(profile, "all", clf_model, progress=progress)
+    clf_seen, meta_seen = get_classifier(profile, "seen", clf_model, progress=progress)
+    hom, _ = get_homogeneity_model(profile, 1, model, progress=progress, classifier_trial=clf_model)
     return Models(
         profile=profile.name,
         homogeneity=hom,

@@ -143,9 +143,12 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
     }
 
 
-def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progress: bool = True):
+def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progress: bool = True, *,
+                          classifier_trial: int | None = None):
     """(HomogeneityModel at the step of best unseen-class validation accuracy, in eval mode on
-    the CPU, history dict) for set ``variant`` 1 (k images) or 2 (k_n uniform in 2..k).
+    the CPU, history dict) for set ``variant`` 1 (k images) or 2 (k_n uniform in 2..k). ``trial`` seeds the
+    training (and picks the seen-class classifier of the same trial unless ``classifier_trial`` names another:
+    the seeds-and-threads study varies one stage's seed at a time).
 
     The encoder starts from the seen-class classifier; training uses sets of seen-class training
     images, validation fixed sets of held-out (val split) images of the seen classes and of the
@@ -157,7 +160,8 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
     hs = homogeneity_settings(profile)
     if variant not in VARIANTS:
         raise ValueError(f"variant must be 1 (k = {hs.set_size} images a set) or 2 (k_n uniform in 2..k), got {variant!r}")
-    classifier, meta = get_classifier(profile, "seen", trial, progress=progress)
+    classifier, meta = get_classifier(profile, "seen", trial if classifier_trial is None else classifier_trial,
+                                      progress=progress)
     split = class_split(profile)
     train, val = many_class_split(profile, "train"), many_class_split(profile, "val")
     seed = trial_seed(profile.seed, trial)
