@@ -33,6 +33,11 @@ IGNORED = frozenset({"name", "device", "amp", "num_workers", "threads", "world_s
                      "micro_batch_sets", "eval_batch_sets", "trials", "digits_trials", "seed", "extra", "eval_every",
                      "download", "peer_datasets", "fig4_dataset", "scatter_points", "sweep_alphas", "lambdas", "alphas",
                      "toy_steps", "keep", "split_version"})
+# what a paper-profile value of 0 / None / () means, where the settings give it a meaning (their comments)
+MEANING = {"lr_homogeneity_encoder": "0 = lr_homogeneity", "head_pretrain_steps": "0 = no head stage",
+           "head_pretrain_sets": "0 = set_batch_size", "own_classifier_steps": "0 = pretrain_steps",
+           "own_classifier_image_size": "0 = image_size", "per_class": "0 = every image",
+           "image_size": "None = native size", "epochs": "() = each dataset's recipe"}
 CATEGORIES = (("head stage", r"^head_pretrain"), ("learning rates", r"(^|_)lr(_|$)"),
               ("set size", r"^set_(size|batch_size)$"),
               ("stand-in data", r"^(many_class|id_sets?|data|datasets|ood_datasets|noise_datasets|pretrained|cifar)$"),
@@ -49,7 +54,8 @@ class Deviation:
     paper: object
 
     def __str__(self) -> str:
-        return f"{self.field} {_show(self.value)} (paper {_show(self.paper)})"
+        meaning = f"; {MEANING[self.field]}" if self.field in MEANING else ""
+        return f"{self.field} {_show(self.value)} (paper {_show(self.paper)}{meaning})"
 
 
 def _show(value) -> str:
