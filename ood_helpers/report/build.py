@@ -43,7 +43,7 @@ class Report:
 
     def cells(self) -> pd.DataFrame:
         """Every numeric cell the report shows, long: table, key (the key columns joined by " | "), mean, std,
-        n, paper, diff and the deviations from the paper's recipe that affect it (its table's marks); a missing
+        n, models (trained models among the n values), paper, diff and the deviations from the paper's recipe that affect it (its table's marks); a missing
         table gives one row with status "missing"."""
         rows = []
         for e in self.tables:
@@ -55,9 +55,10 @@ class Report:
             keys = e.frame.attrs["keys"]
             for r in e.frame.to_dict("records"):
                 rows.append({"table": e.spec.name, "status": "present", "key": " | ".join(str(r[k]) for k in keys),
-                             **{c: r[c] for c in ("mean", "std", "n", "paper", "diff")},
+                             **{c: r[c] for c in ("mean", "std", "n", "models", "paper", "diff")},
                              "deviations": "; ".join(e.marks) or "–"})
-        return pd.DataFrame(rows, columns=["table", "status", "key", "mean", "std", "n", "paper", "diff", "deviations"])
+        return pd.DataFrame(rows, columns=["table", "status", "key", "mean", "std", "n", "models", "paper", "diff",
+                                           "deviations"])
 
     def missing(self) -> list[str]:
         return [e.spec.name for e in self.tables if e.missing]

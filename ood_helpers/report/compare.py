@@ -78,6 +78,7 @@ def comparison(spec: TableSpec, src: Sources):
         return summary
     keys = key_columns(summary)
     out = summary[keys + ["mean", "std", "n"]].copy()
+    out["models"] = summary["models"] if "models" in summary.columns else 1  # older summaries: one trained model
     out["paper"] = spec.paper_of(summary) if spec.paper_of is not None else math.nan
     out["paper"] = pd.to_numeric(out["paper"], errors="coerce")
     out["diff"] = out["mean"] - out["paper"]
@@ -103,8 +104,15 @@ def cell_text(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _n_text(n, models) -> str:
+    """"5" (trials of one trained model) or "3 models x 5" (trained models x evaluation trials each)."""
+    n, models = int(n), int(models) if pd.notna(models) else 1
+    return str(n) if models <= 1 else f"{models} models x {n // models}"
+
+
 def display(frame: pd.DataFrame, digits: int | None = None) -> pd.DataFrame:
-    """A comparison frame as text for a reader: keys, "ours" (mean ± std), n, paper, ours - paper.
+    """A comparison frame as text for a reader: keys, "ours" (mean ± std), n (with the trained models where
+    several), paper, ours - paper.
     ``digits`` defaults to 3 for fractions (every |value| <= 1), else 2."""
     keys = frame.attrs.get("keys", [])
     if digits is None:
@@ -114,7 +122,7 @@ def display(frame: pd.DataFrame, digits: int | None = None) -> pd.DataFrame:
     return pd.DataFrame({
         **{k: frame[k].astype(str) for k in keys},
         "ours": [cell_text(m, s, digits) for m, s in zip(frame["mean"], frame["std"])],
-        "n": frame["n"].astype(int).astype(str),
+        "n": [_n_text(n, m) for n, m in zip(frame["n"], frame.get("models", pd.Series(1, index=frame.index)))],
         "paper": frame["paper"].map(fmt),
         "ours − paper": frame["diff"].map(lambda v: "–" if pd.isna(v) else f"{v:+.{digits}f}"),
     })

@@ -89,19 +89,17 @@ def deviations(paper: str, profile: str) -> tuple[Deviation, ...]:
     return tuple(sorted(out, key=lambda d: order.index(d.category)))
 
 
-def marks(paper: str, profile: str) -> tuple[str, ...]:
-    """One mark a category: "learning rates: lr_homogeneity 0.001 (paper 3e-05), ..."."""
+def marks(paper: str, profile: str, fields: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """One mark a category: "learning rates: lr_homogeneity 0.001 (paper 3e-05), ..."; only ``fields`` if given."""
     by_category: dict[str, list[str]] = {}
     for d in deviations(paper, profile):
-        by_category.setdefault(d.category, []).append(str(d))
-    return tuple(f"{c}: {', '.join(fields)}" for c, fields in by_category.items())
+        if fields is None or d.field in fields:
+            by_category.setdefault(d.category, []).append(str(d))
+    return tuple(f"{c}: {', '.join(found)}" for c, found in by_category.items())
 
 
 def claim_blocked(paper: str, profile: str, needs: tuple[str, ...]) -> str:
     """The reason a claim whose test needs the paper's values of fields ``needs`` is not testable in ``profile``
     ("" when the profile keeps them all)."""
-    changed = [d for d in deviations(paper, profile) if d.field in needs]
-    if not changed:
-        return ""
-    return ("the claim's test needs the paper's recipe, which this profile changes: "
-            + "; ".join(f"{d.category}: {d}" for d in changed))
+    changed = marks(paper, profile, needs)
+    return "the claim's test needs the paper's recipe, which this profile changes: " + "; ".join(changed) if changed else ""

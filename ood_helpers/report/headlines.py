@@ -12,7 +12,7 @@ import pandas as pd
 from ood_helpers.homogeneity import paper_values as MAIN
 from ood_helpers.report import paper_map as PM
 from ood_helpers.report.deviations import deviations
-from ood_helpers.report.scorecard import FIG2_NEEDS
+from ood_helpers.report.scorecard import FIG2_NEEDS, VERDICTS
 from ood_helpers.report.sources import Missing
 from ood_helpers.embedding_ood import experiments as X
 
@@ -172,7 +172,12 @@ def nb09(r):
     claim = _claim(r, "Ours beats DN2")
     return (f"pseudo-label kNN (paper 003), near anomalies: ours {_ms(t, method=ours, anomaly='near')} vs DN2 "
             f"{_ms(t, method=dn2, anomaly='near')} (paper 93.3 vs 86.5 on CIFAR-10): the paper's gain "
-            f"{SHOWS[claim.verdict]}")
+            f"{SHOWS[claim.verdict]}{_near_interval(claim)}")
+
+
+def _near_interval(claim) -> str:
+    near = next((c for c in claim.cells if c.label.startswith("near")), None)
+    return "" if near is None else f"; ours − DN2 {near.ours.text(1)}"
 
 
 def nb10(r):
@@ -193,11 +198,9 @@ def nb11(r):
 
 
 def nb12(r):
-    counts = {}
-    for c in r.claims:
-        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    counts = {v: sum(c.verdict == v for c in r.claims) for v in VERDICTS}
     return (f"the reproduction report (`figures/{r.profile}/report.md`, `.html`): {len(r.claims)} claims, "
-            + ", ".join(f"{n} {v}" for v, n in counts.items()))
+            + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
 
 
 HEADLINES = {f"{i:02d}": globals()[f"nb{i:02d}"] for i in range(13)}

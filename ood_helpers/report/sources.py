@@ -16,7 +16,7 @@ import pandas as pd
 
 from ood_helpers.core import paths
 
-NUMERIC = ("mean", "std", "n", "paper")  # the value columns of a tables.trials_table summary
+NUMERIC = ("mean", "std", "n", "models", "paper")  # the value columns of a tables.trials_table summary (models: newer)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ class Sources:
 
 
 def key_columns(summary: pd.DataFrame) -> list[str]:
-    """The key columns of a summary: every column but mean, std, n and paper."""
+    """The key columns of a summary: every column but mean, std, n, models (trained models among the n values,
+    in summaries written since issue 24) and paper."""
     lacking = [c for c in ("mean", "std", "n") if c not in summary.columns]
     if lacking:
         raise ValueError(f"not a tables.trials_table summary: it lacks {lacking}; columns {list(summary.columns)}")

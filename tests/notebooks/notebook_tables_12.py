@@ -28,7 +28,7 @@ def check(p, table):
             assert rows[["mean", "std", "n"]].isna().all().all(), f"{spec.name} is missing but has numbers"
             continue
         src = pd.read_csv(source, keep_default_na=False, na_values=[""])
-        keys = [c for c in src.columns if c not in ("mean", "std", "n", "paper")]
+        keys = [c for c in src.columns if c not in ("mean", "std", "n", "models", "paper")]
         src_key = src[keys].astype(str).agg(" | ".join, axis=1)
         assert list(rows["key"]) == list(src_key), f"{spec.name}: the report's cells are not the source's"
         for col in ("mean", "std", "n"):

@@ -78,7 +78,8 @@ def test_fig2_is_not_testable_where_the_recipe_changes(folders):
     claim = next(c for c in build("quick").claims if "overfits" in c.claim)
     assert claim.verdict == "not testable here"
     assert "head stage: head_pretrain_steps 2000 (paper 0; 0 = no head stage)" in claim.evidence
-    assert "learning rates: lr_homogeneity_encoder 1e-06 (paper 0; 0 = lr_homogeneity)" in claim.evidence
+    assert ("learning rates: lr_homogeneity 0.001 (paper 3e-05), lr_homogeneity_encoder 1e-06 (paper 0; "
+            "0 = lr_homogeneity)") in claim.evidence
     assert claim.deviations == D.marks("000", "quick")
     # the cifar profile keeps the paper's one-stage recipe (its other deviations do not block the claim): read as
     # usual, here missing because nothing ran

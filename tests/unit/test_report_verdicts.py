@@ -207,3 +207,31 @@ def test_paper_000_claim_reads_every_unseen_cell(folders, gain_of, verdict):
     assert cell.ours.bounds() == pytest.approx((d.mean() - half, d.mean() + half))
     assert "1 trained model x 5 evaluation trials: over evaluation trials of one trained model" in claim.evidence
     assert claim.paper_verdict in ("reproduced", "inconclusive")  # the paper's own numbers, same rule
+
+
+def test_paper_000_claim_pairs_by_trained_model_when_the_trials_name_them(folders):
+    # three trained models (the `model` replicate column) x 5 evaluation trials: the trials of a model are averaged,
+    # class homogeneity's gain per model is 3, 4, 5 points (+ the wobble, which averages out)
+    from ood_helpers.core.artifacts import save_table
+    from ood_helpers.report.build import build
+    from ood_helpers.report.compare import _n_text
+
+    nns = (MAIN.M_NN_EUC_PRE, MAIN.M_NN_COS_PRE)
+    t1 = [{"method": m, "metric": metric, "range": r, "model": k, "trial": t,
+           "accuracy": 0.5 + ((0.03 + 0.01 * k + w) if m == MAIN.M_HOM else 0.0)}
+          for k in range(3) for m in (MAIN.M_HOM, *nns) for metric in ("top-1", "top-5") for r in RANGES1
+          for t, w in enumerate(NOISE)]
+    t2 = [{k: v for k, v in x.items() if k != "metric"} | {"range": r2} for x in t1 if x["metric"] == "top-1"
+          and x["range"] == "1-8" for r2 in RANGES2]
+    for name, records, cols in (("table1_ood_classification", t1, ["metric", "range"]),
+                                ("table2_ood_classification_ranges", t2, "range")):
+        save_table(trials_table(records, "method", cols, "accuracy", scale=100), name, "smoke")
+        save_results(records, name, "smoke")
+    claim = next(c for c in build("smoke").claims if c.claim.startswith("class homogeneity"))
+    cell = next(c for c in claim.cells if c.label == "Table 1 top-1 on 11-12 (test)")
+    want = stats.ttest_rel([53.0, 54.0, 55.0], [50.0, 50.0, 50.0]).confidence_interval(0.95)
+    assert cell.ours.diff == pytest.approx(4.0) and cell.ours.bounds() == pytest.approx((want.low, want.high))
+    assert cell.ours.units == "over 3 trained models x 5 evaluation trials each"
+    assert claim.verdict == "reproduced"  # 4 +- t(0.975, 2) / sqrt(3) = [1.5, 6.5] in every cell
+    assert "over 3 trained models x 5 evaluation trials each" in claim.evidence
+    assert (_n_text(15, 3), _n_text(5, 1), _n_text(5, float("nan"))) == ("3 models x 5", "5", "5")
