@@ -30,7 +30,7 @@ PROFILE_FIELDS = {"000": ("many_class", "class_split", "per_class", "image_size"
                           "resnet_width", "small_stem", "batch_size")}
 # fields that change no result of the recipe: devices, processes, trial counts, what is plotted or swept
 IGNORED = frozenset({"name", "device", "amp", "num_workers", "threads", "world_size", "nodes", "micro_batch_images",
-                     "micro_batch_sets", "eval_batch_sets", "trials", "digits_trials", "seed", "extra", "eval_every",
+                     "micro_batch_sets", "eval_batch_sets", "trials", "digits_trials", "models", "seed", "extra", "eval_every",
                      "download", "peer_datasets", "fig4_dataset", "scatter_points", "sweep_alphas", "lambdas", "alphas",
                      "toy_steps", "keep", "split_version"})
 # what a paper-profile value of 0 / None / () means, where the settings give it a meaning (their comments)

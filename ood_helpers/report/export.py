@@ -9,15 +9,13 @@ import math
 
 import pandas as pd
 
-from ood_helpers.core.artifacts import atomic_write_text
+from ood_helpers.core.artifacts import atomic_write_text, save_table
 from ood_helpers.report import compare
 from ood_helpers.report.build import Report
 from ood_helpers.report.deviations import marks
 from ood_helpers.report.figures import thumbnail
 from ood_helpers.report.registry import PAPERS
-from ood_helpers.report.scorecard import VERDICTS
-from ood_helpers.core.artifacts import save_table
-from ood_helpers.report.scorecard import scorecard_frame
+from ood_helpers.report.scorecard import VERDICTS, scorecard_frame
 
 MAX_ROWS = 60  # longer tables are cut in the report (the whole table is in its CSV)
 
@@ -112,10 +110,10 @@ RULE_TEXT = ("A claim \"A beats B\" is **reproduced** when the 95 % Student-t in
 
 def deviations_markdown(report: Report) -> str:
     """Each paper's deviations from its recipe in this profile, one line a category."""
-    lines = ["\n### Deviations from the papers' recipes\n",
-             f"Every setting of profile `{report.profile}` that differs from the `paper` profile's, by paper "
-             "(derived from the settings; `ood_helpers/report/deviations.py`). Each table and claim of a paper carries "
-             "its paper's deviations.\n"]
+    intro = (f"Every setting of profile `{report.profile}` that differs from the `paper` profile's, by paper "
+             "(derived from the settings; `ood_helpers/report/deviations.py`). Each table and claim of a paper "
+             "carries its paper's deviations.\n")
+    lines = ["\n### Deviations from the papers' recipes\n", intro]
     for paper in PAPERS:
         found = marks(paper, report.profile)
         if found:

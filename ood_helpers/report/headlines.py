@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ood_helpers.embedding_ood import experiments as X
 from ood_helpers.homogeneity import paper_values as MAIN
 from ood_helpers.report import paper_map as PM
 from ood_helpers.report.deviations import deviations
 from ood_helpers.report.scorecard import FIG2_NEEDS, VERDICTS
 from ood_helpers.report.sources import Missing
-from ood_helpers.embedding_ood import experiments as X
 
 
 class _Absent(Exception):

@@ -19,7 +19,14 @@ from ood_helpers.embedding_ood import paper_values as EMB
 from ood_helpers.homogeneity import paper_values as MAIN
 from ood_helpers.pseudo_label import paper_values as PL
 from ood_helpers.report import paper_map as PM
-from ood_helpers.report.claims import VERDICTS, Cell, Claim, from_cells, interval, missing
+from ood_helpers.report.claims import (
+    VERDICTS,
+    Cell,
+    Claim,
+    from_cells,
+    interval,
+    missing,
+)
 from ood_helpers.report.compare import comparison, table_ordering
 from ood_helpers.report.deviations import claim_blocked, marks
 from ood_helpers.report.paired import Rule
@@ -56,6 +63,11 @@ def _homogeneity_cells(src: Sources, name: str, groups) -> list[Cell]:
     return cells
 
 
+def _nth(values, i: int):
+    """The paper's i-th growing range (ours match the paper's by position), None beyond its ranges."""
+    return values[i] if values is not None and i < len(values) else None
+
+
 def _closest(cells: list[Cell]) -> list[Cell]:
     """Per label, the comparison with the smallest difference (the NN method nearest to class homogeneity)."""
     by_label: dict[str, Cell] = {}
@@ -77,8 +89,7 @@ def main_unseen_best(src: Sources) -> Claim:
               for metric in ("top-1", "top-5") for rng, role in roles.items() if role in ("val", "test")]
     cells = _homogeneity_cells(src, "table1_ood_classification", groups)
     ranges = PM._by_position(t2["range"])
-    groups = [(f"Table 2 top-1 on {rng}", {"range": rng},
-               lambda m, i=i: (MAIN.PAPER_TABLE2.get(m) or [None] * 9)[i] if i < 5 else None)
+    groups = [(f"Table 2 top-1 on {rng}", {"range": rng}, lambda m, i=i: _nth(MAIN.PAPER_TABLE2.get(m), i))
               for rng, i in ranges.items()]
     cells += _homogeneity_cells(src, "table2_ood_classification_ranges", groups)
     unseen = [rng for rng, role in roles.items() if role in ("val", "test")]
