@@ -24,15 +24,16 @@ from ood_helpers.pseudo_label.settings import PSEUDO_LABEL
 PAPER_PROFILE = "paper"
 # paper -> (settings key, {profile name: settings}) of the package that reproduces it
 SETTINGS = {"000": ("homogeneity", HOMOGENEITY), "001": ("cluster_distance", CLUSTER_DISTANCE),
-            "002": ("embedding_ood", EMBEDDING_OOD), "003": ("pseudo_label", PSEUDO_LABEL), "004": ("cac", CAC_SETTINGS)}
+            "002": ("embedding_ood", EMBEDDING_OOD), "003": ("pseudo_label", PSEUDO_LABEL),
+            "004": ("cac", CAC_SETTINGS)}
 # the shared Profile fields a paper's recipe reads (paper 000's classifier and data; the others carry their own)
 PROFILE_FIELDS = {"000": ("many_class", "class_split", "per_class", "image_size", "channels", "augmentation",
                           "resnet_width", "small_stem", "batch_size")}
 # fields that change no result of the recipe: devices, processes, trial counts, what is plotted or swept
 IGNORED = frozenset({"name", "device", "amp", "num_workers", "threads", "world_size", "nodes", "micro_batch_images",
-                     "micro_batch_sets", "eval_batch_sets", "trials", "digits_trials", "models", "seed", "extra", "eval_every",
-                     "download", "peer_datasets", "fig4_dataset", "scatter_points", "sweep_alphas", "lambdas", "alphas",
-                     "toy_steps", "keep", "split_version"})
+                     "micro_batch_sets", "eval_batch_sets", "trials", "digits_trials", "models", "seed", "extra",
+                     "eval_every", "download", "peer_datasets", "fig4_dataset", "scatter_points", "sweep_alphas",
+                     "lambdas", "alphas", "toy_steps", "keep", "split_version"})
 # what a paper-profile value of 0 / None / () means, where the settings give it a meaning (their comments)
 MEANING = {"lr_homogeneity_encoder": "0 = lr_homogeneity", "head_pretrain_steps": "0 = no head stage",
            "head_pretrain_sets": "0 = set_batch_size", "own_classifier_steps": "0 = pretrain_steps",
@@ -102,4 +103,6 @@ def claim_blocked(paper: str, profile: str, needs: tuple[str, ...]) -> str:
     """The reason a claim whose test needs the paper's values of fields ``needs`` is not testable in ``profile``
     ("" when the profile keeps them all)."""
     changed = marks(paper, profile, needs)
-    return "the claim's test needs the paper's recipe, which this profile changes: " + "; ".join(changed) if changed else ""
+    if not changed:
+        return ""
+    return "the claim's test needs the paper's recipe, which this profile changes: " + "; ".join(changed)

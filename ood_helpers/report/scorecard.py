@@ -78,7 +78,8 @@ def _closest(cells: list[Cell]) -> list[Cell]:
 
 
 def main_unseen_best(src: Sources) -> Claim:
-    claim = "class homogeneity classifies unseen classes best (Tables 1-2: validation and test classes, top-1 and top-5)"
+    claim = ("class homogeneity classifies unseen classes best (Tables 1-2: validation and test classes, "
+             "top-1 and top-5)")
     files = "table1_ood_classification, table2_ood_classification_ranges"
     t1, t2 = (comparison(table_spec(n), src) for n in files.split(", "))
     if (m := missing("000", claim, files, t1, t2)):
@@ -128,7 +129,8 @@ def cac_gain(src: Sources) -> Claim:
         for metric, summary, rule, table, rows in (
                 ("auroc", auroc, Rule(), CAC.TABLE2_AUROC, ("CAC (Ours) *", "Softmax [6]")),
                 ("accuracy", acc, CAC_ACCURACY_RULE, CAC.TABLE3_ACCURACY, ("CAC (Ours)", "Cross-Entropy"))):
-            ours = interval(trials, summary, "method", "CAC (ours)", ce, metric, {"dataset": ds}, trained_per_trial=True)
+            ours = interval(trials, summary, "method", "CAC (ours)", ce, metric, {"dataset": ds},
+                            trained_per_trial=True)
             if ours is None:
                 continue
             printed = [table[r][CAC.COLUMNS.index(col)] if col else None for r in rows]
@@ -167,8 +169,9 @@ def emb_claims(src: Sources) -> list[Claim]:
     if not (m := missing("002", claim, files, c)):
         trials = src.trials(files)
         cells = [Cell(str(s), iv) for s in dict.fromkeys(c["split"])
-                 if (iv := interval(trials, c, "model", "full", "AE + classifier", "value", {"split": s, "metric": "auroc"},
-                                    summary_select={"split": s, "column": "AUROC (%)"}, trained_per_trial=True))
+                 if (iv := interval(trials, c, "model", "full", "AE + classifier", "value",
+                                    {"split": s, "metric": "auroc"}, summary_select={"split": s, "column": "AUROC (%)"},
+                                    trained_per_trial=True))
                  is not None]
         m = from_cells("002", claim, files, cells, "full minus AE + classifier, AUROC %: ", deviations=devs)
     out.append(m)
@@ -214,7 +217,8 @@ def pseudo_label_claims(src: Sources) -> list[Claim]:
         cells = [Cell(f"{a} anomalies", iv, paper_interval(PL.PAPER_TABLE2.get((PL_OURS, a)),
                                                              PL.PAPER_TABLE2.get((PL_DN2, a)), 3))
                  for a in dict.fromkeys(c["anomaly"])
-                 if (iv := interval(trials, c, "method", PL_OURS, PL_DN2, "auroc", {"anomaly": a}, trained_per_trial=True))
+                 if (iv := interval(trials, c, "method", PL_OURS, PL_DN2, "auroc", {"anomaly": a},
+                                    trained_per_trial=True))
                  is not None]
         m = from_cells("003", claim, f"{files}, pl_table2_trials", cells, "ours minus DN2, AUROC %: ",
                        table_ordering(table_spec(files), c), devs)
@@ -224,7 +228,8 @@ def pseudo_label_claims(src: Sources) -> list[Claim]:
     if not (m := missing("003", claim, files, c)):
         epochs = [col for col in dict.fromkeys(c["column"]) if str(col).startswith("epoch ")]
         last = max(epochs, key=lambda e: int(str(e).split()[1])) if epochs else None
-        paper_last = max((k[1] for k in PL.PAPER_AVERAGING if k[1].startswith("epoch ")), key=lambda e: int(e.split()[1]))
+        paper_epochs = [k[1] for k in PL.PAPER_AVERAGING if k[1].startswith("epoch ")]
+        paper_last = max(paper_epochs, key=lambda e: int(e.split()[1]))
         iv = interval(src.trials("pl_averaging"), c, "column", "average", last, "auroc", {"anomaly": "near"},
                       trained_per_trial=True) if last else None
         paper = paper_interval(PL.PAPER_AVERAGING[("near", "average")], PL.PAPER_AVERAGING[("near", paper_last)], 3)
