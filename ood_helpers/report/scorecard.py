@@ -69,7 +69,7 @@ def _nth(values, i: int):
 
 
 def _closest(cells: list[Cell]) -> list[Cell]:
-    """Per label, the comparison with the smallest difference (the NN method nearest to class homogeneity)."""
+    """Per label, the comparison with the smallest difference (the strongest NN method there)."""
     by_label: dict[str, Cell] = {}
     for c in cells:
         if c.label not in by_label or c.ours.diff < by_label[c.label].ours.diff:
@@ -96,7 +96,7 @@ def main_unseen_best(src: Sources) -> Claim:
     unseen = [rng for rng, role in roles.items() if role in ("val", "test")]
     order_frame = t1[t1["method"].isin((MAIN.M_HOM, *MAIN.NN_METHODS)) & t1["range"].astype(str).isin(unseen)]
     order_frame.attrs.update(t1.attrs)
-    return from_cells("000", claim, files, cells, "class homogeneity minus the nearest NN method, top-1 / top-5 %: ",
+    return from_cells("000", claim, files, cells, "class homogeneity minus the strongest NN method of each cell, top-1 / top-5 %: ",
                       table_ordering(table_spec("table1_ood_classification"), order_frame),
                       marks("000", src.profile), shown=_closest(cells))
 
