@@ -96,7 +96,8 @@ def main_unseen_best(src: Sources) -> Claim:
     unseen = [rng for rng, role in roles.items() if role in ("val", "test")]
     order_frame = t1[t1["method"].isin((MAIN.M_HOM, *MAIN.NN_METHODS)) & t1["range"].astype(str).isin(unseen)]
     order_frame.attrs.update(t1.attrs)
-    return from_cells("000", claim, files, cells, "class homogeneity minus the strongest NN method of each cell, top-1 / top-5 %: ",
+    prefix = "class homogeneity minus the strongest NN method of each cell, top-1 / top-5 %: "
+    return from_cells("000", claim, files, cells, prefix,
                       table_ordering(table_spec("table1_ood_classification"), order_frame),
                       marks("000", src.profile), shown=_closest(cells))
 
