@@ -58,7 +58,7 @@ def _check_counts(p) -> None:
     def whole(value, low: int) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
-    for name, low in (("trials", 1),):
+    for name, low in (("trials", 1), ("models", 1)):
         if not whole(getattr(p, name), low):
             raise ValueError(f"profile {p.name!r}: {name} must be an int >= {low}, got {getattr(p, name)!r}")
     for name, low, what in (("class_split", 1, "seen / validation / test class counts"),

@@ -102,10 +102,14 @@ def records_frame(records, required: Sequence[str]) -> pd.DataFrame:
 
 def summarize_trials(records, index, columns, value: str, *, paper=None, scale: float = 1.0) -> pd.DataFrame:
     """Long numeric summary, one row per (index, columns) cell in order of first appearance:
-    the key columns, then ``mean``, ``std`` (ddof=1, NaN for one trial), ``n`` (trials) and
-    ``paper`` (the paper's value as a number, NaN where it has none). ``scale`` multiplies our values (100 for percent)."""
+    the key columns, then ``mean``, ``std`` (ddof=1, NaN for one trial), ``n`` (values), ``models`` (trained
+    models among them: records with a ``model`` key, the training replicate, pool N models x M trials; 1
+    without) and ``paper`` (the paper's value as a number, NaN where it has none). ``scale`` multiplies our
+    values (100 for percent)."""
     index, columns = _as_list(index, "index"), _as_list(columns, "columns")
     df = records_frame(records, index + columns + [value])
+    if "model" not in df:
+        df = df.assign(model=0)
     lookup = _paper_lookup(paper)
     rows = []
     for key, group in df.groupby(index + columns, sort=False, dropna=False):
@@ -116,8 +120,18 @@ def summarize_trials(records, index, columns, value: str, *, paper=None, scale: 
             raise ValueError(f"{value!r} of cell {dict(zip(index + columns, key))}: {err}") from None
         row_key, col_key = _label(key[: len(index)]), _label(key[len(index) :])
         paper_val = _paper_number(_paper_get(lookup, row_key, col_key))
-        rows.append({**dict(zip(index + columns, key)), "mean": mean, "std": std, "n": len(group), "paper": paper_val})
+        rows.append({**dict(zip(index + columns, key)), "mean": mean, "std": std, "n": len(group),
+                     "models": group["model"].nunique(), "paper": paper_val})
     return pd.DataFrame(rows)
+
+
+def spread_note(summary: pd.DataFrame) -> str:
+    """What a table's ± covers, from its summary: "mean ± std over 3 trained models x 5 evaluation trials"."""
+    models, n = max(1, int(summary["models"].max())), int(summary["n"].max())
+    trials = n // models
+    if models == 1:
+        return f"mean ± std over {trials} evaluation trial(s) of one trained model (training variance not covered)"
+    return f"mean ± std over {models} trained models x {trials} evaluation trials"
 
 
 def trials_table(
@@ -170,6 +184,7 @@ def trials_table(
         row_index = pd.MultiIndex.from_tuples(row_order, names=index_keys)
     table = pd.DataFrame(data, index=row_index, columns=out_cols)
     table.attrs["summary"] = summary
+    table.attrs["spread"] = spread_note(summary)
     return table
 
 

@@ -238,3 +238,29 @@ def evaluate_ood_datasets(profile, models: Models, own_classifier, *, datasets=N
                       **_trial_config(profile, models, test, classes, methods, seed)}
             records += cached_trial(profile, config, lambda: compute(trial, seed))
     return records
+
+
+# ===== training replicates: the same evaluation of every independently trained model =====
+
+
+def _tagged(records: list[dict], model: int) -> list[dict]:
+    return [{**r, "model": model} for r in records]
+
+
+def evaluate_many_class_models(profile, replicates: list[Models], *, progress: bool = True) -> ManyClassResult:
+    """``evaluate_many_class`` of each training replicate (``trained_models.load_replicates``), records tagged
+    with ``model`` (the replicate's index) so the tables pool models x trials; the confusion matrix pools every
+    model's test-class predictions, the trial seeds are shared."""
+    results = [evaluate_many_class(profile, models, progress=progress) for models in replicates]
+    return ManyClassResult(
+        [r for m, res in enumerate(results) for r in _tagged(res.table1, m)],
+        [r for m, res in enumerate(results) for r in _tagged(res.table2, m)],
+        np.concatenate([res.confusion_true for res in results]), np.concatenate([res.confusion_pred for res in results]),
+        results[0].class_names, results[0].seeds)
+
+
+def evaluate_ood_datasets_models(profile, replicates: list[Models], own_classifier, **kwargs) -> list[dict]:
+    """Table 3 records of each training replicate (``evaluate_ood_datasets``), tagged with ``model``; the own
+    classifier of each dataset is one network, shared by every replicate."""
+    return [r for m, models in enumerate(replicates)
+            for r in _tagged(evaluate_ood_datasets(profile, models, own_classifier, **kwargs), m)]

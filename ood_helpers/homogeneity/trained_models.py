@@ -45,13 +45,18 @@ def load_models(profile, model: int = 0, *, classifier_model: int | None = None,
     )
 
 
-def train_classifiers(profile, networks: int) -> tuple[list[dict], list[int]]:
-    """Notebook 02: ``networks`` classifiers of each kind ("seen", then "all"; the trial sets the seed),
-    trained or loaded from the cache. Returns their test accuracy records (``classifier_accuracy``) and
-    their seeds, in the same order."""
+def load_replicates(profile, *, progress: bool = True) -> list[Models]:
+    """``load_models`` of each of the profile's ``models`` training replicates, in order."""
+    return [load_models(profile, m, progress=progress) for m in range(profile.models)]
+
+
+def train_classifiers(profile, networks: int = 0) -> tuple[list[dict], list[int]]:
+    """Notebook 02: ``networks`` classifiers of each kind (0: the profile's ``models``; "seen", then "all";
+    the trial sets the seed), trained or loaded from the cache. Returns their test accuracy records
+    (``classifier_accuracy``) and their seeds, in the same order."""
     records, seeds = [], []
     for which in CLASSIFIER_KINDS:
-        for trial in range(networks):
+        for trial in range(networks or profile.models):
             model, meta = get_classifier(profile, which, trial)
             seeds.append(meta["seed"])
             records += classifier_accuracy(profile, model, meta)
@@ -114,3 +119,8 @@ def load_clustering_inputs(profile, *, progress: bool = True) -> ClusteringInput
         history=history,
         model_key=model.cache_key,
     )
+
+
+def replicate_keys(replicates: list[Models]) -> list[dict]:
+    """The cache keys of every replicate's networks, for the config of the tables they make."""
+    return [models.keys for models in replicates]

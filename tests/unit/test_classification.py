@@ -1,6 +1,8 @@
 """OOD classification (eq. 1): sampling, the batched evaluator against a naive loop, top-k,
 chunked and sharded trials, the trial cache and the records of Tables 1-3."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -425,6 +427,24 @@ def test_many_class_trials_are_cached_and_not_scored_again(monkeypatch):
     assert np.array_equal(again.confusion_pred, first.confusion_pred)
     with pytest.raises(AssertionError, match="scored again"):  # another profile field: another trial
         clf.evaluate_many_class(profile_with("smoke", trials=1, queries_per_class=3), models, progress=False)
+
+
+def test_replicates_are_evaluated_alike_and_tagged_with_their_model():
+    profile = get_profile("smoke", trials=2)
+    first = _tiny_models(profile, classes=tuple(range(12)))
+    torch.manual_seed(5)  # another replicate: another homogeneity model, its own cache key
+    other = HomogeneityModel(nn.Sequential(nn.Conv2d(1, profile.resnet_width, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                                           nn.Flatten()), embed_dim=4 * profile.resnet_width, layers=1, heads=2, head_dim=4)
+    second = dataclasses.replace(first, homogeneity=other, keys={**first.keys, "finetuned": "hom-2"})
+    both = clf.evaluate_many_class_models(profile, [first, second], progress=False)
+    for model, models in enumerate((first, second)):
+        alone = clf.evaluate_many_class(profile, models, progress=False)
+        assert [r for r in both.table1 if r["model"] == model] == [{**r, "model": model} for r in alone.table1]
+        assert [r for r in both.table2 if r["model"] == model] == [{**r, "model": model} for r in alone.table2]
+    hom = [[r["accuracy"] for r in both.table1 if r["model"] == m and r["method"] == M_HOM] for m in (0, 1)]
+    assert hom[0] != hom[1]  # two models, two sets of numbers
+    summary = ct.table1(both, profile).attrs["summary"]
+    assert set(summary["models"]) == {2} and set(summary["n"]) == {4}
 
 
 def test_table3_records_match_a_hand_count_of_the_own_classifier():

@@ -59,7 +59,8 @@ def test_trials_table_cells_equal_a_hand_loop():
     assert table.loc["knn", "10 (paper)"] == tables.MISSING
 
     summary = table.attrs["summary"]
-    assert list(summary.columns) == ["method", "classes", "mean", "std", "n", "paper"]
+    assert list(summary.columns) == ["method", "classes", "mean", "std", "n", "models", "paper"]
+    assert set(summary["models"]) == {1} and table.attrs["spread"].startswith("mean ± std over 4 evaluation trial(s) of one")
     row = summary[(summary.method == "knn") & (summary.classes == 10)].iloc[0]
     vals = [100 * r["acc"] for r in recs if r["method"] == "knn" and r["classes"] == 10]
     assert row["mean"] == pytest.approx(np.mean(vals)) and row["std"] == pytest.approx(np.std(vals, ddof=1))
@@ -112,3 +113,13 @@ def test_save_results_and_load_table_round_trip():
         tables.load_table("never_written", "smoke")
     with pytest.raises(ValueError, match="which must be one of"):
         tables.load_table("roundtrip", "smoke", which="raw")
+
+
+def test_records_of_several_trained_models_pool_models_and_trials():
+    recs = [{**r, "model": r["trial"] % 2} for r in _records()]  # 2 models x 2 trials a cell
+    table = tables.trials_table(recs, "method", "classes", "acc", scale=100)
+    summary = table.attrs["summary"]
+    assert set(summary["models"]) == {2} and set(summary["n"]) == {4}
+    vals = [100 * r["acc"] for r in recs if r["method"] == "knn" and r["classes"] == 2]
+    assert table.loc["knn", "2"] == f"{statistics.fmean(vals):.2f} ± {statistics.stdev(vals):.2f}"
+    assert table.attrs["spread"] == "mean ± std over 2 trained models x 2 evaluation trials"
