@@ -77,3 +77,21 @@ def test_unknown_module_is_refused():
         artifacts.code_fingerprint("nope")
     with pytest.raises(ValueError, match="name at least one module"):
         artifacts.code_fingerprint()
+
+
+def test_a_file_edited_during_a_run_keeps_that_runs_keys(tmp_path, monkeypatch):
+    from ood_helpers.core.artifacts import keys
+
+    module = tmp_path / "pkg" / "ood_helpers" / "maker.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("def make():\n    return 1\n")
+    monkeypatch.setattr(keys, "_PACKAGE_ROOT", tmp_path / "pkg")
+    keys._read_source.cache_clear()
+    try:
+        before = artifacts.code_fingerprint("ood_helpers.maker")
+        module.write_text("def make():\n    return 2\n")  # the process still runs the code it imported
+        assert artifacts.code_fingerprint("ood_helpers.maker") == before
+        keys._read_source.cache_clear()  # a new process reads the edit
+        assert artifacts.code_fingerprint("ood_helpers.maker") != before
+    finally:
+        keys._read_source.cache_clear()

@@ -18,13 +18,15 @@ import torch
 
 from ood_helpers import __version__
 from ood_helpers.core import paths
+from ood_helpers.core.dry_run import output_name
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding ood_helpers/
 
 
 def _profile_name(profile: Any) -> str:
-    name = getattr(profile, "name", profile)
+    """The folder name of a profile's outputs: its name (``<name>-dry-run`` for a dry run, ``core.dry_run``)."""
+    name = output_name(profile)
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"profile must be a Profile or a profile name like 'quick', got {profile!r}")
     return name
@@ -126,7 +128,10 @@ def _module_code(name: str, source: str) -> tuple[str, frozenset]:
     return hashlib.sha256(ast.dump(_strip_docstrings(tree), include_attributes=False).encode("utf-8")).hexdigest(), imports
 
 
+@functools.lru_cache(maxsize=None)
 def _read_source(name: str) -> str:
+    """The module's source as this process first read it: Python imports a module once, so an edit made while
+    a run goes on (another session, an editor) must not change that run's keys halfway and retrain."""
     path = _module_file(name)
     if not name.startswith("ood_helpers") or path is None:
         raise ValueError(f"no module {name!r} with a .py source in the ood_helpers package; name modules like "
