@@ -83,6 +83,13 @@ def overfitting_table(histories: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([overfitting_summary(h) for h in histories]).set_index("variant")
 
 
+def replicates_table(histories: list[dict]) -> pd.DataFrame:
+    """Fig. 2's numbers of each training replicate (``trained_models.train_replicates``), indexed by model: how
+    far apart independently trained models of one recipe end (best step, unseen-class accuracy at its peak)."""
+    rows = [{"model": h["trial"], "seed": h["config"]["seed"], "key": h["key"], **overfitting_summary(h)} for h in histories]
+    return pd.DataFrame(rows).drop(columns="variant").set_index("model")
+
+
 def describe_overfitting(summary: pd.DataFrame) -> str:
     """One sentence per variant of :func:`overfitting_table`: the unseen-class curve's start, peak and end,
     the seen-class accuracy over the same steps, and whether the run shows the paper's pattern."""

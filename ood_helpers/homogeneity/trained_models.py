@@ -50,6 +50,12 @@ def load_replicates(profile, *, progress: bool = True) -> list[Models]:
     return [load_models(profile, m, progress=progress) for m in range(profile.models)]
 
 
+def train_replicates(profile, variant: int = 1, *, progress: bool = True) -> list[dict]:
+    """Notebook 03: the homogeneity model (set ``variant``) of each of the profile's ``models`` training
+    replicates, trained or loaded from the cache (notebook 04 evaluates them); their histories, in order."""
+    return [get_homogeneity_model(profile, variant, m, progress=progress)[1] for m in range(profile.models)]
+
+
 def train_classifiers(profile, networks: int = 0) -> tuple[list[dict], list[int]]:
     """Notebook 02: ``networks`` classifiers of each kind (0: the profile's ``models``; "seen", then "all";
     the trial sets the seed), trained or loaded from the cache. Returns their test accuracy records

@@ -17,7 +17,7 @@ from ood_helpers.homogeneity.classifier import train_classifier
 from ood_helpers.core.data import class_split, many_class_split, range_labels, select_classes
 from ood_helpers.core.data.loading import LoaderSettings
 from ood_helpers.core.embed import encode_dataset, encode_images
-from ood_helpers.homogeneity.head_stage import EQ1_QUERIES_PER_CLASS, eval_set_count, pretrain_head
+from ood_helpers.homogeneity.head_stage import eval_set_count, pretrain_head
 from ood_helpers.homogeneity.joint_stage import (Validation, encoder_lr, homogeneity_optimizer,  # noqa: F401
                                                  load_head, train_jointly)
 from ood_helpers.homogeneity.model import HomogeneityModel
@@ -138,7 +138,7 @@ def homogeneity_config(profile: Profile, variant: int, encoder_key: str, train_f
         "betas": [0.9, 0.999],
         "eval_every": hs.eval_every,
         "eval_sets": eval_set_count(profile),
-        "eval_eq1_queries_per_class": EQ1_QUERIES_PER_CLASS,
+        "eval_eq1_queries_per_class": hs.eval_eq1_queries_per_class,
         "seed": seed,
     }
 
@@ -181,7 +181,7 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
     config = homogeneity_config(profile, variant, meta["key"], train.fingerprint(), val.fingerprint(), seed,
                                 model.architecture, head_key)
     key = artifacts.config_hash(config)
-    ckpt = artifacts.cache_path(profile.name, "homogeneity", key, ".pt")
+    ckpt = artifacts.cache_path(profile, "homogeneity", key, ".pt")
     train_elsewhere_unless_finished(profile, HOMOGENEITY_JOB, runs=[(ckpt, config, hs.homogeneity_steps)],
                                     kwargs={"variant": variant, "trial": trial})
     if head_state is not None:  # the Transformer starts where the head stage ended; the encoder is the classifier's
@@ -204,6 +204,7 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
         "best_step": best_step,
         "best_val_unseen_acc": result.best_value,
         "variant": variant,
+        "trial": trial,
         "config": config,
         "key": key,
     }
