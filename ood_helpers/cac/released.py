@@ -140,11 +140,13 @@ def check_weights_dir(folder, trials=TRIALS, networks=tuple(NETWORK_FILES)) -> P
     unknown = [n for n in networks if n not in NETWORK_FILES]
     if unknown:
         raise ValueError(f"networks must be among {sorted(NETWORK_FILES)}, got {unknown}")
-    needed = [CONFIG_FILE] + [NETWORK_FILES[n].format(trial=t) for t in parse_trials(trials) for n in networks]
+    trials = parse_trials(trials)
+    needed = [CONFIG_FILE] + [NETWORK_FILES[n].format(trial=t) for t in trials for n in networks]
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"released weights folder {folder} lacks {', '.join(missing)}")
-    official_stats(folder, max(parse_trials(trials)))
+    for trial in trials:
+        official_stats(folder, trial)
     return folder
 
 
@@ -162,14 +164,18 @@ def official_stats(folder, trial: int) -> tuple[tuple[float, ...], tuple[float, 
     return mean, std
 
 
+def _check_limit(limit) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive int (images per class), got {limit!r}")
+
+
 def released_data(trial: int, limit: int | None = None) -> TrialData:
     """Trial ``trial`` of the old CIFAR-10 split (``OOD_CIFAR10_DIR``, no download); with ``limit``, the first
     ``limit`` images of each class of the training part, the known test and the unknown test images."""
+    _check_limit(limit)
     data = load_paper_set("cifar10", trial, version="old", download=False)
     if limit is None:
         return data
-    if not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive int (images per class), got {limit!r}")
     for part in ("train", "test", "unknown"):
         y = getattr(data, f"y_{part}")
         keep = torch.from_numpy(first_per_class(y.numpy(), limit))
@@ -227,6 +233,7 @@ def released_table(folder, trials=TRIALS, *, limit: int | None = None, networks=
     """Every trial's rows (``COLUMNS``); inputs are checked before any image is read."""
     trials = parse_trials(trials)
     folder = check_weights_dir(folder, trials, networks)
+    _check_limit(limit)
     rows = []
     for trial in trials:
         started = time.perf_counter()

@@ -109,8 +109,10 @@ def test_bad_input_is_refused_before_any_image_is_read(tmp_path, monkeypatch):
             R.released_table(tmp_path, bad)
     with pytest.raises(ValueError, match="networks must be"):
         R.released_table(tmp_path, "0", networks=("cac", "softmax"))
-    (tmp_path / "config.json").write_text('{"CIFAR10": {"data_mean": [[0.5, 0.5, 0.5]], "data_std": [[0.2, 0.2, 0.2]]}}')
     (tmp_path / "CIFAR10_0_CACclassifierAnchorLoss.pth").write_bytes(b"")
+    (tmp_path / "config.json").write_text('{"CIFAR10": {"data_mean": [[0.5, 0.5, 0.5]], "data_std": [[0.2, 0.2, 0.2]]}}')
+    with pytest.raises(ValueError, match="limit must be a positive int"):
+        R.released_table(tmp_path, "0", limit=0)
     (tmp_path / "CIFAR10_1_CACclassifierAnchorLoss.pth").write_bytes(b"")
     (tmp_path / "CIFAR10_1_closedSetClassifier.pth").write_bytes(b"")
     with pytest.raises(R.ReleasedWeightsError, match="no CIFAR10 data_mean / data_std for trial 1"):
