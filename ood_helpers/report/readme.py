@@ -35,6 +35,11 @@ def section(report: Report) -> str:
         f"else from papermill's record in each executed copy in `runs/{report.profile}/` ({total / 60:.1f} min for the "
         f"{len(times)} notebook(s) found); \"–\" marks a notebook with neither.",
         "",
+        f"Machine of the run: {report.provenance['machine of the run']}. A rerun of the same commit reproduces these "
+        "files bit for bit only with the same torch thread count (the profile's `threads`) and the same instruction "
+        "set (AVX2 and AVX-512 kernels round differently); elsewhere, expect each number within its spread over "
+        "trained models (the ± of tables that pool `models` replicates), not to the digit.",
+        "",
         "| notebook | wall time | headline (mean ± std over the trials where a table has trials) |",
         "|---|---|---|",
     ]
