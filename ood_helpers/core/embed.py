@@ -34,7 +34,8 @@ def weights_fingerprint(model: nn.Module) -> str:
 def _encode_batches(encoder: nn.Module | None, batches, *, device: str, progress: bool, total: int | None = None
                     ) -> torch.Tensor:
     """Embeddings [N, D] (float32, CPU) of an iterable of float image batches [n, C, H, W]: the one
-    encoding loop behind ``encode_images`` (slices of a tensor) and ``encode_dataset`` (a DataLoader)."""
+    encoding loop behind ``encode_images`` (slices of a tensor) and ``encode_dataset`` (a DataLoader).
+    On CUDA the encoder runs under bfloat16 autocast; on the CPU in float32."""
     module = encoder if isinstance(encoder, nn.Module) else None
     encode = (lambda x: x) if encoder is None else encoder.encode if hasattr(encoder, "encode") else encoder
     was_training = module.training if module is not None else False
@@ -42,7 +43,7 @@ def _encode_batches(encoder: nn.Module | None, batches, *, device: str, progress
         module.to(device).eval()
     chunks = []
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
             for batch in tqdm(batches, total=total, desc="encode", disable=not progress, leave=False):
                 batch = batch.to(device, non_blocking=True).float()
                 chunks.append(encode(batch).reshape(len(batch), -1).float().cpu())
@@ -114,7 +115,7 @@ def embed_dataset(encoder: nn.Module | None, imageset, *, profile: Profile, key:
     expect = {"model_key": key, "weights": weights, "data": imageset.fingerprint(),
               "code": artifacts.code_fingerprint(__name__)}
     cache_key = artifacts.config_hash({"kind": "embeddings", **expect})
-    path = artifacts.cache_path(profile.name, "embeddings", cache_key, ".pt")
+    path = artifacts.cache_path(profile, "embeddings", cache_key, ".pt")
     if path.exists():
         return artifacts.load_torch(path, expect_config=expect)["embeddings"]
 

@@ -11,6 +11,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from ood_helpers.core.dry_run import profile_fields
 from ood_helpers.core.profile_checks import (AUGMENTATIONS, CLASS_ORDERS, MANY_CLASS_COUNTS, MAX_SET_SIZE,  # noqa: F401
                                              MIN_SET_SIZE, check_fields, check_together)
 
@@ -31,6 +32,7 @@ class Profile:
     class_order: str = "paper"
     per_class: tuple[int, int, int] = (60, 20, 20)  # images per class in train / val / test (mnist-pairs)
     image_size: int | None = None  # None keeps each dataset's native size
+    noise_images: int = 1000  # images a split of the noise sets (gaussian, uniform; Table 3)
     channels: int = 1
     augmentation: str = "auto"  # classifier training recipe: auto | imagenet | cifar | digits | none (see core/data/transforms.py)
     # ----- the shared backbone -----
@@ -54,6 +56,9 @@ class Profile:
     # m trains every network with seed trial_seed(seed, m); tables pool models x trials
     models: int = 1
     seed: int = 0
+    # a dry run (core/dry_run.py): the profile's data, splits and networks, its run size and each paper's steps,
+    # epochs, trials and evaluation sizes cut to seconds, on the CPU; outputs in <root>/<name>-dry-run/
+    dry_run: bool = False
     extra: dict = field(default_factory=dict)  # each paper's settings overrides, by key (cac, homogeneity, ...)
 
     def __post_init__(self):
@@ -147,12 +152,15 @@ def get_profile(name: str, **overrides) -> Profile:
     if unknown:
         raise ValueError(f"unknown profile field(s) {unknown}; known fields: {sorted(known)}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(PROFILES[name], **overrides).validate()
+    prof = dataclasses.replace(PROFILES[name], **overrides)
+    if prof.dry_run:  # the dry run's cuts, except the fields given here
+        prof = dataclasses.replace(prof, **profile_fields(prof, overrides))
+    return prof.validate()
 
 
 def resolve_device(profile: Profile) -> str:
     """'cuda' (under torchrun 'cuda:<LOCAL_RANK>') or 'cpu' for the profile's ``device`` field ('auto' picks
-    cuda when available)."""
+    cuda when available); on CUDA also allows TF32 matmuls and convolutions."""
     import torch
 
     device = profile.device
@@ -165,4 +173,7 @@ def resolve_device(profile: Profile) -> str:
         )
     if device == "cuda" and "LOCAL_RANK" in os.environ:  # a torchrun rank trains on its own GPU
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    if device.startswith("cuda"):  # TF32 tensor cores for fp32 matmuls and convolutions (10-bit mantissa)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     return device

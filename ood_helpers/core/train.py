@@ -81,7 +81,7 @@ def fit(
     seed: int | None = None,
     rng: np.random.Generator | int = 0,
     device: str = "cpu",
-    amp: bool = False,
+    amp: bool = True,
     scheduler: Any = None,
     checkpoint_every: int | None = None,
     eval_fn: Callable[[int], dict] | None = None,
@@ -108,16 +108,20 @@ def fit(
     without gradients, also at step 0) are appended to ``<stem>.history.jsonl``; with ``best_metric``,
     the best weights go to ``<stem>.best.pt``. A NaN/inf loss raises FloatingPointError
     naming the step and leaves the last checkpoint as it was. The model ends with the
-    weights of the last step; returns a FitResult.
+    weights of the last step; returns a FitResult. On CUDA, ``amp`` runs forward passes under bfloat16
+    autocast (fp32's range: no loss scaling) and convolution weights are kept channels_last; on the CPU
+    nothing changes (float32, bit-identical reruns).
     """
     eval_every, checkpoint_every = _check_arguments(steps, batch_fn, steps_from, best_mode, best_metric, eval_fn,
                                                     eval_every, checkpoint_every)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     use_amp = bool(amp) and str(device).startswith("cuda")
-    run = FitState(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=use_amp), use_amp, rng,
+    # bf16 has fp32's exponent range, so the scaler stays disabled; it remains for checkpoints of earlier fp16 runs
+    run = FitState(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=False), use_amp, rng,
                    config, Path(ckpt_path), distributed.context(), eval_fn, best_metric, best_mode)
     if str(device).startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed-size batches: cuDNN times its kernels once, keeps the fastest
+        model.to(memory_format=torch.channels_last)  # tensor-core convolutions; 4-D weights only, others unchanged
     model.to(device)
 
     loaded = resume(run, steps)
@@ -225,7 +229,7 @@ def _accumulate(run: FitState, this: Step, loss_module: nn.Module, *, seed: int 
             torch.manual_seed(micro_seed(seed, run.step, micro.index))
         sync = n == this.count - 1 or not run.ctx.distributed
         with (contextlib.nullcontext() if sync else loss_module.no_sync()), \
-                torch.autocast(device_type="cuda", dtype=torch.float16, enabled=run.use_amp):
+                torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.use_amp):
             loss = loss_module(micro.data) * micro.weight
         run.scaler.scale(loss).backward()
         total += loss.detach().float()

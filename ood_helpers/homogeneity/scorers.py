@@ -79,7 +79,9 @@ def position0_logits(model, emb: torch.Tensor, lengths: torch.Tensor) -> torch.T
     x = _first_position(layers[-1], x, pad)
     if model.transformer.norm is not None:
         x = model.transformer.norm(x)
-    return model.head(x).squeeze(-1)
+    # the final linear layer in fp32: bf16 would round logits of 4-8 to steps of ~0.03 before the top-k
+    with torch.autocast(x.device.type, enabled=False):
+        return model.head(x.float()).squeeze(-1)
 
 
 def set_scorer(model) -> SetLogits:
