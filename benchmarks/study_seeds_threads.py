@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ood_helpers.core import paths
@@ -34,8 +35,9 @@ from ood_helpers.core.overrides import parse_assignments
 from ood_helpers.core.profile import get_profile
 from ood_helpers.core.seeding import set_thread_count
 from ood_helpers.homogeneity import classification as oc
-from ood_helpers.homogeneity import trained_models
-from ood_helpers.homogeneity.paper_values import M_HOM, NN_METHODS
+from ood_helpers.core.networks.resnet import encoder_from_classifier
+from ood_helpers.homogeneity.features import Models
+from ood_helpers.homogeneity.paper_values import M_HOM, M_SEEN, NN_METHODS
 from ood_helpers.homogeneity.training import classifier_accuracy, get_classifier, get_homogeneity_model
 
 
@@ -45,8 +47,11 @@ def replicate_row(profile, model: int, classifier_model: int | None) -> dict:
     start = time.perf_counter()
     clf, meta = get_classifier(profile, "seen", clf_trial, progress=False)
     seen = classifier_accuracy(profile, clf, meta)[0]["top1"]
-    _, history = get_homogeneity_model(profile, 1, model, progress=False, classifier_trial=clf_trial)
-    models = trained_models.load_models(profile, model, classifier_model=clf_trial, progress=False)
+    hom, history = get_homogeneity_model(profile, 1, model, progress=False, classifier_trial=clf_trial)
+    # Table 1 without the classifier trained on all classes: the study needs eq. 1 and the NN rows only
+    models = Models(profile=profile.name, homogeneity=hom, pretrained=encoder_from_classifier(clf),
+                    classifiers={M_SEEN: (clf, np.asarray(meta["class_ids"]))},
+                    keys={"finetuned": hom.cache_key, "pretrained": meta["key"], M_SEEN: meta["key"]})
     table1 = pd.DataFrame(oc.evaluate_many_class(profile, models, progress=False).table1)
     top1 = table1[table1["metric"] == "top-1"].groupby(["method", "range"])["accuracy"].mean() * 100
     labels = range_labels(profile)
