@@ -72,15 +72,17 @@ class Preprocess:
         x = self.resize(images)
         return ((x.flip(-1) if flip else x) - self.mean) / self.std
 
-    def train_view(self, images: torch.Tensor, seed: int, rows=None) -> torch.Tensor:
+    def train_view(self, images: torch.Tensor, seed: int, rows=None, device=None) -> torch.Tensor:
         """The training view of ``images[rows]`` (all rows by default), augmented as those rows of the whole
-        batch ``images``: a process that takes a share of the batch gets the same images as one taking all."""
-        x = self.resize(images if rows is None else images[torch.as_tensor(rows)])
+        batch ``images``: a process that takes a share of the batch gets the same images as one taking all, and
+        only its share is resized and augmented, on ``device`` (default: the images')."""
+        share = images if rows is None else images[torch.as_tensor(rows)]
+        x = self.resize(share.to(device or images.device, non_blocking=True))
         if self.recipe.crop_min > 0 or self.recipe.hflip > 0 or self.recipe.rotation > 0:
             with torch.random.fork_rng(devices=[]):  # augmentation draws from (step's) seed only: resumable
                 torch.manual_seed(seed)
                 x = self.augment_batch(x, len(images), rows)
-        return (x - self.mean) / self.std
+        return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
     def augment_batch(self, x: torch.Tensor, batch: int | None = None, rows=None) -> torch.Tensor:
         """RandomResizedCrop(scale (crop_min, 1), ratio 3/4-4/3) -> RandomHorizontalFlip -> RandomRotation (fill 0),
@@ -110,7 +112,7 @@ class Preprocess:
         if rows is not None:
             m = m[torch.as_tensor(rows)]
         size = (len(x), x.shape[1], r.image_size, r.image_size)
-        grid = F.affine_grid(m[:, :2].to(x.dtype), list(size), align_corners=False)
+        grid = F.affine_grid(m[:, :2].to(x.device, x.dtype), list(size), align_corners=False)
         # a crop alone repeats its border (as resize does); a rotation fills the corners with 0 (as RandomRotation)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros" if r.rotation > 0 else "border",
                              align_corners=False)

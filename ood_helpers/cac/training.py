@@ -96,7 +96,7 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
         peer_eval = peer_loss(data.num_classes, alpha, lbda)  # validation logits come back on the CPU
     # a last batch with a part of 1 image would break BatchNorm: dropped
     per_epoch = n // batch + (1 if n % batch >= 2 * parts else 0)
-    steps_from = _step_source(data, pre, seed, batch, parts, per_epoch)
+    steps_from = _step_source(data, pre, seed, batch, parts, per_epoch, device)
     eval_fn = _validation(model, x_val, data.y_val, loss, centres, peer_eval)
     metric, mode = ("val_acc", "max") if loss == "ce" else ("val_anchor", "min")
     stages = _stage_runs(data, loss, recipe, profile, seed=seed, alpha=alpha, lbda=lbda, parts=parts,
@@ -126,10 +126,11 @@ def train_trial(data: TrialData, loss: str, recipe: Recipe, *, profile, seed: in
     return model, info
 
 
-def _step_source(data: TrialData, pre: Preprocess, seed: int, batch: int, parts: int, per_epoch: int):
+def _step_source(data: TrialData, pre: Preprocess, seed: int, batch: int, parts: int, per_epoch: int,
+                 device: str = "cpu"):
     """``steps_from(offset, stage, steps)``: ``fit``'s step source for a stage that starts ``offset`` steps into
     the run. Step s takes batch s % per_epoch of the permutation drawn from (seed, epoch), cut into ``parts``
-    contiguous micro-batches of which this rank takes its share, augmented with the s-th draw of
+    contiguous micro-batches of which this rank takes its share, augmented on ``device`` with the s-th draw of
     default_rng(seed + stage)."""
     n = len(data.y_train)
     ctx = distributed.context()
@@ -141,7 +142,7 @@ def _step_source(data: TrialData, pre: Preprocess, seed: int, batch: int, parts:
         idx = torch.as_tensor(np.sort(order[i * batch:(i + 1) * batch]))
         images, cuts = data.x_train[idx], np.array_split(np.arange(len(idx)), parts)
         for j in ids:  # weights: the step minimises the mean loss over the whole batch (DDP averages ranks)
-            yield MicroBatch((pre.train_view(images, aug_seed, cuts[j]), data.y_train[idx[cuts[j]]]),
+            yield MicroBatch((pre.train_view(images, aug_seed, cuts[j], device), data.y_train[idx[cuts[j]]]),
                              ctx.world_size * len(cuts[j]) / len(idx), j)
 
     def steps_from(offset: int, stage: int, steps: int):

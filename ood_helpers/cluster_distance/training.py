@@ -26,9 +26,8 @@ from torch import nn
 from ood_helpers.core import artifacts, distributed
 from ood_helpers.core.launch import train_elsewhere_unless_finished
 from ood_helpers.core.contrastive import ContrastiveSpec, train_contrastive
-from ood_helpers.core.data.batched_views import random_shift
 from ood_helpers.core.data.loading import MicroBatch, Step, rank_micro_ids
-from ood_helpers.core.data.transforms import train_transform
+from ood_helpers.core.data.transforms import batched_train_view
 from ood_helpers.core.train import fit, micro_seed
 from ood_helpers.cluster_distance.encoders import build_encoder
 from ood_helpers.core.embed import weights_fingerprint
@@ -63,8 +62,8 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
                         device: str = "cpu", progress: bool = False,
                         micro_batches: int | None = None) -> tuple[nn.Module, str, float]:
     """(trained classifier (``.encoder``, ``.fc``), cache key, training seconds) of softmax cross-entropy
-    with the standard augmentation (``data.transforms``: digits = RandomCrop pad 2, batched with
-    ``data.batched_views.random_shift``; cifar = crop pad 4 + flip, per image).
+    with the standard augmentation (``data.transforms``: digits = RandomCrop pad 2, cifar = crop pad 4 + flip),
+    batched with per-image parameters on ``device`` (``transforms.batched_train_view``).
     ``profile_name``: a profile's name, or the Profile (its ``world_size`` > 1 trains under torchrun). A step's
     batch is cut into ``micro_batches`` contiguous parts (default: ``world_size``), one forward / backward each."""
     labels = torch.as_tensor(np.asarray(labels)).long()
@@ -92,28 +91,20 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     total = max(steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    transform = train_transform(recipe, tuple(images.shape[-2:]))
     ctx = distributed.context()
     cuts = np.array_split(np.arange(batch), parts)
     ids = rank_micro_ids(parts, ctx.rank, ctx.world_size)
-
-    def aug_seed(step: int) -> int:
-        return micro_seed(seed, step, 1 << 20)
+    rows = torch.from_numpy(np.concatenate([cuts[j] for j in ids]))  # this rank's share of the batch
 
     def step_at(step: int, rng: np.random.Generator) -> Step:
         idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
-        # the whole batch on every rank (the one-process images), drawn from (seed, step)
-        if recipe == "digits":  # v2.RandomCrop(padding 2) for the whole batch at once
-            x = random_shift(images[idx].float().div_(255.0), torch.Generator().manual_seed(aug_seed(step)), pad=2)
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(aug_seed(step))
-                x = torch.stack([transform(img) for img in images[idx]]) if transform is not None else images[idx]
-            x = x.float().div_(255.0)
-        y = labels[idx]
+        # the parameters of the whole batch (the one-process views) from (seed, step); only this rank's share computed
+        x = batched_train_view(recipe, images[idx], torch.Generator().manual_seed(micro_seed(seed, step, 1 << 20)),
+                               rows=rows, device=device)
+        xs, y = torch.split(x, [len(cuts[j]) for j in ids]), labels[idx]
         # weights: the step minimises the mean loss over the whole batch (DDP averages the ranks)
-        return Step(len(ids), iter([MicroBatch((x[cuts[j]], y[cuts[j]]), ctx.world_size * len(cuts[j]) / batch, j)
-                                    for j in ids]))
+        return Step(len(ids), iter([MicroBatch((x_j, y[cuts[j]]), ctx.world_size * len(cuts[j]) / batch, j)
+                                    for x_j, j in zip(xs, ids)]))
 
     def steps_from(start: int):
         rng = np.random.default_rng(int(seed))

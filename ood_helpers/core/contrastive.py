@@ -10,8 +10,8 @@ The small, stable API shared by notebooks 08 (paper 001: SupCon vs SimCLR cluste
     result.project(x)   # L2-normalised head output of images x: the space the loss was computed in
     result.seconds      # wall-clock training time (read back from the cache's sidecar when loaded)
 
-- ``two_views`` draws a batch's two views (``contrastive_views``: "digits" batched, "cifar" SimCLR's CIFAR
-  recipe per image).
+- ``two_views`` draws a batch's two views (``contrastive_views``: "digits", or SimCLR's CIFAR recipe), batched
+  with per-image parameters, on the training device.
 - Losses are pytorch-metric-learning's (cosine similarity, temperature ``spec.temperature``): a batch of B
   images gives 2B views; SimCLR's labels are the image index, so the only positive of a view is the other
   view of the same image; SupCon's are the class labels. SimCLR's NT-Xent is computed by ``SupConLoss`` on
@@ -23,8 +23,8 @@ The small, stable API shared by notebooks 08 (paper 001: SupCon vs SimCLR cluste
   repeated CPU run is bit-identical. The checkpoint is keyed by the spec, the data, the encoder's
   architecture and initial weights, ``key_extra`` and ``artifacts.code_fingerprint`` of this module
   and ``train``: a rerun loads, any change retrains.
-- Under torchrun (a ``Profile`` with ``world_size`` W > 1): every rank draws the step's whole batch and views
-  (the same as one process), encodes its contiguous share, and the loss is computed over the projections of
+- Under torchrun (a ``Profile`` with ``world_size`` W > 1): every rank draws the step's whole batch and its
+  view parameters (the same as one process), computes and encodes the views of its contiguous share, and the loss is computed over the projections of
   all ranks (``distributed.gather_rows``), so the step is the one-process step with BatchNorm over each share.
 """
 
@@ -193,7 +193,7 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
     model = ContrastiveModel(encoder, head)
     optimizer, scheduler = _optimizer(model, spec)
     criterion = contrastive_loss(spec.loss, spec.temperature)
-    steps_from, sizes = _step_source(images, labels, spec, seed, batch, parts)
+    steps_from, sizes = _step_source(images, labels, spec, seed, batch, parts, device)
 
     def loss_fn(net: nn.Module, data) -> torch.Tensor:
         mine, targets = data  # one forward a part: BatchNorm over each part, as on the ranks
@@ -241,23 +241,28 @@ def _optimizer(model: nn.Module, spec: ContrastiveSpec):
     return optimizer, scheduler
 
 
-def _step_source(images: torch.Tensor, labels, spec: ContrastiveSpec, seed: int, batch: int, parts: int):
+def _step_source(images: torch.Tensor, labels, spec: ContrastiveSpec, seed: int, batch: int, parts: int,
+                 device: str = "cpu"):
     """(``fit``'s steps_from, the number of views each rank encodes). Step s draws its images as the s-th draw of
-    default_rng(seed) and its views from (seed, s); every rank draws the whole batch and takes its parts' views,
-    and the targets of all ranks' views come in the order ``distributed.gather_rows`` returns them."""
+    default_rng(seed) and its views from (seed, s); every rank draws the whole batch's images and view parameters
+    but computes, on ``device``, only the views of its parts, and the targets of all ranks' views come in the
+    order ``distributed.gather_rows`` returns them."""
     n = len(images)
     ctx = distributed.context()
     cuts = np.array_split(np.arange(batch), parts)
     ids = [list(rank_micro_ids(parts, r, ctx.world_size)) for r in range(ctx.world_size)]
     sizes = [2 * sum(len(cuts[j]) for j in mine) for mine in ids]  # views each rank encodes
+    # this rank's views: both views of each image of each of its parts, part after part
+    rows = torch.from_numpy(np.concatenate([np.concatenate([cuts[j], batch + cuts[j]]) for j in ids[ctx.rank]]))
 
     def step_at(step: int, rng: np.random.Generator) -> Step:
         idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
-        # augmentation from (seed, step): resumption draws the same views; the whole batch on every rank
-        views = two_views(images[idx], spec.augment, micro_seed(seed, step, AUGMENT_SEED_INDEX))
+        # augmentation from (seed, step): resumption draws the same views, whatever the number of ranks
+        views = two_views(images[idx], spec.augment, micro_seed(seed, step, AUGMENT_SEED_INDEX), rows=rows,
+                          device=device)
         part_labels = [view_labels(torch.as_tensor(cut) if labels is None else labels[idx[cut]], len(cut))
                        for cut in cuts]
-        mine = [torch.cat([views[cuts[j]], views[batch + cuts[j]]]) for j in ids[ctx.rank]]
+        mine = list(torch.split(views, [2 * len(cuts[j]) for j in ids[ctx.rank]]))
         targets = torch.cat([part_labels[j] for rank in ids for j in rank])  # in the order gather_rows returns
         return Step(1, iter([MicroBatch((mine, targets), 1.0, ctx.rank)]))
 

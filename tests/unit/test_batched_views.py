@@ -85,3 +85,85 @@ def test_random_shift_equals_torchvisions_padded_crop_at_the_drawn_offsets():
         ref = TF.crop(padded[i], int(2 + dy[i]), int(2 + dx[i]), 28, 56)
         torch.testing.assert_close(out[i], ref, rtol=0, atol=1e-5)
     assert set(dx.tolist()) == {-2, -1, 0, 1, 2}
+
+
+BOXES = [(3, 5, 20, 17, False), (0, 0, 32, 32, True), (10, 2, 7, 30, True), (31, 31, 1, 1, False)]
+
+
+def test_a_box_resized_and_flipped_equals_torchvisions_resized_crop_and_flip_everywhere():
+    from ood_helpers.core.data.batched_views import Boxes, resized_crop_flip
+
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    boxes = Boxes(*[torch.tensor(v) for v in zip(*BOXES)])
+    ours = resized_crop_flip(x, boxes, (32, 32))
+    u8 = (x * 255).round().to(torch.uint8)
+    ours_u8 = resized_crop_flip(u8.float() / 255, boxes, (32, 32)) * 255
+    for i, (top, left, h, w, flip) in enumerate(BOXES):
+        ref = TF.resized_crop(x[i], top, left, h, w, [32, 32], antialias=True)
+        ref_u8 = TF.resized_crop(u8[i], top, left, h, w, [32, 32], antialias=True)
+        ref, ref_u8 = (TF.horizontal_flip(ref), TF.horizontal_flip(ref_u8)) if flip else (ref, ref_u8)
+        torch.testing.assert_close(ours[i], ref, rtol=0, atol=1e-5)  # border pixels included: clamped to the box
+        assert (ours_u8[i] - ref_u8.float()).abs().max() <= 1.0  # torchvision rounds uint8 results, we keep floats
+
+
+def _torchvision_boxes(n, size, scale, ratio):
+    from torchvision.transforms import v2
+
+    crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio)
+    torch.manual_seed(0)
+    image = torch.zeros(1, *size)
+    return np.array([[p[k] for k in ("top", "left", "height", "width")]
+                     for p in (crop.make_params([image]) for _ in range(n))], dtype=float)
+
+
+@pytest.mark.parametrize("size,scale,ratio", [((32, 32), (0.2, 1.0), (3 / 4, 4 / 3)),
+                                              ((28, 56), (0.2, 1.0), (1.5, 8 / 3)),  # the cifar recipe on a wide image
+                                              ((16, 16), (0.9, 1.0), (2.0, 3.0))])  # never fits: the central crop
+def test_box_draws_follow_torchvisions_distribution_tries_and_fallback(size, scale, ratio):
+    from ood_helpers.core.data.batched_views import draw_boxes
+
+    n = 6000
+    b = draw_boxes(n, size, torch.Generator().manual_seed(1), scale=scale, ratio=ratio)
+    ours = torch.stack([b.top, b.left, b.height, b.width], 1).double().numpy()
+    ref = _torchvision_boxes(n, size, scale, ratio)
+    assert (ours[:, 0] + ours[:, 2] <= size[0]).all() and (ours[:, 1] + ours[:, 3] <= size[1]).all()
+    assert (ours >= 0).all() and (ours[:, 2:] >= 1).all()
+    # area share, log aspect, top, left: two-sample Kolmogorov-Smirnov distance below its 0.1 % critical value
+    for stat in (lambda a: a[:, 2] * a[:, 3] / (size[0] * size[1]), lambda a: np.log(a[:, 3] / a[:, 2]),
+                 lambda a: a[:, 0], lambda a: a[:, 1]):
+        a, r = np.sort(stat(ours)), np.sort(stat(ref))
+        grid = np.union1d(a, r)
+        ks = np.abs(np.searchsorted(a, grid, side="right") - np.searchsorted(r, grid, side="right")).max() / n
+        assert ks < 1.95 * (2 / n) ** 0.5, ks
+    assert abs(b.flip.double().mean() - 0.5) < 4 * (0.25 / n) ** 0.5
+
+
+def test_a_padded_crop_equals_torchvisions_padded_crop_and_flip_pixel_for_pixel():
+    from ood_helpers.core.data.batched_views import draw_padded_crops, padded_crop_flip
+
+    x = torch.rand(300, 3, 8, 6, generator=torch.Generator().manual_seed(3))
+    boxes = draw_padded_crops(300, (8, 6), torch.Generator().manual_seed(4), pad=4)
+    out = padded_crop_flip(x, boxes, pad=4)
+    for i in range(300):
+        ref = TF.crop(TF.pad(x[i], [4], padding_mode="reflect"), int(boxes.top[i]), int(boxes.left[i]), 8, 6)
+        ref = TF.horizontal_flip(ref) if boxes.flip[i] else ref
+        assert torch.equal(out[i], ref), i
+    assert set(boxes.top.tolist()) == set(range(9)) and set(boxes.left.tolist()) == set(range(9))
+    assert 0.38 < boxes.flip.double().mean() < 0.62
+
+
+@pytest.mark.parametrize("recipe", ["digits", "cifar", "imagenet", "none"])
+def test_batched_train_views_are_seeded_and_a_share_equals_those_rows_of_the_batch(recipe):
+    from ood_helpers.core.data.batched_views import random_shift
+    from ood_helpers.core.data.transforms import batched_train_view
+
+    u8 = torch.randint(0, 256, (10, 3, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole = batched_train_view(recipe, u8, torch.Generator().manual_seed(7))
+    assert whole.shape == (10, 3, 12, 12) and whole.dtype == torch.float32
+    rows = torch.tensor([8, 1, 4])
+    assert torch.equal(batched_train_view(recipe, u8, torch.Generator().manual_seed(7), rows=rows), whole[rows])
+    assert torch.equal(batched_train_view(recipe, u8, torch.Generator().manual_seed(7)), whole)
+    if recipe == "digits":  # the same draws and images as the shift the quick profile trained with
+        assert torch.equal(whole, random_shift(u8.float() / 255, torch.Generator().manual_seed(7), pad=2))
+    if recipe == "none":
+        assert torch.equal(whole, u8.float() / 255)

@@ -82,13 +82,52 @@ def test_views_keep_the_aspect_of_wide_images():
     torch.manual_seed(0)
     wide = torch.randint(0, 255, (3, 1, 28, 56), dtype=torch.uint8)
     assert two_views(wide, "digits", seed=0).shape == (6, 1, 28, 56)
-    rgb = torch.randint(0, 255, (2, 3, 16, 16), dtype=torch.uint8)  # the cifar recipe: per image, torchvision v2
+    rgb = torch.randint(0, 255, (2, 3, 16, 16), dtype=torch.uint8)  # the cifar recipe: batched, per-image parameters
     views = two_views(rgb, "cifar", seed=3)
     assert views.shape == (4, 3, 16, 16) and torch.equal(views, two_views(rgb, "cifar", seed=3))
     with pytest.raises(ValueError, match="3-channel"):
         two_view_transform("cifar", (28, 28), 1)
     with pytest.raises(ValueError, match="come batched from two_views"):
         two_view_transform("digits", (28, 28), 1)
+
+
+def test_cifar_views_are_torchvisions_ops_at_each_views_own_draw():
+    """The batched SimCLR CIFAR views against v2.functional, view by view, at the crops, flips, jitters and
+    grayscale draws two_views made: within 5 of 255 levels (torchvision rounds or truncates to uint8 after
+    every operation, we keep floats)."""
+    from torchvision.transforms.v2 import functional as TF
+
+    from ood_helpers.core.contrastive_views import CIFAR_JITTER, CIFAR_SCALE, two_views_per_image
+    from ood_helpers.core.data.batched_colour import OPERATIONS, draw_jitter
+    from ood_helpers.core.data.batched_views import draw_boxes
+
+    rgb = torch.randint(0, 256, (6, 3, 16, 20), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    views = two_views(rgb, "cifar", seed=11) * 255
+    g = torch.Generator().manual_seed(11)
+    boxes = draw_boxes(12, (16, 20), g, scale=CIFAR_SCALE, ratio=(1.25 * 3 / 4, 1.25 * 4 / 3))
+    jitter = draw_jitter(12, g, **CIFAR_JITTER)
+    for v in range(12):
+        ref = TF.resized_crop(rgb[v % 6], int(boxes.top[v]), int(boxes.left[v]), int(boxes.height[v]),
+                              int(boxes.width[v]), [16, 20], antialias=True)
+        ref = TF.horizontal_flip(ref) if boxes.flip[v] else ref
+        for op in jitter.order[v].tolist() if jitter.apply[v] else []:
+            name = OPERATIONS[op][0]
+            ref = getattr(TF, f"adjust_{name}")(ref, float(getattr(jitter, name)[v]))
+        ref = TF.rgb_to_grayscale(ref, num_output_channels=3) if jitter.grayscale[v] else ref
+        diff = (views[v] - ref.float()).abs()
+        assert diff.max() <= 5.0 and diff.mean() < 2.0, (v, float(diff.max()), float(diff.mean()))
+    assert two_views_per_image(rgb, "cifar", seed=11).shape == views.shape  # the per-image reference still runs
+
+
+def test_cifar_views_turn_grey_a_fifth_of_the_time_and_a_share_is_those_rows():
+    rgb = torch.zeros(400, 3, 8, 8, dtype=torch.uint8)
+    rgb[:, 0], rgb[:, 1] = 200, 40  # red: only grayscale makes the three channels equal
+    views = two_views(rgb, "cifar", seed=0)
+    grey = (views[:, 0] == views[:, 1]).all(dim=(1, 2)) & (views[:, 1] == views[:, 2]).all(dim=(1, 2))
+    assert abs(grey.double().mean() - 0.2) < 4 * (0.16 / 800) ** 0.5
+    rows = torch.tensor([799, 3, 400])
+    assert torch.equal(two_views(rgb, "cifar", seed=0, rows=rows), views[rows])
+    assert torch.equal(two_views(rgb[:1], "digits", seed=0, rows=[1]), two_views(rgb[:1], "digits", seed=0)[1:])
 
 
 def tiny_encoder(seed: int) -> nn.Module:
@@ -137,3 +176,18 @@ def test_bad_input_is_refused_before_training():
         train_contrastive(tiny_encoder(0), images.float(), None, spec=ContrastiveSpec(), profile="t", seed=0)
     with pytest.raises(ValueError, match="loss must be"):
         ContrastiveSpec(loss="byol")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("recipe", ["digits", "cifar"])
+def test_views_on_the_gpu_are_the_cpus_views(recipe):
+    from ood_helpers.core.data.transforms import batched_train_view
+
+    rgb = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    rows = torch.arange(5, 40)
+    on_gpu = two_views(rgb, recipe, seed=9, rows=rows, device="cuda")
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), two_views(rgb, recipe, seed=9, rows=rows), rtol=0, atol=1e-4)
+    crops = batched_train_view(recipe, rgb, torch.Generator().manual_seed(3), rows=rows[:20], device="cuda")
+    torch.testing.assert_close(crops.cpu(), batched_train_view(recipe, rgb, torch.Generator().manual_seed(3),
+                                                               rows=rows[:20]), rtol=0, atol=1e-4)

@@ -10,12 +10,18 @@ same [0, 1] images feed training, evaluation, embedding and attribution alike.
 - ``cifar``: RandomCrop(S, padding 4, reflect) + horizontal flip, for 32 px natural images;
 - ``digits``: RandomCrop(S, padding 2) without flips (a flipped digit is another symbol);
 - ``none``: the evaluation view itself.
+
+``batched_train_view`` draws the same recipes for a whole batch of same-size images inside a training step,
+each image its own parameters from a ``torch.Generator``, on the images' device (``data.batched_views``).
 """
 
 from __future__ import annotations
 
 import torch
 from torchvision.transforms import v2
+
+from ood_helpers.core.data.batched_views import (crop_rotate, draw_boxes, draw_padded_crops, draw_shift,
+                                                 padded_crop_flip, resized_crop_flip)
 
 RECIPES = ("imagenet", "cifar", "digits", "none")
 DIGIT_SETS = ("mnist", "mnist5k", "digits", "mnist-pairs", "omniglot")
@@ -66,3 +72,23 @@ def starts_from_full_image(recipe: str) -> bool:
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """float32 in [0, 1] from uint8 images (any shape); float input is returned as float32."""
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+
+
+def batched_train_view(recipe: str, images: torch.Tensor, generator: torch.Generator, rows=None,
+                       device=None) -> torch.Tensor:
+    """float [len(rows), C, H, W] in [0, 1]: ``train_transform(recipe, (H, W))`` of uint8 ``images`` [B, C, H, W]
+    with every image's parameters drawn from ``generator`` for the whole batch, computed for ``rows`` (default all)
+    only, on ``device`` (default: the images'). "digits" zero-fills its 2 px shift, "cifar" reflects its 4 px
+    padding and flips, "imagenet" crops RandomResizedCrop's box at the images' own size and flips."""
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+    n, size = len(images), tuple(images.shape[-2:])
+    rows = torch.arange(n) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+    x = to_float(images[rows].to(device or images.device, non_blocking=True))
+    if recipe == "digits":
+        return crop_rotate(x, draw_shift(n, size, generator, pad=2).subset(rows))
+    if recipe == "cifar":
+        return padded_crop_flip(x, draw_padded_crops(n, size, generator, pad=4).subset(rows), pad=4)
+    if recipe == "imagenet":
+        return resized_crop_flip(x, draw_boxes(n, size, generator).subset(rows), size)
+    return x
