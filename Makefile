@@ -7,13 +7,15 @@ STAMP := $(VENV)/.installed
 ONLY ?=
 FROM ?=
 SET ?=
+DRY_RUN ?=
 # SET="homogeneity.pretrain_steps=2 homogeneity.homogeneity_steps=2": one --set per word (a value may not contain spaces or ')
-RUN_ARGS := $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM)) $(foreach s,$(SET),--set '$(s)')
+# DRY_RUN=1: every notebook on the profile's data and networks with the run size cut (python -m ood_helpers.run --dry-run)
+RUN_ARGS := $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM)) $(if $(DRY_RUN),--dry-run) $(foreach s,$(SET),--set '$(s)')
 
 .PHONY: venv reproduce test test-unit test-integration lab clean-runs help
 help:
-	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03] [SET=\"trials=2 homogeneity.pretrain_steps=2\"]"
-	@echo "make test        every test: unit, integration (torchrun, fresh processes) and every notebook in the smoke profile"
+	@echo "make reproduce [PROFILE=smoke|quick|cifar|paper] [ONLY=04] [FROM=03] [DRY_RUN=1] [SET=\"trials=2 homogeneity.pretrain_steps=2\"]"
+	@echo "make test        every test: unit, integration (torchrun, fresh processes, cifar / paper dry runs on fake data) and every notebook in the smoke profile"
 	@echo "make test-unit   the fast in-process tests (tests/unit)"
 	@echo "make test-integration  torchrun, fresh-process and runner tests, no notebooks"
 	@echo "make lab         JupyterLab on notebooks/ with the project's kernel"

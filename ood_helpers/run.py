@@ -22,17 +22,29 @@ from pathlib import Path
 
 from ood_helpers.core import paths
 from ood_helpers.core.artifacts import atomic_write_text, cpu_description, git_state
+from ood_helpers.core.dry_run import SUFFIX, output_name
 from ood_helpers.core.launch import check_world_size
-from ood_helpers.core.notebook_files import (find_notebooks, notebook_parameters, parse_value,  # noqa: F401
-                                             select_notebooks)
-from ood_helpers.core.overrides import (coerce_field, decode_overrides, encode_overrides, field_types, notebook_profile,
-                                        parse_assignments)
+from ood_helpers.core.notebook_files import (
+    find_notebooks,
+    notebook_parameters,
+    parse_value,
+    select_notebooks,
+)
+from ood_helpers.core.overrides import (
+    coerce_field,
+    decode_overrides,
+    encode_overrides,
+    field_types,
+    notebook_profile,
+    parse_assignments,
+)
 from ood_helpers.core.profile import PROFILES
-from ood_helpers.homogeneity.settings import HOMOGENEITY, HOMOGENEITY_FIELDS, homogeneity_settings
+from ood_helpers.homogeneity.settings import HOMOGENEITY_FIELDS, homogeneity_settings
+from ood_helpers.preflight import announce, print_listing
 
 KERNEL = "python3"
 # Per-cell execution timeout (seconds) by profile; --timeout overrides it.
-DEFAULT_TIMEOUTS = {"smoke": 600, "quick": 3600, "cifar": 6 * 3600, "paper": 7 * 24 * 3600}
+DEFAULT_TIMEOUTS = {"smoke": 600, "quick": 3600, "cifar": 6 * 3600, "paper": 7 * 24 * 3600, "dry-run": 1800}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -113,9 +125,10 @@ def machine_description(threads: int = 0) -> str:
             f"{os.cpu_count()} CPUs, {used}, {gpu}, Python {platform.python_version()}, torch {torch.__version__})")
 
 
-def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None) -> Path:
-    """``runs/<profile>/summary.json`` (written atomically) listing each notebook's status and time,
-    the extra parameters and the profile overrides."""
+def write_summary(profile: str, results: list[NotebookResult], parameters: dict, overrides: dict | None = None,
+                  folder: str | None = None) -> Path:
+    """``runs/<folder>/summary.json`` (``folder``: default the profile's name; written atomically) listing each
+    notebook's status and time, the extra parameters and the profile overrides."""
     summary = {
         "profile": profile,
         "parameters": parameters,
@@ -127,7 +140,7 @@ def write_summary(profile: str, results: list[NotebookResult], parameters: dict,
         "notebooks": [asdict(r) for r in results],
     }
     return atomic_write_text(
-        paths.runs_dir(profile) / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        paths.runs_dir(folder or profile) / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n"
     )
 
 
@@ -140,20 +153,21 @@ def format_summary(results: list[NotebookResult]) -> str:
     return tabulate(rows, headers=["notebook", "status", "seconds"], tablefmt="simple")
 
 
-def check_profile(profile: str, fields: dict, parameters: dict | None = None) -> None:
+def check_profile(profile: str, fields: dict, parameters: dict | None = None):
     """Raises ValueError when the profile with ``fields`` (``--set``) replaced cannot run here, before
     any notebook starts: a field out of its range or fields that do not fit together (``Profile.validate``),
     paper 000's settings against the profile (``homogeneity_settings``: set_size against per_class,
     eval_ranges against class_split, set batches over micro-batches and processes), more processes than
     devices. ``parameters`` (``-p``) that name profile fields (``trials``, ...) or paper 000's settings
     (``set_size``, ...) are applied the way a notebook applies them (``overrides.notebook_profile``: 0 / None /
-    "" keep the profile's value)."""
+    "" keep the profile's value). Returns the resolved Profile."""
     known = field_types()
     named = {k: v for k, v in (parameters or {}).items() if k in known}
     paper = {k: v for k, v in (parameters or {}).items() if k in HOMOGENEITY_FIELDS}
     resolved = notebook_profile(profile, encode_overrides(fields), **named, homogeneity=paper).validate()
     homogeneity_settings(resolved)
     check_world_size(resolved)
+    return resolved
 
 
 def run_all(
@@ -166,14 +180,17 @@ def run_all(
     progress: bool = True,
     log=print,
     overrides: dict | None = None,
+    check_data: bool = True,
 ) -> list[NotebookResult]:
     """Runs ``notebooks`` in order for ``profile``; stops at the first failure (raising
     NotebookFailed after writing the summary). Extra parameters go only to notebooks whose
     parameters cell declares them; ``overrides`` (profile field -> value) go to every notebook
-    as its ``overrides`` parameter, JSON text."""
+    as its ``overrides`` parameter, JSON text. Before the first notebook it says what a dry run cuts and
+    where each input is read, and raises FileNotFoundError naming any missing (``check_data``)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
-    timeout = DEFAULT_TIMEOUTS.get(profile, 3600) if timeout is None else timeout
+    dry = bool((overrides or {}).get("dry_run", PROFILES[profile].dry_run))
+    timeout = DEFAULT_TIMEOUTS.get("dry-run" if dry else profile, 3600) if timeout is None else timeout
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     extra = dict(extra or {})
@@ -184,7 +201,8 @@ def run_all(
     for name, value in extra.items():  # a notebook would refuse the pair; say so before anything runs
         if value and name in fields and coerce_field(name, value) != fields[name]:
             raise ValueError(f"-p {name} {value!r} and --set {name}={fields[name]!r} disagree; give the field one way")
-    check_profile(profile, fields, extra)
+    resolved = check_profile(profile, fields, extra)
+    announce(resolved, [nb.name[:2] for nb in notebooks], log=log, check_data=check_data)
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     for nb, params in declared.items():
         for name in ("profile", "overrides"):
@@ -194,7 +212,8 @@ def run_all(
     if unused:
         raise ValueError(f"parameter(s) {unused} are declared by none of the selected notebooks: "
                          f"{', '.join(nb.name for nb in notebooks)}")
-    out_dir = paths.runs_dir(profile)
+    folder = output_name(resolved)  # <profile>-dry-run for a dry run
+    out_dir = paths.runs_dir(folder)
     results: list[NotebookResult] = []
     for i, nb in enumerate(notebooks, 1):
         params = {"profile": profile, "overrides": encoded, **{k: v for k, v in extra.items() if k in declared[nb]}}
@@ -206,12 +225,12 @@ def run_all(
         except NotebookFailed as err:
             seconds = round(time.perf_counter() - t0, 2)
             results.append(NotebookResult(nb.name, "failed", seconds, str(err.output), err.error))
-            write_summary(profile, results, extra, fields)
+            write_summary(profile, results, extra, fields, folder)
             err.results = results
             raise
         results.append(result)
         log(f"    done in {result.seconds:.1f} s -> {result.output}", flush=True)
-    write_summary(profile, results, extra, fields)
+    write_summary(profile, results, extra, fields, folder)
     return results
 
 
@@ -235,26 +254,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", type=Path, default=None, help=f"notebooks folder (default {paths.NOTEBOOKS})")
     p.add_argument("--timeout", type=int, default=None, help="per-cell execution timeout in seconds (default by profile)")
     p.add_argument("--kernel", default=KERNEL, help="Jupyter kernel name (default python3)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="every notebook on the profile's real data, splits and networks with steps, epochs, batches, "
+                        "trials and evaluation sizes cut, on the CPU; outputs in <root>/<profile>-dry-run/ (= --set dry_run=true)")
+    p.add_argument("--skip-data-check", action="store_true",
+                   help="start even when an input is not found locally (e.g. to let torchvision download it)")
     p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     return p
-
-
-def _print_listing(notebooks: list[Path], profile: str, overrides: dict | None = None) -> None:
-    if overrides:
-        print(f"--set, every notebook's `overrides` parameter: {encode_overrides(overrides)}")
-        for name, value in overrides.items():
-            if name != "extra":
-                print(f"    {name} = {value!r}  (profile {profile}: {getattr(PROFILES[profile], name)!r})")
-        for method, fields in (overrides.get("extra") or {}).items():  # one paper's settings: METHOD.FIELD
-            for name, value in (fields.items() if isinstance(fields, dict) else [("", fields)]):
-                default = getattr(HOMOGENEITY[profile], name, "?") if method == "homogeneity" else "see its settings"
-                print(f"    {method}.{name} = {value!r}  (profile {profile}: {default!r})")
-    for nb in notebooks:
-        print(nb.name)
-        for name, spec in notebook_parameters(nb).items():
-            help_text = f"  # {spec['help']}" if spec.get("help") else ""
-            print(f"    {name}: {spec['inferred_type_name']} = {spec['default']}{help_text}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,11 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
     try:
         overrides = parse_assignments(args.assignments)
+        if args.dry_run:
+            overrides.setdefault("dry_run", True)
         notebooks = select_notebooks(find_notebooks(args.notebooks), args.only, args.start)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     if args.list:
-        _print_listing(notebooks, args.profile, overrides)
+        print_listing(notebooks, args.profile, overrides)
         return 0
     extra = {name: parse_value(value) for name, value in args.parameter}
     if "profile" in extra:
@@ -278,17 +287,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("pass profile fields with --set FIELD=VALUE, not -p overrides")
     try:
         results = run_all(args.profile, notebooks, extra, timeout=args.timeout, kernel=args.kernel,
-                          progress=not args.no_progress, overrides=overrides)
-    except ValueError as err:
+                          progress=not args.no_progress, overrides=overrides, check_data=not args.skip_data_check)
+    except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     except NotebookFailed as err:
         print("\n" + format_summary(err.results), flush=True)
         print(f"\nFAILED: {err}", file=sys.stderr, flush=True)
-        print(f"summary: {paths.runs_dir(args.profile) / 'summary.json'}", file=sys.stderr)
+        print(f"summary: {paths.runs_dir(_folder(args.profile, overrides)) / 'summary.json'}", file=sys.stderr)
         return 1
     print("\n" + format_summary(results))
-    print(f"summary: {paths.runs_dir(args.profile) / 'summary.json'}")
+    print(f"summary: {paths.runs_dir(_folder(args.profile, overrides)) / 'summary.json'}")
     return 0
+
+
+def _folder(profile: str, overrides: dict) -> str:
+    return f"{profile}{SUFFIX}" if overrides.get("dry_run") else profile
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from ood_helpers.pseudo_label.splits import TrialData as PLTrialData, resized
 from ood_helpers.pseudo_label.stages import fresh_backbone, scan_step, self_label, simclr, train_source
 from ood_helpers.benchmark.rows import Row
 from ood_helpers.benchmark.trial import BenchmarkTrial, RowScores
+from ood_helpers.core.dry_run import output_name
 from ood_helpers.core.paths import artifacts_dir
 
 K_NEIGHBOURS = 1  # the paper: "k = 1 for all our kNN evaluations", cosine distance (spec A2.6)
@@ -171,7 +172,7 @@ def knn_scores(model, d: PLTrialData, device: str = "cpu") -> tuple[np.ndarray, 
 
 
 def _files(t: BenchmarkTrial) -> set:
-    root = artifacts_dir(getattr(t.profile, "name", t.profile))
+    root = artifacts_dir(output_name(t.profile))
     return {(stage, p.name) for stage, kind in STAGE_KINDS.items() if (root / kind).is_dir()
             for p in (root / kind).iterdir()}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ood_helpers.core.dry_run import AtMost, declare_dry_run
 from ood_helpers.core.settings import settings_for
 
 KEY = "benchmark"
@@ -37,6 +38,12 @@ BENCHMARK = {
     "cifar": BenchmarkSettings(dataset="cifar10"),
     "paper": BenchmarkSettings(dataset="cifar10"),
 }
+
+
+# what a dry run (core/dry_run.py) cuts: one trial, one short epoch or a couple of steps, small batches
+DRY_RUN = declare_dry_run(KEY, BENCHMARK, {
+    "trials": AtMost(1), "eq1_draws": AtMost(1),
+})
 
 
 def benchmark_settings(profile) -> BenchmarkSettings:

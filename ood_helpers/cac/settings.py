@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ood_helpers.core.settings import settings_for
 from ood_helpers.cac.data import PAPER_SETS, STAND_INS
+from ood_helpers.core.dry_run import AtMost, declare_dry_run
+from ood_helpers.core.settings import settings_for
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ CAC_SETTINGS = {
     "paper": CACSettings(datasets=(*_PAPER_SETS, "tinyimagenet"), peer_datasets=("digits", "cifar10"),
                          fig4_dataset="cifar10"),
 }
+
+
+# what a dry run (core/dry_run.py) cuts: one trial, one short epoch or a couple of steps, small batches
+DRY_RUN = declare_dry_run("cac", CAC_SETTINGS, {
+    "trials": AtMost(1), "epochs": (1,), "digits_trials": AtMost(1), "digits_epochs": AtMost(1), "lambdas": (0.1,),
+    "alphas": (10,), "toy_steps": AtMost(5),
+})
 
 
 def cac_settings(profile) -> CACSettings:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ood_helpers.core.dry_run import AtMost, declare_dry_run
+
 KEY = "cluster_distance"
 
 
@@ -70,3 +72,10 @@ CLUSTER_DISTANCE = {
                                      batch_size=512, ce_lr=0.1, contrastive_lr=0.5, head_hidden=512, head_out=128,
                                      far_images=2000, kmeans_n_init=10, projection_variant=True, scatter_points=2000),
 }
+
+# what a dry run (core/dry_run.py) cuts: one trial, a couple of steps of small batches, small evaluation samples
+DRY_RUN = declare_dry_run(KEY, CLUSTER_DISTANCE, {
+    "trials": AtMost(1), "ce_steps": AtMost(2), "contrastive_steps": AtMost(2), "batch_size": AtMost(8),
+    "sub_clusters": (2,), "kmeans_factors": (1,), "knn_ks": (1,), "kmeans_n_init": AtMost(1), "far_images": AtMost(20),
+    "ood_limit": 50, "id_limit": 200, "scatter_points": AtMost(100), "silhouette_points": AtMost(200),
+})

@@ -76,7 +76,7 @@ def train_cross_entropy(encoder: nn.Module, images: torch.Tensor, labels, *, num
               "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "recipe": recipe, "seed": int(seed)}
     config = distributed.with_shards(config, profile_name, parts)
     key = artifacts.config_hash(config)
-    ckpt = artifacts.cache_path(getattr(profile_name, "name", profile_name), "cluster_distance_ce", key, ".pt")
+    ckpt = artifacts.cache_path(profile_name, "cluster_distance_ce", key, ".pt")
     meta = ckpt.with_suffix(".meta.json")
     train_elsewhere_unless_finished(
         profile_name, "ood_helpers.cluster_distance.training:train_ce_one", runs=[(ckpt, config, steps)],

@@ -182,7 +182,7 @@ def train_contrastive(encoder: nn.Module, images: torch.Tensor, labels=None, *, 
     config = distributed.with_shards(contrastive_config(spec, encoder, images, labels, seed=seed, key_extra=key_extra),
                                      profile, parts)
     key = artifacts.config_hash(config)
-    ckpt = artifacts.cache_path(profile if isinstance(profile, str) else profile.name, "contrastive", key, ".pt")
+    ckpt = artifacts.cache_path(profile, "contrastive", key, ".pt")
     meta_path = ckpt.with_suffix(".meta.json")
     train_elsewhere_unless_finished(
         profile, TRAIN_JOB, runs=[(ckpt, config, spec.steps)], payload_path=ckpt.with_suffix(".data.pt"),

@@ -30,7 +30,7 @@ def check_batch_split(where: str, batch_name: str, batch: int, micro_name: str, 
 def check_fields(p) -> None:
     """The checks of single fields and of batch sizes against world_size and micro-batches (at construction,
     so also under ``dataclasses.replace``)."""
-    for name in ("batch_size", "world_size", "nodes", "eval_batch_sets"):
+    for name in ("batch_size", "world_size", "nodes", "eval_batch_sets", "noise_images"):
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"profile {p.name!r}: {name} must be an int >= 1, got {value!r}")

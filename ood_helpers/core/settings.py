@@ -19,13 +19,15 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from ood_helpers.core.dry_run import DRY_RUNS, shrunk
 from ood_helpers.core.overrides import coerce_value, merged_extra
 
 T = TypeVar("T")
 
 
 def settings_for(profile: Any, key: str, table: Mapping[str, T]) -> T:
-    """``table[profile.name]`` with the fields of ``profile.extra[key]`` replaced (typed as declared)."""
+    """``table[profile.name]`` with the fields of ``profile.extra[key]`` replaced (typed as declared); in a dry run
+    (``profile.dry_run``) first cut by the paper's ``DRY_RUN`` table (``core.dry_run``), ``extra`` winning."""
     name = getattr(profile, "name", profile)
     if name not in table:
         raise ValueError(f"{key} settings have no entry for profile {name!r}; profiles with settings: {', '.join(table)}")
@@ -42,6 +44,8 @@ def settings_for(profile: Any, key: str, table: Mapping[str, T]) -> T:
             maybe = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"unknown {key} setting {field!r}{maybe}; known: {', '.join(fields)}")
         typed[field] = coerce_value(hints[field], value, f"{key} setting {field!r}")
+    if getattr(profile, "dry_run", False):
+        typed = {**shrunk(DRY_RUNS.get(key, {}), base), **typed}
     return dataclasses.replace(base, **typed)
 
 

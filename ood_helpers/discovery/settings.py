@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ood_helpers.homogeneity.paper_values import M_HOM, M_NN_COS_FT, M_NN_COS_PRE, M_NN_EUC_FT, M_NN_EUC_PRE
+from ood_helpers.core.dry_run import AtMost, declare_dry_run
 from ood_helpers.core.settings import settings_for
 
 ORDERS = ("shuffled", "blocks")
@@ -39,6 +40,13 @@ DISCOVERY = {
     "cifar": DiscoverySettings(known_classes=40, streams=5, block_classes=10),
     "paper": DiscoverySettings(known_classes=100, streams=5, block_classes=20),
 }
+
+
+# what a dry run (core/dry_run.py) cuts: one trial, one short epoch or a couple of steps, small batches
+DRY_RUN = declare_dry_run("discovery", DISCOVERY, {
+    "streams": AtMost(1), "orders": ("shuffled",), "threshold_quantiles": (0.5,), "curve_bins": AtMost(4),
+    "batch_sets": AtMost(256),
+})
 
 
 def discovery_settings(profile) -> DiscoverySettings:

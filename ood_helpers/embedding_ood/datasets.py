@@ -58,13 +58,14 @@ def spread(images: torch.Tensor, n: int) -> torch.Tensor:
     return images[torch.from_numpy(np.linspace(0, len(images) - 1, n).round().astype(np.int64))]
 
 
-def digit_split(id_set: str, split: str, *, seed: int = 0, download: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+def digit_split(id_set: str, split: str, *, seed: int = 0, download: bool = True,
+                val_per_class: int = 500) -> tuple[torch.Tensor, np.ndarray]:
     """(float [N, 1, 28, 28] in [0, 1], labels) of "digits", "mnist5k" (60/20/20 splits) or "mnist" (torchvision: a
     local copy first, else downloaded when ``download``; offline without a copy it raises naming OOD_MNIST_DIR)."""
     if id_set in ("digits", "mnist5k"):
         ds = load_digit_set(id_set, split, seed=seed)
     elif id_set == "mnist":
-        ds = load_torchvision("mnist", split, val_per_class=500, download=download)
+        ds = load_torchvision("mnist", split, val_per_class=val_per_class, download=download)
     else:
         raise ValueError(f"id_set must be digits, mnist5k or mnist, got {id_set!r}")
     return as_float(ds.images), np.asarray(ds.targets, np.int64)
@@ -105,8 +106,8 @@ def clipped_gaussian(n: int, shape, *, seed: int) -> torch.Tensor:
     return as_float(imgs[:n])
 
 
-def _cifar(split: str, *, channels: int, size: int, download: bool):
-    ds = load_torchvision("cifar10", split, val_per_class=CIFAR_VAL_PER_CLASS, download=download)
+def _cifar(split: str, *, channels: int, size: int, download: bool, val_per_class: int = CIFAR_VAL_PER_CLASS):
+    ds = load_torchvision("cifar10", split, val_per_class=val_per_class, download=download)
     return as_float(adapt_images(ds.images, channels=channels, image_size=size)), np.asarray(ds.targets, np.int64)
 
 
@@ -119,9 +120,9 @@ def cifar_grey(n: int, *, download: bool = False):
     return spread(x, n)
 
 
-def cifar_colour(split: str, *, download: bool = False):
+def cifar_colour(split: str, *, download: bool = False, val_per_class: int = CIFAR_VAL_PER_CLASS):
     """(float [N, 3, 32, 32], labels) of CIFAR-10 ``split``; raises with the loader's message offline."""
-    return _cifar(split, channels=3, size=32, download=download)
+    return _cifar(split, channels=3, size=32, download=download, val_per_class=val_per_class)
 
 
 def omniglot(n: int, *, download: bool = False):

@@ -95,8 +95,8 @@ def heldout_digit_records(s: EmbeddingOODSettings, profile, *, device: str = "cp
     """Table II and the ablation on every held-out pair of ``s.pairs`` and every trial. Returns
     (table2 records, ablation records, kept) where ``kept[(pair, trial)]`` holds models and test data for
     the pairs/trials named in ``keep_models`` (for the figures)."""
-    x, y = D.digit_split(s.id_set, "train", seed=profile.seed)
-    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed)
+    x, y = D.digit_split(s.id_set, "train", seed=profile.seed, val_per_class=s.val_per_class)
+    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed, val_per_class=s.val_per_class)
     variants = list(ladder(s.lambda_e, s.lambda_c, s.alpha_interp).values())
     table2, ablation, kept = [], [], {}
     for pair in s.pairs:
@@ -133,9 +133,9 @@ def cross_dataset_records(s: EmbeddingOODSettings, profile, *, offline: bool, de
     """Table I's MNIST rows: a 10-digit model per trial against every set of ``datasets.mnist_ood_sets``.
     Returns (OOD records, ID accuracy records, unavailable {name: reason}, the trial-0 models with their ID
     validation scores and the OOD sets)."""
-    x, y = D.digit_split(s.id_set, "train", seed=profile.seed)
-    xv, _ = D.digit_split(s.id_set, "val", seed=profile.seed)
-    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed)
+    x, y = D.digit_split(s.id_set, "train", seed=profile.seed, val_per_class=s.val_per_class)
+    xv, _ = D.digit_split(s.id_set, "val", seed=profile.seed, val_per_class=s.val_per_class)
+    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed, val_per_class=s.val_per_class)
     sets = D.mnist_ood_sets(s.ood_images, seed=profile.seed, offline=offline, include_digits=s.id_set != "digits")
     missing = {k: v.reason for k, v in sets.items() if isinstance(v, D.Unavailable)}
     sets = {k: v for k, v in sets.items() if not isinstance(v, D.Unavailable)}
@@ -160,8 +160,8 @@ def cross_dataset_records(s: EmbeddingOODSettings, profile, *, offline: bool, de
 
 def sensitivity_records(s: EmbeddingOODSettings, profile, *, device: str = "cpu") -> list[dict]:
     """The full model on MNIST-{sweep_pair}, trial 0, over the interpolation constants and loss weights."""
-    x, y = D.digit_split(s.id_set, "train", seed=profile.seed)
-    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed)
+    x, y = D.digit_split(s.id_set, "train", seed=profile.seed, val_per_class=s.val_per_class)
+    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed, val_per_class=s.val_per_class)
     xk, yk, _, _ = D.heldout(x, y, s.sweep_pair)
     xtk, ytk, xto, _ = D.heldout(xt, yt, s.sweep_pair)
     settings = [(f"alpha_interp = {a:g} (lambda = {s.lambda_e:g})", Variant(f"full a{a:g}", s.lambda_e, s.lambda_c, a))
@@ -198,8 +198,8 @@ def sifting_records(s: EmbeddingOODSettings, profile, *, device: str = "cpu") ->
     on the clean set with the same pretrained weights."""
     from sklearn.model_selection import train_test_split
 
-    x, y = D.digit_split(s.id_set, "train", seed=profile.seed)
-    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed)
+    x, y = D.digit_split(s.id_set, "train", seed=profile.seed, val_per_class=s.val_per_class)
+    xt, yt = D.digit_split(s.id_set, "test", seed=profile.seed, val_per_class=s.val_per_class)
     xc, yc, injected = contaminated_training_set(x, y, s.contamination, seed=profile.seed)
     clean_idx, _ = train_test_split(np.arange(len(x)), train_size=0.2, stratify=y, random_state=profile.seed)
     clean_idx = np.sort(clean_idx)
@@ -239,7 +239,7 @@ def cifar_records(s: EmbeddingOODSettings, profile, *, offline: bool, device: st
     and an 8-class model vs the held-out classes ``s.cifar_heldout`` (the offline analogue of SUN, not SUN).
     Returns (records, unavailable {name: reason}); CIFAR-10 itself unreadable -> ([], {reason})."""
     try:
-        x, y = D.cifar_colour("train", download=not offline)
+        x, y = D.cifar_colour("train", download=not offline, val_per_class=s.val_per_class)
         xt, yt = D.cifar_colour("test", download=not offline)
     except (FileNotFoundError, RuntimeError, OSError) as err:
         return [], {"CIFAR-10": f"not readable here (set OOD_CIFAR10_DIR to an image-folder copy): {err}"}

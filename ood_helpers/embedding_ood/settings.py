@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ood_helpers.core.dry_run import AtMost, declare_dry_run
 from ood_helpers.core.settings import settings_for
 
 KEY = "embedding_ood"
@@ -32,6 +33,7 @@ class EmbeddingOODSettings:
     trials: int = 2  # seeds for Tables I-II and the ablation
     pairs: tuple[tuple[int, int], ...] = ALL_PAIRS  # Table II: held-out digit pairs
     ood_images: int = 1000  # images per synthetic / typeset OOD set
+    val_per_class: int = 500  # full MNIST and CIFAR-10: the first that many training images a class are the val split
     # beyond the paper, one seed each, on one held-out split
     sweep_pair: tuple[int, int] = (2, 3)
     sweep_alphas: tuple[float, ...] = (0.0, 0.5, 1.0)
@@ -65,6 +67,15 @@ EMBEDDING_OOD = {
                                   trials=3, ood_images=10000, sweep_alphas=(0.0, 0.25, 0.5, 0.75, 1.0), cifar=True,
                                   cifar_epochs=100),
 }
+
+
+# what a dry run (core/dry_run.py) cuts: one trial, one short epoch or a couple of steps, small batches
+DRY_RUN = declare_dry_run(KEY, EMBEDDING_OOD, {
+    "pretrain_epochs": AtMost(1), "joint_epochs": AtMost(1), "hg_epochs": AtMost(1), "hg_risk_epochs": AtMost(1),
+    "trials": AtMost(1), "pairs": ((0, 1),), "ood_images": AtMost(50), "kmeans_n_init": AtMost(1),
+    "sweep_alphas": (0.5,), "sweep_lambdas": (1.0,), "cifar_train_images": 200, "cifar_epochs": AtMost(1),
+    "val_per_class": AtMost(5),
+})
 
 
 def settings(profile) -> EmbeddingOODSettings:

@@ -25,6 +25,7 @@ from ood_helpers.core.networks.resnet import build_resnet18
 from ood_helpers.homogeneity.attribution import sample_class_images
 from ood_helpers.homogeneity.training import predict_logits
 from ood_helpers.core.profile import resolve_device
+from ood_helpers.homogeneity.settings import homogeneity_settings
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 IMAGENET_GROUP_FILES = {"dog": "wordnet_dog_n02084071.txt", "bird": "wordnet_bird_n01503061.txt"}
@@ -233,14 +234,23 @@ def subsets_table(profile, models: dict | None = None):
     return pd.DataFrame(rows)
 
 
-def trained_class_accuracy(profile, model, class_ids, per_class: int = 5, seed: int = 0) -> float:
+def trained_class_accuracy(profile, model, class_ids, per_class: int = 5, seed: int = 0, chunk: int = 1000) -> float:
     """Top-1 accuracy (%) of ``model`` on up to ``per_class`` test images of each class it was
-    trained on (``class_ids`` in its label order); a few a class keep the check cheap on a CPU."""
+    trained on (``class_ids`` in its label order), or on ``subset_check_images`` in all when that setting is set;
+    a few a class keep the check cheap on a CPU. Images are decoded ``chunk`` at a time (ImageNet's 1,000
+    classes do not fit in memory at once)."""
     from sklearn.metrics import accuracy_score
 
     ids = np.asarray(class_ids, dtype=np.int64)
-    images, labels = sample_class_images(many_class_split(profile, "test"), ids, per_class * len(ids), seed=seed)
-    label_of = {int(c): j for j, c in enumerate(ids)}
-    y = np.array([label_of[int(t)] for t in labels])
-    pred = predict_logits(model, images, resolve_device(profile)).argmax(1).numpy()
-    return 100.0 * accuracy_score(y, pred)
+    total = homogeneity_settings(profile).subset_check_images or per_class * len(ids)
+    test, label_of = many_class_split(profile, "test"), {int(c): j for j, c in enumerate(ids)}
+    step = max(1, chunk // per_class)
+    ys, preds = [], []
+    for start in range(0, len(ids), step):
+        want = min(total - sum(map(len, ys)), per_class * len(ids[start:start + step]))
+        if want <= 0:
+            break
+        images, labels = sample_class_images(test, ids[start:start + step], want, seed=seed)
+        ys.append(np.array([label_of[int(t)] for t in labels]))
+        preds.append(predict_logits(model, images, resolve_device(profile)).argmax(1).numpy())
+    return 100.0 * accuracy_score(np.concatenate(ys), np.concatenate(preds))

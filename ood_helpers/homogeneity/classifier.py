@@ -87,7 +87,7 @@ def train_classifier(profile: Profile, imageset, *, seed: int, key_extra: Any = 
         raise ValueError(f"cannot train a classifier on the empty dataset {getattr(imageset, 'name', '?')!r}")
     config = classifier_config(profile, imageset, seed=seed, key_extra=key_extra)
     key = artifacts.config_hash(config)
-    ckpt = artifacts.cache_path(profile.name, "classifier", key, ".pt")
+    ckpt = artifacts.cache_path(profile, "classifier", key, ".pt")
     ctx = distributed.context()
     batch = profile.batch_size
     if batch > len(imageset):

@@ -33,12 +33,11 @@ from ood_helpers.core.train import fit
 from ood_helpers.homogeneity.neighbors import mean_support_scores
 from ood_helpers.homogeneity.settings import homogeneity_settings
 
-EQ1_QUERIES_PER_CLASS = 20  # queries a validation class for the eq. 1 curve (fresh supports each)
-
 
 def eval_set_count(profile: Profile) -> int:
-    """Fixed validation sets per class group for Fig. 2 (between 32 and 1024)."""
-    default = min(1024, max(32, 16 * homogeneity_settings(profile).set_batch_size))
+    """Fixed validation sets per class group for Fig. 2: the ``eval_sets`` setting, else between 32 and 1024."""
+    hs = homogeneity_settings(profile)
+    default = hs.eval_sets or min(1024, max(32, 16 * hs.set_batch_size))
     return int(profile.extra.get("homogeneity_eval_sets", default))
 
 
@@ -56,7 +55,8 @@ def eq1_episodes(profile: Profile, variant: int, seed: int, val_targets):
     fixed per run so every evaluation of the curve scores the same comparisons."""
     return sample_episodes(val_targets, class_split(profile).val,
                            n_supports=homogeneity_settings(profile).set_size - 1,
-                           queries_per_class=EQ1_QUERIES_PER_CLASS, rng=np.random.default_rng([seed, variant, 4]))
+                           queries_per_class=homogeneity_settings(profile).eval_eq1_queries_per_class,
+                           rng=np.random.default_rng([seed, variant, 4]))
 
 
 def validation_metrics(model: HomogeneityModel, table: torch.Tensor, sets: dict, episodes) -> dict:
@@ -116,7 +116,7 @@ def pretrain_head(profile: Profile, variant: int, encoder: nn.Module, encoder_ke
     config = head_config(profile, variant, encoder_key, train.fingerprint(), val.fingerprint(), seed,
                          model.architecture)
     key = artifacts.config_hash(config)
-    ckpt = artifacts.cache_path(profile.name, "homogeneity-head", key, ".pt")
+    ckpt = artifacts.cache_path(profile, "homogeneity-head", key, ".pt")
     sampler = HomogeneitySampler(train.targets.numpy(), hs.set_size, variant, classes=class_split(profile).seen)
     sets_per_step = hs.head_pretrain_sets or hs.set_batch_size
     sets = validation_sets(profile, variant, seed, val.targets.numpy())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ood_helpers.core.dry_run import AtMost, declare_dry_run
 from ood_helpers.core.profile_checks import MAX_SET_SIZE, MIN_SET_SIZE, check_batch_split
 from ood_helpers.core.settings import settings_for, with_settings
 
@@ -37,6 +38,15 @@ class HomogeneitySettings:
     # (hundreds of times cheaper a step than through the ResNet); 0 = none, as in the paper
     head_pretrain_steps: int = 0
     head_pretrain_sets: int = 0  # sets per head-pretraining step; 0 = set_batch_size
+    # each validation point of Fig. 2 / the eq. 1 curve: queries a validation class (fresh supports each; every
+    # query scores one set per validation class) and fixed sets a class group (0 = min(1024, max(32, 16 x
+    # set_batch_size)))
+    eval_eq1_queries_per_class: int = 20
+    eval_sets: int = 0
+    # notebook 01: test images each subset classifier is checked on (0 = 5 a trained class), and held-out test
+    # images a subset model maps in the guided-backprop similarity table
+    subset_check_images: int = 0
+    gbp_images_per_subset: int = 100
     # ----- evaluation (notebooks 04-05) -----
     queries_per_class: int = 10  # paper: 1000 (Table 1) / all test images; beyond a class's test images, drawn again
     eval_ranges: tuple[int, ...] = (2, 4, 6, 8, 10)  # Tables 2 and 4: growing ranges of test classes
@@ -75,17 +85,28 @@ HOMOGENEITY = {
 }
 
 
+# what a dry run (core/dry_run.py) cuts: a couple of steps of a couple of sets, a handful of queries; sets of at most
+# 3 images (k = 25 needs 25 images a class in every split, and eq. 1's cost grows with k)
+DRY_RUN = declare_dry_run("homogeneity", HOMOGENEITY, {
+    "set_size": AtMost(3),
+    "pretrain_steps": AtMost(2), "own_classifier_steps": AtMost(2), "set_batch_size": AtMost(2),
+    "homogeneity_steps": AtMost(2), "eval_every": AtMost(2), "head_pretrain_steps": AtMost(2),
+    "head_pretrain_sets": AtMost(2), "queries_per_class": AtMost(1), "eval_eq1_queries_per_class": AtMost(1),
+    "eval_sets": 4, "subset_check_images": 8, "gbp_images_per_subset": AtMost(2),
+})
+
+
 def homogeneity_settings(profile) -> HomogeneitySettings:
     """The profile's paper-000 settings with ``extra["homogeneity"]`` applied, checked against each other and
     against the profile's data and processes before anything trains."""
     s = settings_for(profile, "homogeneity", HOMOGENEITY)
     where = f"homogeneity settings of profile {getattr(profile, 'name', profile)!r}: "
-    for name in ("set_batch_size", "queries_per_class", "eval_every", "transformer_layers", "transformer_heads",
-                 "transformer_head_dim"):
+    for name in ("set_batch_size", "queries_per_class", "eval_eq1_queries_per_class", "gbp_images_per_subset",
+                 "eval_every", "transformer_layers", "transformer_heads", "transformer_head_dim"):
         if getattr(s, name) < 1:
             raise ValueError(where + f"{name} must be an int >= 1, got {getattr(s, name)!r}")
-    for name in ("pretrain_steps", "homogeneity_steps", "own_classifier_steps", "own_classifier_image_size",
-                 "head_pretrain_steps", "head_pretrain_sets"):
+    for name in ("eval_sets", "subset_check_images", "pretrain_steps", "homogeneity_steps", "own_classifier_steps",
+                 "own_classifier_image_size", "head_pretrain_steps", "head_pretrain_sets"):
         if getattr(s, name) < 0:
             raise ValueError(where + f"{name} must be an int >= 0, got {getattr(s, name)!r}")
     if not MIN_SET_SIZE <= s.set_size <= MAX_SET_SIZE:

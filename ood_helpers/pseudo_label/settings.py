@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ood_helpers.core.dry_run import AtMost, declare_dry_run
 from ood_helpers.core.settings import settings_for
 
 DATASETS = ("digits", "cifar10")
@@ -95,6 +96,17 @@ PSEUDO_LABEL = {
                                  width=64, image_size=32, pretrained="imagenet-resnet152", simclr_epochs=500, scan_epochs=50,
                                  selflabel_epochs=200, lr_start=1e-5, lr_end=1e-6, trials=3),
 }
+
+
+# what a dry run (core/dry_run.py) cuts: one trial, one short epoch or a couple of steps, small batches
+DRY_RUN = declare_dry_run("pseudo_label", PSEUDO_LABEL, {
+    "train_per_class": AtMost(10), "test_per_class": AtMost(10), "far_images": AtMost(20), "source_epochs": AtMost(1),
+    "simclr_epochs": AtMost(1), "simclr_batch": AtMost(8), "neighbours": AtMost(3), "scan_epochs": AtMost(1),
+    "scan_batch": AtMost(8), "selflabel_epochs": AtMost(1), "selflabel_batch": AtMost(8),
+    "selflabel_threshold": 0.5,  # one SCAN epoch makes no 0.99-confident sample (as in smoke)
+    "finetune_epochs": AtMost(1), "finetune_batch": AtMost(8), "ks": (1,), "k_multipliers": (1.0,),
+    "lr_sweep": (1e-3,), "sweep_batches": (), "trials": AtMost(1), "retrieval_queries": AtMost(2),
+})
 
 
 def pseudo_label_settings(profile, trials: int = 0) -> PseudoLabelSettings:

@@ -92,11 +92,10 @@ def test_cifar_rows_run_on_a_tiny_local_folder_copy(tmp_path, monkeypatch):
         Image.fromarray(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)).save(tmp_path / "sun" / f"{i}.jpg")
     monkeypatch.setenv("OOD_CIFAR10_DIR", str(tmp_path / "cifar"))
     monkeypatch.setenv("OOD_SUN_DIR", str(tmp_path / "sun"))
-    monkeypatch.setattr(D, "CIFAR_VAL_PER_CLASS", 1)
     from dataclasses import replace
 
     s = replace(EMBEDDING_OOD["cifar"], trials=1, cifar_epochs=1, cifar_width=4, cifar_embed_dim=8, batch_size=8,
-                kmeans_n_init=1)
+                kmeans_n_init=1, val_per_class=1)
     records, missing = X.cifar_records(s, get_profile("smoke"), offline=True)
     assert not missing
     sets = {r["ood_set"] for r in records}

@@ -126,16 +126,17 @@ def load_mnist_pairs(
     )
 
 
-def load_noise(kind: str, split: str, *, channels: int = 1, image_size=None, seed: int = 0) -> ImageSet:
-    """``NOISE_IMAGES`` noise images of ``kind`` "gaussian" | "uniform", uint8 [N, C, H, W]
+def load_noise(kind: str, split: str, *, channels: int = 1, image_size=None, seed: int = 0,
+               count: int = NOISE_IMAGES) -> ImageSet:
+    """``count`` noise images of ``kind`` "gaussian" | "uniform", uint8 [N, C, H, W]
     (28x28 unless ``image_size``), one class; different draws per split and seed."""
     s = check_split(split)
     h, w = target_hw((28, 28), image_size)
-    shape = (NOISE_IMAGES, channels or 1, h, w)
+    shape = (count, channels or 1, h, w)
     rng = np.random.default_rng([int(seed), s, {"gaussian": 1, "uniform": 2}[kind]])
     if kind == "gaussian":
         x = rng.normal(0.5, 1.0, size=shape).clip(0.0, 1.0)
     else:
         x = rng.uniform(0.0, 1.0, size=shape)
     images = torch.from_numpy(np.rint(x * 255.0).astype(np.uint8))
-    return ImageSet(images, np.zeros(NOISE_IMAGES, dtype=np.int64), [f"{kind} noise"], kind)
+    return ImageSet(images, np.zeros(count, dtype=np.int64), [f"{kind} noise"], kind)

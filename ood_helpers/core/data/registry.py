@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ood_helpers.core.data.embedded import SPLITS, check_split, load_digit_set, load_mnist_pairs, load_noise
+from ood_helpers.core.data.embedded import NOISE_IMAGES, SPLITS, check_split, load_digit_set, load_mnist_pairs, load_noise
+from ood_helpers.core.data.image_folder import first_per_class
 from ood_helpers.core.data.imageset import ImageSet, adapt_images, check_channels, target_hw
 from ood_helpers.core.data.imagenet import load_imagenet, load_tinyimagenet
 from ood_helpers.core.data.torchvision_sets import load_torchvision
@@ -59,7 +60,8 @@ def load_dataset(
     target_hw((1, 1), image_size)  # validates image_size before any work
 
     if name in NOISE:
-        return load_noise(name, split, channels=channels or 1, image_size=image_size, seed=seed)
+        count = profile.noise_images if profile is not None else NOISE_IMAGES
+        return load_noise(name, split, channels=channels or 1, image_size=image_size, seed=seed, count=count)
     if name in FOLDERS:
         loader = load_imagenet if name == "imagenet" else load_tinyimagenet
         return loader(split, root=root, val_per_class=per_class[1], channels=channels, image_size=image_size)
@@ -84,8 +86,14 @@ def _load(name: str, split: str, per_class: tuple, channels: int, image_size, se
 
 def many_class_split(profile, split: str):
     """The profile's many-class dataset (MNIST-pairs, CIFAR-100, ImageNet), one split, all classes;
-    loaded once per process."""
-    return _load(profile.many_class, split, tuple(profile.per_class), profile.channels, profile.image_size, profile.seed)
+    loaded once per process. Its test split holds at most ``per_class[2]`` images a class (0 = all; the cifar
+    and paper profiles' 100 / 50 are all of CIFAR-100's / ImageNet's, a dry run takes fewer)."""
+    ds = _load(profile.many_class, split, tuple(profile.per_class), profile.channels, profile.image_size, profile.seed)
+    cap = profile.per_class[2]
+    if split != "test" or not cap or profile.many_class in EMBEDDED:
+        return ds
+    keep = first_per_class(ds.targets.numpy(), cap)
+    return ds if keep.all() else ds.subset(np.flatnonzero(keep))
 
 
 __all__ = ["DATASETS", "SPLITS", "load_dataset", "many_class_split"]
