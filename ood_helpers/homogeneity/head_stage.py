@@ -88,6 +88,7 @@ def head_config(profile: Profile, variant: int, encoder_key: str, train_fp: str,
         "encoder": encoder_key, "train_data": train_fp, "val_data": val_fp, "k": hs.set_size,
         "architecture": architecture, "steps": hs.head_pretrain_steps,
         "sets_per_step": hs.head_pretrain_sets or hs.set_batch_size, "lr": hs.lr_homogeneity,
+        **({"lr_schedule": hs.lr_schedule} if hs.lr_schedule != "constant" else {}),
         "eval_every": head_eval_every(profile), "eval_sets": eval_set_count(profile), "seed": seed,
     }
 
@@ -130,7 +131,9 @@ def pretrain_head(profile: Profile, variant: int, encoder: nn.Module, encoder_ke
                                batch.targets.to(device), batch.lengths.to(device))
 
     optimizer = torch.optim.Adam(model.parameters(), lr=hs.lr_homogeneity, betas=(0.9, 0.999))
-    result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=hs.head_pretrain_steps,
+    scheduler = (None if hs.lr_schedule == "constant" else  # joint_stage.stage_scheduler: that module imports this one
+                 torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=hs.head_pretrain_steps, eta_min=0.0))
+    result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=hs.head_pretrain_steps, scheduler=scheduler,
                  ckpt_path=ckpt, config=config, seed=seed, device=device, amp=profile.amp,
                  eval_fn=lambda step: validation_metrics(model, val_emb, sets, episodes),
                  eval_every=head_eval_every(profile), desc=f"homogeneity head variant {variant}", progress=progress)

@@ -29,6 +29,14 @@ def encoder_lr(profile: Profile) -> float:
     return hs.lr_homogeneity_encoder or hs.lr_homogeneity
 
 
+def stage_scheduler(optimizer: torch.optim.Optimizer, profile: Profile, steps: int):
+    """None for the paper's constant learning rate; for ``lr_schedule`` "cosine", every group's rate decays to 0
+    over the stage's ``steps`` (the last steps average out the noise of small set batches)."""
+    if homogeneity_settings(profile).lr_schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps), eta_min=0.0)
+
+
 def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.optim.Adam:
     """Adam (betas 0.9 / 0.999, appendix A.1): group 0 the ResNet encoder at ``encoder_lr``, group 1
     the marker, projection, Transformer and head at ``lr_homogeneity``."""
@@ -100,8 +108,9 @@ def train_jointly(profile: Profile, model: HomogeneityModel, variant: int, seed:
     return fit(
         model, optimizer, steps_from=steps_from, loss_fn=_set_loss, steps=hs.homogeneity_steps, ckpt_path=ckpt,
         config=config, seed=seed, device=device, amp=profile.amp,
+        scheduler=stage_scheduler(optimizer, profile, hs.homogeneity_steps),
         eval_fn=_validation_fn(profile, model, val, validation, settings, device), eval_every=hs.eval_every,
-        best_metric="val_unseen_acc", desc=f"homogeneity variant {variant}", progress=progress,
+        best_metric=hs.select_by, desc=f"homogeneity variant {variant}", progress=progress,
     )
 
 

@@ -34,6 +34,12 @@ class HomogeneitySettings:
     # 52% at 1e-3/1e-6, 43% at 1e-3/3e-5, 29% at 3e-4/3e-4, 6% at 3e-3/3e-5; see issue 3's note)
     lr_homogeneity: float = 1e-3
     lr_homogeneity_encoder: float = 1e-6  # the pretrained ResNet's lr inside the homogeneity model; 0 = lr_homogeneity
+    # "constant" (the paper's Adam) or "cosine": the head and joint stages' learning rates decay to 0 over each
+    # stage's steps (benchmarks/study_seeds_threads.py: the spread over training seeds)
+    lr_schedule: str = "constant"
+    # the validation metric that picks the joint stage's checkpoint: "val_unseen_acc" (set-homogeneity accuracy
+    # on the unseen validation classes) or "val_unseen_eq1" (eq. 1 top-1 there, what Tables 1-3 report)
+    select_by: str = "val_unseen_acc"
     # steps of the Transformer alone on cached embeddings of the frozen encoder before joint training
     # (hundreds of times cheaper a step than through the ResNet); 0 = none, as in the paper
     head_pretrain_steps: int = 0
@@ -54,6 +60,8 @@ class HomogeneitySettings:
     noise_datasets: tuple[str, ...] = ("gaussian", "uniform")
 
 
+LR_SCHEDULES = ("constant", "cosine")
+SELECT_BY = ("val_unseen_acc", "val_unseen_eq1")
 HOMOGENEITY_FIELDS = tuple(f.name for f in dataclasses.fields(HomogeneitySettings))
 _GPU_RECIPE = dict(transformer_layers=6, transformer_heads=16, transformer_head_dim=64, homogeneity_steps=3_000,
                    eval_every=100, lr_homogeneity=3e-5, lr_homogeneity_encoder=0.0)
@@ -109,6 +117,10 @@ def homogeneity_settings(profile) -> HomogeneitySettings:
                  "own_classifier_image_size", "head_pretrain_steps", "head_pretrain_sets"):
         if getattr(s, name) < 0:
             raise ValueError(where + f"{name} must be an int >= 0, got {getattr(s, name)!r}")
+    if s.select_by not in SELECT_BY:
+        raise ValueError(where + f"select_by must be one of {SELECT_BY}, got {s.select_by!r}")
+    if s.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(where + f"lr_schedule must be one of {LR_SCHEDULES}, got {s.lr_schedule!r}")
     if not MIN_SET_SIZE <= s.set_size <= MAX_SET_SIZE:
         raise ValueError(where + f"set_size (images per set) must be an int in {MIN_SET_SIZE}..{MAX_SET_SIZE}, "
                          f"got {s.set_size!r}")

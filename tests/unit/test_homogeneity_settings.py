@@ -117,3 +117,32 @@ def test_table3_datasets_are_never_trained_on():
                                          r"networks train on"):
         homogeneity_settings(profile_with("cifar", ood_datasets=("mnist", "cifar100")))
     assert "set_size" in HOMOGENEITY_FIELDS and "trials" not in HOMOGENEITY_FIELDS
+
+
+def test_cosine_schedule_decays_every_group_to_zero_and_enters_the_keys():
+    import math
+
+    import torch
+
+    from ood_helpers.core.profile import get_profile
+    from ood_helpers.homogeneity.joint_stage import stage_scheduler
+    from ood_helpers.homogeneity.settings import homogeneity_settings, with_homogeneity_settings
+
+    quick = get_profile("quick")
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1e-6}, {"params": [torch.nn.Parameter(torch.zeros(1))]}]
+    optimizer = torch.optim.Adam(groups, lr=1e-3)
+    assert stage_scheduler(optimizer, with_homogeneity_settings(quick, lr_schedule="constant"), 10) is None
+    cosine = with_homogeneity_settings(quick, lr_schedule="cosine")
+    scheduler = stage_scheduler(optimizer, cosine, 10)
+    seen = []
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+        seen.append([g["lr"] for g in optimizer.param_groups])
+    # by hand: lr_t = lr_0 (1 + cos(pi t / T)) / 2
+    assert seen[4] == pytest.approx([1e-6 * (1 + math.cos(math.pi * 5 / 10)) / 2, 1e-3 * (1 + math.cos(math.pi * 5 / 10)) / 2])
+    assert seen[-1] == pytest.approx([0.0, 0.0], abs=1e-12)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        homogeneity_settings(with_homogeneity_settings(quick, lr_schedule="linear"))
+    with pytest.raises(ValueError, match="select_by must be one of"):
+        homogeneity_settings(with_homogeneity_settings(quick, select_by="val_seen_acc"))
