@@ -33,7 +33,8 @@ from ood_helpers.embedding_ood.settings import settings as embedding_ood_setting
 from ood_helpers.homogeneity.settings import HOMOGENEITY, homogeneity_settings
 from ood_helpers.pseudo_label.settings import pseudo_label_settings
 
-WEIGHTS = {"imagenet-resnet18": ("ResNet18_Weights", "resnet18"), "imagenet-resnet152": ("ResNet152_Weights", "resnet152")}
+WEIGHTS = {"imagenet-resnet18": ("ResNet18_Weights", "resnet18"),
+           "imagenet-resnet152": ("ResNet152_Weights", "resnet152")}  # pseudo_label.pretrained -> torchvision
 
 
 @dataclass(frozen=True)

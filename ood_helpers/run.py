@@ -256,7 +256,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", default=KERNEL, help="Jupyter kernel name (default python3)")
     p.add_argument("--dry-run", action="store_true",
                    help="every notebook on the profile's real data, splits and networks with steps, epochs, batches, "
-                        "trials and evaluation sizes cut, on the CPU; outputs in <root>/<profile>-dry-run/ (= --set dry_run=true)")
+                        "trials and evaluation sizes cut, on the CPU; outputs in <root>/<profile>-dry-run/ "
+                        "(= --set dry_run=true)")
     p.add_argument("--skip-data-check", action="store_true",
                    help="start even when an input is not found locally (e.g. to let torchvision download it)")
     p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")

@@ -37,7 +37,8 @@ class AtMost:
 # the profile's run-size fields: one CPU process, small image batches, one trial of one model, at most 3 images
 # a class in the many-class set's val and test splits (its training split stays whole)
 PROFILE_DRY_RUN: dict[str, Any] = {
-    "per_class": AtMost(3), "noise_images": AtMost(20), "device": "cpu", "amp": False, "num_workers": 0, "batch_size": AtMost(4), "micro_batch_images": 0,
+    "per_class": AtMost(3), "noise_images": AtMost(20), "device": "cpu", "amp": False, "num_workers": 0,
+    "batch_size": AtMost(4), "micro_batch_images": 0,
     "micro_batch_sets": 0, "world_size": 1, "nodes": 1, "trials": 1, "models": 1, "eval_batch_sets": AtMost(256),
 }
 DRY_RUNS: dict[str, dict[str, Any]] = {}  # settings key ("cac", "homogeneity", ...) -> its paper's DRY_RUN

@@ -64,9 +64,10 @@ class Report:
         return [e.spec.name for e in self.tables if e.missing]
 
 
-def build(profile: str) -> Report:
-    """Reads every file of ``figures/<profile>/`` the registry names; nothing is recomputed."""
-    src = Sources(profile)
+def build(profile: str, folder: str | None = None) -> Report:
+    """Reads every file of ``figures/<folder>/`` (default ``<profile>``; a dry run's ``<profile>-dry-run``) the
+    registry names; nothing is recomputed."""
+    src = Sources(profile, folder)
     entries = []
     for spec in TABLES:
         if spec.summary:

@@ -167,9 +167,9 @@ def write(report: Report) -> dict:
     return {
         "markdown": atomic_write_text(folder / "report.md", to_markdown(report)),
         "html": atomic_write_text(folder / "report.html", to_html(report)),
-        "scorecard": save_table(scorecard_frame(report.claims), "report_scorecard", report.profile, config=config,
+        "scorecard": save_table(scorecard_frame(report.claims), "report_scorecard", folder.name, config=config,
                                 latex=False)[0],
-        "cells": save_table(report.cells(), "report_cells", report.profile, config=config, latex=False)[0],
+        "cells": save_table(report.cells(), "report_cells", folder.name, config=config, latex=False)[0],
     }
 
 

@@ -33,12 +33,12 @@ class Sources:
     """The files of one profile: ``summary(name)``, ``table(name)``, ``trials(name)``, ``sidecar(name)``,
     ``figure(name)`` and ``runs()``; each returns a :class:`Missing` when the file is absent."""
 
-    def __init__(self, profile: str):
+    def __init__(self, profile: str, folder: str | None = None):
         if not isinstance(profile, str) or not profile:
             raise ValueError(f"profile must be a profile name such as 'quick', got {profile!r}")
-        self.profile = profile
-        self.folder = paths.figures_dir(profile)
-        self.runs_folder = paths.runs_dir(profile)
+        self.profile = profile  # the recipe the tables are compared under; ``folder``: where they are (a dry run's)
+        self.folder = paths.figures_dir(folder or profile)
+        self.runs_folder = paths.runs_dir(folder or profile)
 
     def path(self, name: str, suffix: str) -> Path:
         return self.folder / f"{name}{suffix}"

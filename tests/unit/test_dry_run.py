@@ -44,8 +44,10 @@ def test_every_papers_dry_run_names_real_settings():
 
 def test_dry_run_outputs_go_to_their_own_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("OOD_ARTIFACTS_DIR", str(tmp_path))
-    assert output_name(get_profile("paper", dry_run=True)) == "paper-dry-run" and output_name(PROFILES["paper"]) == "paper"
-    assert cache_path(get_profile("cifar", dry_run=True), "classifier", "k", ".pt").parent.parent.name == "cifar-dry-run"
+    assert output_name(get_profile("paper", dry_run=True)) == "paper-dry-run"
+    assert output_name(PROFILES["paper"]) == "paper"
+    path = cache_path(get_profile("cifar", dry_run=True), "classifier", "k", ".pt")
+    assert path.parent.parent.name == "cifar-dry-run"
 
 
 def test_the_dry_run_says_what_it_cut():

@@ -74,7 +74,8 @@ def locate(name: str) -> Location:
         return _imagenet()
     if name == "tinyimagenet":
         return _tinyimagenet()
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join((*EMBEDDED, *TORCHVISION_FILES, 'imagenet', 'tinyimagenet'))}")
+    known = (*EMBEDDED, *TORCHVISION_FILES, "imagenet", "tinyimagenet")
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 
 def locate_folder(var: str) -> Path | None:
