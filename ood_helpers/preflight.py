@@ -25,12 +25,13 @@ from ood_helpers.core.dry_run import (
     shrunk,
 )
 from ood_helpers.core.notebook_files import notebook_parameters
-from ood_helpers.core.overrides import encode_overrides
+from ood_helpers.core.launch import check_world_size
+from ood_helpers.core.overrides import encode_overrides, field_types, notebook_profile
 from ood_helpers.core.profile import PROFILES
 from ood_helpers.core.settings import settings_for
 from ood_helpers.discovery import settings as _discovery_settings  # noqa: F401  (registers its DRY_RUN)
 from ood_helpers.embedding_ood.settings import settings as embedding_ood_settings
-from ood_helpers.homogeneity.settings import HOMOGENEITY, homogeneity_settings
+from ood_helpers.homogeneity.settings import HOMOGENEITY, HOMOGENEITY_FIELDS, homogeneity_settings
 from ood_helpers.pseudo_label.settings import pseudo_label_settings
 
 WEIGHTS = {"imagenet-resnet18": ("ResNet18_Weights", "resnet18"),
@@ -178,3 +179,68 @@ def print_listing(notebooks: list, profile: str, overrides: dict | None = None) 
         for name, spec in notebook_parameters(nb).items():
             help_text = f"  # {spec['help']}" if spec.get("help") else ""
             print(f"    {name}: {spec['inferred_type_name']} = {spec['default']}{help_text}")
+
+
+def plan_lines(p) -> dict[str, str]:
+    """``--plan``: notebook number -> the work it will do under ``p``, from the profile and the papers' settings
+    (networks x steps x batch x image size, evaluation sizes); read, not measured."""
+    hs, size = homogeneity_settings(p), f"{p.image_size or 'native'} px"
+    net = f"ResNet-18 width {p.resnet_width} at {size}"
+    tf = f"Transformer {hs.transformer_layers} x {hs.transformer_heads} heads x {hs.transformer_head_dim}"
+    cac, eo, pl = cac_settings(p), embedding_ood_settings(p), pseudo_label_settings(p)
+    cd, bench = settings_for(p, CD_KEY, CLUSTER_DISTANCE), benchmark_settings(p)
+    classes = f"{p.num_classes} classes {tuple(p.class_split)} of {p.many_class}"
+    return {
+        "00": f"load {classes} and Table 3's {', '.join(hs.ood_datasets)}; sample grids",
+        "01": f"class-subset classifiers: {net}, {hs.pretrain_steps} steps x {p.batch_size} images; guided backprop "
+              f"on {hs.gbp_images_per_subset} images a subset x {p.trials} trials",
+        "02": f"2 x {p.models} classifiers ({net}) x {hs.pretrain_steps} steps x {p.batch_size} images; test top-1",
+        "03": f"2 variants x {p.models}: {tf} on {net}, {hs.homogeneity_steps} steps x {hs.set_batch_size} sets of "
+              f"{hs.set_size}, eval every {hs.eval_every} ({hs.eval_eq1_queries_per_class} eq. 1 queries a val class)",
+        "04": f"Tables 1-3: {hs.queries_per_class} queries a class x {p.trials} trials x {p.models} models over "
+              f"{classes}; {len(hs.ood_datasets)} own classifiers x "
+              f"{hs.own_classifier_steps or hs.pretrain_steps} steps",
+        "05": f"Table 4: pair matrix of {tf} over the test classes' images, ranges {hs.eval_ranges} x "
+              f"{p.trials} trials",
+        "06": f"CAC / CE on {', '.join(cac.datasets)} x {cac.trials} trials, epochs {cac.epochs or 'recipe'}, width "
+              f"{cac.width}; digits MLP {cac.digits_trials} x {cac.digits_epochs} epochs; sweeps {len(cac.lambdas)} "
+              f"x {len(cac.alphas)}",
+        "07": f"AE + classifier on {eo.id_set}: {eo.trials} trials x ({eo.pretrain_epochs} + {eo.joint_epochs} epochs) "
+              f"x {len(eo.pairs)} pairs; CIFAR-10 conv AE: {eo.cifar and f'{eo.cifar_epochs} epochs' or 'off'}",
+        "08": f"{', '.join(cd.methods)} x {', '.join(cd.archs)} x {', '.join(cd.id_sets)} x {cd.trials} trials: "
+              f"{cd.ce_steps} / {cd.contrastive_steps} steps x {cd.batch_size} images",
+        "09": f"{pl.data}, {pl.pretrained}: SimCLR {pl.simclr_epochs}, SCAN {pl.scan_epochs}, self-label "
+              f"{pl.selflabel_epochs}, fine-tune {pl.finetune_epochs} epochs x {pl.trials} trials",
+        "10": f"open-world streams over {classes} with {tf}",
+        "11": f"every method on {bench.dataset} x {bench.trials} trials",
+        "12": "the report, from the files above",
+    }
+
+
+def print_plan(profile: str, overrides: dict, notebooks: list[str]) -> int:
+    """``--plan``: each notebook's work and inputs under ``profile`` with ``overrides``; returns 0."""
+    p = notebook_profile(profile, encode_overrides(overrides))
+    plans = plan_lines(p)
+    lines, _ = input_lines(p, notebooks)
+    print(f"plan of profile {p.name!r}{' (dry run)' if p.dry_run else ''}, device {p.device}:")
+    for nb in notebooks:
+        print(f"  {nb}: {plans.get(nb, '?')}")
+        print("\n".join(line for line in lines if line.startswith(f"    {nb}:")))
+    return 0
+
+
+def check_profile(profile: str, fields: dict, parameters: dict | None = None):
+    """Raises ValueError when the profile with ``fields`` (``--set``) replaced cannot run here, before
+    any notebook starts: a field out of its range or fields that do not fit together (``Profile.validate``),
+    paper 000's settings against the profile (``homogeneity_settings``: set_size against per_class,
+    eval_ranges against class_split, set batches over micro-batches and processes), more processes than
+    devices. ``parameters`` (``-p``) that name profile fields (``trials``, ...) or paper 000's settings
+    (``set_size``, ...) are applied the way a notebook applies them (``overrides.notebook_profile``: 0 / None /
+    "" keep the profile's value). Returns the resolved Profile."""
+    known = field_types()
+    named = {k: v for k, v in (parameters or {}).items() if k in known}
+    paper = {k: v for k, v in (parameters or {}).items() if k in HOMOGENEITY_FIELDS}
+    resolved = notebook_profile(profile, encode_overrides(fields), **named, homogeneity=paper).validate()
+    homogeneity_settings(resolved)
+    check_world_size(resolved)
+    return resolved

@@ -23,24 +23,11 @@ from pathlib import Path
 from ood_helpers.core import paths
 from ood_helpers.core.artifacts import atomic_write_text, cpu_description, git_state
 from ood_helpers.core.dry_run import SUFFIX, output_name
-from ood_helpers.core.launch import check_world_size
-from ood_helpers.core.notebook_files import (
-    find_notebooks,
-    notebook_parameters,
-    parse_value,
-    select_notebooks,
-)
-from ood_helpers.core.overrides import (
-    coerce_field,
-    decode_overrides,
-    encode_overrides,
-    field_types,
-    notebook_profile,
-    parse_assignments,
-)
+from ood_helpers.core.notebook_files import (find_notebooks, notebook_parameters, parse_value,
+                                             select_notebooks)
+from ood_helpers.core.overrides import coerce_field, decode_overrides, encode_overrides, parse_assignments
 from ood_helpers.core.profile import PROFILES
-from ood_helpers.homogeneity.settings import HOMOGENEITY_FIELDS, homogeneity_settings
-from ood_helpers.preflight import announce, print_listing
+from ood_helpers.preflight import announce, check_profile, print_listing, print_plan
 
 KERNEL = "python3"
 # Per-cell execution timeout (seconds) by profile; --timeout overrides it.
@@ -153,23 +140,6 @@ def format_summary(results: list[NotebookResult]) -> str:
     return tabulate(rows, headers=["notebook", "status", "seconds"], tablefmt="simple")
 
 
-def check_profile(profile: str, fields: dict, parameters: dict | None = None):
-    """Raises ValueError when the profile with ``fields`` (``--set``) replaced cannot run here, before
-    any notebook starts: a field out of its range or fields that do not fit together (``Profile.validate``),
-    paper 000's settings against the profile (``homogeneity_settings``: set_size against per_class,
-    eval_ranges against class_split, set batches over micro-batches and processes), more processes than
-    devices. ``parameters`` (``-p``) that name profile fields (``trials``, ...) or paper 000's settings
-    (``set_size``, ...) are applied the way a notebook applies them (``overrides.notebook_profile``: 0 / None /
-    "" keep the profile's value). Returns the resolved Profile."""
-    known = field_types()
-    named = {k: v for k, v in (parameters or {}).items() if k in known}
-    paper = {k: v for k, v in (parameters or {}).items() if k in HOMOGENEITY_FIELDS}
-    resolved = notebook_profile(profile, encode_overrides(fields), **named, homogeneity=paper).validate()
-    homogeneity_settings(resolved)
-    check_world_size(resolved)
-    return resolved
-
-
 def run_all(
     profile: str,
     notebooks: list[Path],
@@ -261,6 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-data-check", action="store_true",
                    help="start even when an input is not found locally (e.g. to let torchvision download it)")
     p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    p.add_argument("--plan", action="store_true", help="print each notebook's work and inputs, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     return p
 
@@ -281,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print_listing(notebooks, args.profile, overrides)
         return 0
+    if args.plan:
+        return print_plan(args.profile, overrides, [nb.name[:2] for nb in notebooks])
     extra = {name: parse_value(value) for name, value in args.parameter}
     if "profile" in extra:
         parser.error("pass the profile with --profile, not -p profile")

@@ -73,3 +73,10 @@ def test_a_missing_dataset_stops_before_any_notebook_naming_the_variable(data_di
         run.run_all("cifar", [run.find_notebooks()[2]], overrides={"dry_run": True},
                     log=lambda *a, **k: started.append(a), progress=False)
     assert not any("[1/" in str(a) for a in started)
+
+
+def test_plan_says_what_each_notebook_will_do_from_the_settings(capsys):
+    assert run.main(["--profile", "paper", "--dry-run", "--plan", "--only", "03,06"]) == 0
+    out = capsys.readouterr().out
+    assert "Transformer 6 x 16 heads x 64 on ResNet-18 width 64 at 224 px, 2 steps x 2 sets of 3" in out
+    assert "tinyimagenet" in out and "(dry run)" in out and "[1/" not in out
