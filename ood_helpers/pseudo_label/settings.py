@@ -104,7 +104,8 @@ DRY_RUN = declare_dry_run("pseudo_label", PSEUDO_LABEL, {
     "simclr_epochs": AtMost(1), "simclr_batch": AtMost(8), "neighbours": AtMost(3), "scan_epochs": AtMost(1),
     "scan_batch": AtMost(8), "selflabel_epochs": AtMost(1), "selflabel_batch": AtMost(8),
     "selflabel_threshold": 0.5,  # one SCAN epoch makes no 0.99-confident sample (as in smoke)
-    "finetune_epochs": AtMost(1), "finetune_batch": AtMost(8), "ks": (1,), "k_multipliers": (1.0,),
+    # Tables 5-6 compare other k and K with k = 1 and K = the true count: two values each, as smoke
+    "finetune_epochs": AtMost(1), "finetune_batch": AtMost(8), "ks": (1, 2), "k_multipliers": (1.0, 2.0),
     "lr_sweep": (1e-3,), "sweep_batches": (), "trials": AtMost(1), "retrieval_queries": AtMost(2),
 })
 
