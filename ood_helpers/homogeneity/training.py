@@ -207,7 +207,8 @@ def get_homogeneity_model(profile: Profile, variant: int, trial: int = 0, progre
         "val_unseen_eq1": [r.get("val_unseen_eq1") for r in hist],
         "head_history": head_history,
         "best_step": best_step,
-        "best_val_unseen_acc": next(r["val_unseen_acc"] for r in hist if r["step"] == best_step),
+        # only rank 0 evaluates: the other ranks of a torchrun job hold no history
+        "best_val_unseen_acc": next((r["val_unseen_acc"] for r in hist if r["step"] == best_step), None),
         "selected_by": hs.select_by,
         "variant": variant,
         "trial": trial,
