@@ -17,7 +17,7 @@ from ood_helpers.core.launch import launch
 from ood_helpers.core.profile import get_profile
 from tests.support import ROOT
 
-OVERRIDES = {"world_size": 4, "nodes": 2}
+OVERRIDES = {"world_size": 4, "nodes": 2, "models": 1}  # one replicate: trial 0 of each classifier
 
 
 def _free_port() -> int:
@@ -44,13 +44,13 @@ def _two_nodes(kwargs: dict, env: dict) -> None:
 def test_two_nodes_train_and_the_notebook_finds_their_checkpoints(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OOD_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
            "OOD_FIGURES_DIR": str(tmp_path / "figures"), "OOD_RUNS_DIR": str(tmp_path / "runs"), "MPLBACKEND": "agg"}
-    for which in ("seen", "all"):  # notebook 02's two classifiers (networks=1: trial 0 of each)
+    for which in ("seen", "all"):  # notebook 02's two classifiers (models=1: trial 0 of each)
         _two_nodes({"which": which, "trial": 0}, env)
     checkpoints = sorted((tmp_path / "artifacts" / "smoke" / "classifier").glob("*.pt"))
     assert len(checkpoints) == 2
     written = {p: p.stat().st_mtime_ns for p in checkpoints}
     done = subprocess.run([sys.executable, "-m", "ood_helpers.run", "--profile", "smoke", "--only", "02",
-                           "--set", "world_size=4", "--set", "nodes=2", "--no-progress"],
+                           "--set", "world_size=4", "--set", "nodes=2", "--set", "models=1", "--no-progress"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "launching" not in done.stdout + done.stderr  # nothing trained: no torchrun started
