@@ -6,6 +6,7 @@ reuse the caches of earlier ones."""
 
 import ast
 import importlib
+import itertools
 import time
 from pathlib import Path
 
@@ -184,7 +185,7 @@ def check_02(p, table):
     metrics = ("top-1", "top-5")
     keys = [(m_seen, m, names["seen"]) for m in metrics] + [(m_all, m, r) for m in metrics for r in order]
     summary = table("table_pretrain_accuracy_summary")
-    check_summary(summary, ["network", "metric", "range"], keys, 1, 0, 100, "table_pretrain_accuracy_summary")
+    check_summary(summary, ["network", "metric", "range"], keys, p.models, 0, 100, "table_pretrain_accuracy_summary")
     one_row_each(table("table_pretrain_accuracy"), ["network", "metric"],
                  [(n, m) for n in (m_seen, m_all) for m in metrics], "table_pretrain_accuracy")
     acc = summary.set_index(["network", "metric", "range"])["mean"]
@@ -232,28 +233,30 @@ def check_04(p, table):
     methods1 = [m_all, m_seen, *nn, m_hom]
     keys1 = [(m, k, r) for m in methods1 for k in metrics for r in (order if m != m_seen else order[:1])]
     t1 = table("table1_ood_classification_summary")
-    check_summary(t1, ["method", "metric", "range"], keys1, p.trials, 0, 100, "table1 summary")
+    runs = p.trials * p.models  # every replicate's evaluation trials
+    check_summary(t1, ["method", "metric", "range"], keys1, runs, 0, 100, "table1 summary")
+    assert (t1["models"] == p.models).all(), t1
     one_row_each(table("table1_ood_classification"), "method", methods1, "table1")
     t1_trials = table("table1_ood_classification_trials")
-    one_row_each(t1_trials, ["method", "metric", "range", "trial"],
-                 [(*k, t) for k in keys1 for t in range(p.trials)], "table1 trials")
+    one_row_each(t1_trials, ["method", "metric", "range", "trial", "model"],
+                 [(*k, t, m) for k in keys1 for t in range(p.trials) for m in range(p.models)], "table1 trials")
     in_range(t1_trials, "accuracy", 0, 1, "table1 trials")
     check_means_of_trials(t1, t1_trials, ["method", "metric", "range"], "accuracy", 100, "table1")
     # every class sends min(queries_per_class, its test images) queries: "all" is their class-weighted mean
     per_class = min(hs.queries_per_class, p.per_class[2] or hs.queries_per_class)
-    acc = t1_trials.set_index(["method", "metric", "range", "trial"])["accuracy"]
+    acc = t1_trials.set_index(["method", "metric", "range", "trial", "model"])["accuracy"]
     for m in (m_all, *nn, m_hom):
         for k in metrics:
-            for t in range(p.trials):
-                parts = [acc[(m, k, names[r], t)] for r in ("seen", "val", "test")]
-                assert acc[(m, k, names["all"], t)] == pytest.approx(
-                    np.average(parts, weights=[c * per_class for c in p.class_split]), abs=1e-9), (m, k, t)
+            for t, model in itertools.product(range(p.trials), range(p.models)):
+                parts = [acc[(m, k, names[r], t, model)] for r in ("seen", "val", "test")]
+                assert acc[(m, k, names["all"], t, model)] == pytest.approx(
+                    np.average(parts, weights=[c * per_class for c in p.class_split]), abs=1e-9), (m, k, t, model)
 
     first = sum(p.class_split[:2]) + 1
     ranges2 = [f"{first}-{first + n - 1}" for n in hs.eval_ranges]
     methods2 = [m_all, *nn, m_hom]
     t2 = table("table2_ood_classification_ranges_summary")
-    check_summary(t2, ["method", "range"], [(m, r) for m in methods2 for r in ranges2], p.trials, 0, 100, "table2 summary")
+    check_summary(t2, ["method", "range"], [(m, r) for m in methods2 for r in ranges2], runs, 0, 100, "table2 summary")
     one_row_each(table("table2_ood_classification_ranges"), "method", methods2, "table2")
     for n, label in zip(hs.eval_ranges, ranges2):
         if n == 1:  # one candidate class: every query is right
@@ -261,7 +264,7 @@ def check_04(p, table):
 
     methods3 = [m_own, *nn, m_hom]
     t3 = table("table3_ood_datasets_summary")
-    check_summary(t3, ["method", "dataset"], [(m, d) for m in methods3 for d in hs.ood_datasets], p.trials, 0, 100,
+    check_summary(t3, ["method", "dataset"], [(m, d) for m in methods3 for d in hs.ood_datasets], runs, 0, 100,
                   "table3 summary")
     one_row_each(table("table3_ood_datasets"), "method", methods3, "table3")
     t3_trials = table("table3_ood_datasets_trials")
