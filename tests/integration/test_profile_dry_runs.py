@@ -61,6 +61,10 @@ def finite_numbers(table: pd.DataFrame) -> list[float]:
 
 @pytest.mark.parametrize("profile", ["cifar", "paper"])
 def test_dry_run_runs_every_notebook_on_the_profiles_data(profile, fake_env, ood_dirs):
+    def real_run_files() -> set:  # the profile's own folders (other tests, e.g. test_paper_dry_run, may fill them)
+        return {p for root in ("figures", "runs") for p in (ood_dirs[root] / profile).rglob("*")}
+
+    before = real_run_files()
     t0 = time.perf_counter()
     done = run_dry(profile, fake_env)
     TIMINGS[profile] = time.perf_counter() - t0
@@ -69,7 +73,7 @@ def test_dry_run_runs_every_notebook_on_the_profiles_data(profile, fake_env, ood
     assert "dry run of profile" in done.stdout and "-> 2" in done.stdout  # it says what it cut
     summary = json.loads((ood_dirs["runs"] / f"{profile}-dry-run" / "summary.json").read_text())
     assert summary["overrides"]["dry_run"] is True and all(nb["status"] == "ok" for nb in summary["notebooks"])
-    assert not (ood_dirs["figures"] / profile).exists() and not (ood_dirs["runs"] / profile).exists()
+    assert real_run_files() == before  # nothing written to the real profile's folders
     figures = ood_dirs["figures"] / f"{profile}-dry-run"
     real = PROFILES[profile]
     sidecars = sorted(figures.glob("*.json"))
