@@ -93,6 +93,14 @@ def head_config(profile: Profile, variant: int, encoder_key: str, train_fp: str,
     }
 
 
+def stage_scheduler(optimizer: torch.optim.Optimizer, profile: Profile, steps: int):
+    """None for the paper's constant learning rate; for ``lr_schedule`` "cosine", every group's rate decays to 0
+    over the stage's ``steps`` (head and joint stages alike)."""
+    if homogeneity_settings(profile).lr_schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps), eta_min=0.0)
+
+
 def head_eval_every(profile: Profile) -> int:
     """Evaluation interval of the head stage: about 20 points over its steps."""
     return max(1, homogeneity_settings(profile).head_pretrain_steps // 20)
@@ -131,8 +139,7 @@ def pretrain_head(profile: Profile, variant: int, encoder: nn.Module, encoder_ke
                                batch.targets.to(device), batch.lengths.to(device))
 
     optimizer = torch.optim.Adam(model.parameters(), lr=hs.lr_homogeneity, betas=(0.9, 0.999))
-    scheduler = (None if hs.lr_schedule == "constant" else  # joint_stage.stage_scheduler: that module imports this one
-                 torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=hs.head_pretrain_steps, eta_min=0.0))
+    scheduler = stage_scheduler(optimizer, profile, hs.head_pretrain_steps)
     result = fit(model, optimizer, batch_fn=batch_fn, loss_fn=loss_fn, steps=hs.head_pretrain_steps, scheduler=scheduler,
                  ckpt_path=ckpt, config=config, seed=seed, device=device, amp=profile.amp,
                  eval_fn=lambda step: validation_metrics(model, val_emb, sets, episodes),

@@ -16,7 +16,7 @@ from ood_helpers.core.data.transforms import to_float
 from ood_helpers.core.embed import encode_dataset
 from ood_helpers.core.profile import Profile
 from ood_helpers.core.train import fit
-from ood_helpers.homogeneity.head_stage import eq1_episodes, validation_metrics, validation_sets
+from ood_helpers.homogeneity.head_stage import eq1_episodes, stage_scheduler, validation_metrics, validation_sets
 from ood_helpers.homogeneity.loss import homogeneity_bce
 from ood_helpers.homogeneity.model import HomogeneityModel
 from ood_helpers.homogeneity.sampling import SetStepPlanner
@@ -27,14 +27,6 @@ def encoder_lr(profile: Profile) -> float:
     """Learning rate of the pretrained ResNet inside the homogeneity model (the rest uses lr_homogeneity)."""
     hs = homogeneity_settings(profile)
     return hs.lr_homogeneity_encoder or hs.lr_homogeneity
-
-
-def stage_scheduler(optimizer: torch.optim.Optimizer, profile: Profile, steps: int):
-    """None for the paper's constant learning rate; for ``lr_schedule`` "cosine", every group's rate decays to 0
-    over the stage's ``steps`` (the last steps average out the noise of small set batches)."""
-    if homogeneity_settings(profile).lr_schedule == "constant":
-        return None
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps), eta_min=0.0)
 
 
 def homogeneity_optimizer(model: HomogeneityModel, profile: Profile) -> torch.optim.Adam:
