@@ -61,7 +61,8 @@ CLUSTER_DISTANCE = {
                                      batch_size=16, head_hidden=8, head_out=8, sub_clusters=(2,),
                                      kmeans_factors=(1,), knn_ks=(1, 5), kmeans_n_init=1, far_images=60,
                                      ood_limit=60, id_limit=240, scatter_points=120, silhouette_points=300),
-    "quick": ClusterDistanceSettings(),
+    # quick: 3 trials, each training every network anew, so the verdicts pair 3 trained models (issue 24)
+    "quick": ClusterDistanceSettings(trials=3),
     # cifar: one GPU, CIFAR-10 / CIFAR-100 through torchvision or OOD_<NAME>_DIR folders (spec B6)
     "cifar": ClusterDistanceSettings(id_sets=("cifar10", "cifar100"), archs=("resnet18",), trials=1, resnet_width=64,
                                      small_stem=True, ce_steps=20_000, contrastive_steps=20_000, batch_size=256,

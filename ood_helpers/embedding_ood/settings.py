@@ -57,7 +57,7 @@ EMBEDDING_OOD = {
                                   hg_epochs=2, hg_risk_epochs=1,
                                   pairs=((0, 1),), ood_images=200, kmeans_n_init=2, sweep_pair=(0, 1),
                                   sweep_alphas=(0.5,), sweep_lambdas=(1.0,)),
-    "quick": EmbeddingOODSettings(),
+    "quick": EmbeddingOODSettings(trials=3),  # 3 trained models (autoencoders, H&G) behind every verdict
     "cifar": EmbeddingOODSettings(id_set="mnist", hidden=(500, 500, 2000), pretrain_epochs=50, joint_epochs=50,
                                   hg_epochs=30, hg_risk_epochs=15,
                                   trials=3, ood_images=10000, sweep_alphas=(0.0, 0.25, 0.5, 0.75, 1.0), cifar=True,

@@ -79,11 +79,13 @@ HOMOGENEITY = {
         # far below cosine NN on the same embeddings (test classes 75 % vs 95 %, 1-100: 52 % vs 85 %); the
         # Transformer first trained alone for 2,000 steps of 128 sets on cached embeddings (~40 s), then 200
         # joint steps, reached 88 % / 74 % in less time
+        # benchmarks/study_seeds_threads.py (docs/000-class-homogeneity.md), 5 seeds at 2 threads, Table 1 top-1 on
+        # 1-100: 75.6 +- 5.0 with 128 sets a head step and 200 joint steps, 76.2 +- 2.4 with 64 and 100 (the
+        # joint stage's step 0 was kept in 4 of 5 runs either way), 70.9 +- 4.3 with 1,000 head steps of 128:
+        # the head stage needs its steps more than its sets. A model trains in 34 s instead of 63 (2 threads, AVX-512)
         head_pretrain_steps=2000,
-        head_pretrain_sets=128,
-        homogeneity_steps=200,
-        # benchmarks/study_seeds_threads.py (docs/000-class-homogeneity.md), 5 seeds at 2 threads: Table 1 top-1
-        # on 1-100 75.6 +- 5.0 against 71.9 +- 5.9 with a constant rate and selection by set accuracy
+        head_pretrain_sets=64,
+        homogeneity_steps=100,
         lr_schedule="cosine",
         select_by="val_unseen_eq1",
     ),

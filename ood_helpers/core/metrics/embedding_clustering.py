@@ -16,11 +16,17 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
-# OpenMP and BLAS threads spin while waiting for a core: on a busy 2-core machine t-SNE ran
-# 30x slower with 2 threads than with 1 (65 s vs 2.6 s for 200 points) and PCA's SVD took 1 s
-# instead of milliseconds, so PCA, t-SNE and k-means run on one thread (threadpoolctl); a few
-# thousand points stay within seconds that way.
-SKLEARN_THREADS = 1
+# PCA, t-SNE and k-means run on the process's torch thread count (the profile's ``threads``, which
+# ``overrides.notebook_profile`` sets), so one count governs a notebook and a rerun with it repeats the run.
+# Alone on 2 cores, t-SNE of 1,000 points takes 1.6 s on 2 threads against 2.5 s on 1 (the same coordinates);
+# beside another busy process OpenMP threads spin while waiting for a core (t-SNE ran 30x slower on 2 threads
+# than on 1 there): run one notebook at a time, or set ``threads=1``.
+
+
+def sklearn_threads() -> int:
+    """Threads scikit-learn's OpenMP / BLAS loops get here: torch's count for this process."""
+    return max(1, torch.get_num_threads())
+
 
 # scikit-learn's t-SNE defaults of 2020 (versions 0.22-0.23), when the paper was written.
 # DBSCAN's eps is a distance in t-SNE's output, whose scale the learning rate sets, so the
@@ -48,7 +54,7 @@ def kmeans_clustering(x, n_clusters: int, *, seed: int) -> np.ndarray:
     x = _flat(x)
     if not 1 <= n_clusters <= len(x):
         raise ValueError(f"n_clusters must be between 1 and the {len(x)} samples, got {n_clusters}")
-    with threadpool_limits(SKLEARN_THREADS):
+    with threadpool_limits(sklearn_threads()):
         return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(x).astype(np.int64)
 
 
@@ -78,7 +84,7 @@ def tsne_2020(x, *, seed: int, perplexity: float | None = None, learning_rate: f
         learning_rate=TSNE_2020["learning_rate"] if learning_rate is None else learning_rate,
         init=TSNE_2020["init"], random_state=seed, **{_ITER_PARAM: TSNE_2020["iterations"]},
     )
-    with threadpool_limits(SKLEARN_THREADS):
+    with threadpool_limits(sklearn_threads()):
         return tsne.fit_transform(x)
 
 
@@ -88,7 +94,7 @@ def pca_tsne(x, *, seed: int, pca_dim: int = 2, learning_rate: float | str | Non
     if len(x) < 2:
         raise ValueError(f"PCA + t-SNE needs at least 2 samples, got {len(x)}")
     dim = min(pca_dim, x.shape[1], len(x))
-    with threadpool_limits(SKLEARN_THREADS):
+    with threadpool_limits(sklearn_threads()):
         reduced = PCA(n_components=dim, random_state=seed).fit_transform(x)
     return tsne_2020(reduced, seed=seed, learning_rate=learning_rate)
 
